@@ -1,0 +1,66 @@
+"""One typed settings object, read once from the environment (``NUDGE_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "nudge-dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Every knob of nudge. Field ``foo_bar`` is read from ``NUDGE_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix="NUDGE_", env_file=None, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = "localhost:9092"
+    topic_prefix: str = ""
+    partitions: int = Field(default=4, ge=1, description="partitions for `nudge topics create`")
+    replication_factor: int = Field(default=1, ge=1)
+    app_id: str = "nudge"
+    session_timeout_s: float = Field(default=6.0, gt=0)
+    max_payload_bytes: int = Field(default=64 * 1024, gt=0)
+
+    # Stream worker
+    store: str = "memory://"
+    data_dir: Path = Path(".nudge")
+    timer_tick_s: float = Field(default=0.2, gt=0)
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    public_url: str = "http://localhost:6066"
+    log_level: str = "WARNING"
+
+    # Redis
+    redis_url: str | None = None
+    redis_namespace: str = Field(default="nudge", description="prefix of every Redis key")
+
+    # SMTP and mail identity
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    smtp_pool_size: int = Field(default=8, ge=1)
+    mail_from: str = "Nudge Demo Shop <shop@example.com>"
+    postal_address: str = "Nudge Demo Shop, 1 Example Street, Springfield, 00000"
+
+    # Delivery
+    delivery_web_port: int = 6067
+    delivery_concurrency: int = Field(default=64, ge=1)
+    send_max_attempts: int = Field(default=5, ge=1)
+    send_backoff_s: float = Field(default=0.5, ge=0)
+    frequency_cap_per_day: int = Field(default=0, ge=0, description="0 disables the cap")
+    quiet_hours: str = Field(default="", description="e.g. '22-8' in the customer's timezone")
+
+    # Links
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    unsubscribe_ttl_days: int = Field(default=180, ge=1)
+    utm_source: str = "nudge"
+    utm_medium: str = "email"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,83 @@
+"""What stream and delivery workers share through Redis: profiles, consent, catalogue.
+
+The Faust tables stay the source of truth for per-customer detection state; Redis
+holds the views the delivery worker needs *at send time* (consent above all), plus
+the catalogue, which is keyed by product and so is not co-partitioned with customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+
+class SharedState:
+    def __init__(self, redis: Redis, namespace: str = "nudge") -> None:
+        self.redis = redis
+        self.ns = namespace
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.ns, *parts))
+
+    # -- customers -------------------------------------------------------
+    async def put_profile(self, customer_id: str, profile: Mapping[str, Any]) -> None:
+        await self.redis.set(self.key("profile", customer_id), orjson.dumps(dict(profile)))
+
+    async def get_profile(self, customer_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.key("profile", customer_id))
+        return orjson.loads(raw) if raw else None
+
+    async def set_consent(self, customer_id: str, channel: str, status: str) -> None:
+        await self.redis.hset(self.key("consent", customer_id), channel, status)
+
+    async def set_consents(self, customer_id: str, consents: Mapping[str, str]) -> None:
+        if consents:
+            await self.redis.hset(self.key("consent", customer_id), mapping=dict(consents))
+
+    async def get_consent(self, customer_id: str, channel: str) -> str | None:
+        raw = await self.redis.hget(self.key("consent", customer_id), channel)
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    # -- catalogue -------------------------------------------------------
+    async def put_products(self, products: Iterable[Mapping[str, Any]]) -> None:
+        mapping = {p["product_id"]: orjson.dumps(dict(p)) for p in products}
+        if mapping:
+            await self.redis.hset(self.key("catalog"), mapping=mapping)  # type: ignore[arg-type]
+
+    async def get_products(self, product_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(dict.fromkeys(product_ids))
+        if not ids:
+            return {}
+        raws = await self.redis.hmget(self.key("catalog"), ids)
+        return {pid: orjson.loads(raw) for pid, raw in zip(ids, raws, strict=True) if raw}
+
+    async def bump_popularity(self, weights: Mapping[str, float]) -> None:
+        if weights:
+            pipe = self.redis.pipeline(transaction=False)
+            for pid, weight in weights.items():
+                pipe.zincrby(self.key("popular"), weight, pid)
+            await pipe.execute()
+
+    async def popular(self, count: int, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """The most popular available catalogue products, best first."""
+        skip = set(exclude)
+        result: list[dict[str, Any]] = []
+        start, page = 0, max(count * 3, 20)
+        while len(result) < count:
+            ids = await self.redis.zrevrange(self.key("popular"), start, start + page - 1)
+            if not ids:
+                break
+            decoded = [i.decode() if isinstance(i, bytes) else i for i in ids]
+            products = await self.get_products(p for p in decoded if p not in skip)
+            for pid in decoded:
+                product = products.get(pid)
+                if product and product.get("available", True) and pid not in skip:
+                    result.append(product)
+                    skip.add(pid)
+                    if len(result) == count:
+                        break
+            start += page
+        return result

@@ -1,0 +1,30 @@
+"""The one Jinja2 environment factory: sandboxed, because templates arrive on a topic."""
+
+from __future__ import annotations
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from nudge.errors import ConfigError
+
+
+def make_environment(*, strict: bool = False) -> ImmutableSandboxedEnvironment:
+    """A sandbox that cannot reach Python internals nor mutate the context.
+
+    Autoescaping is on for HTML-ish template names; ``render_html`` callers pass
+    ``autoescape=True`` explicitly via ``from_string`` on the html environment.
+    """
+    return ImmutableSandboxedEnvironment(
+        autoescape=select_autoescape(default_for_string=True, default=True),
+        undefined=StrictUndefined if strict else Undefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def check_syntax(source: str, field_name: str) -> None:
+    """Raise ``ConfigError`` naming the field and line when a template does not compile."""
+    try:
+        make_environment().parse(source)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"{field_name}: line {exc.lineno}: {exc.message}") from exc
