@@ -12,7 +12,7 @@ from models.events import (
     Product,
 )
 from models.state import CartLine, CustomerState, Pending, Profile, Seen
-from models.triggers import FollowUp, Recommendations, TriggerDef
+from models.triggers import FollowUp, Message, Recommendations, TriggerDef, TriggerSet
 
 __all__ = [
     "CLICK_TYPES",
@@ -33,5 +33,7 @@ __all__ = [
     "Recommendations",
     "SendCommand",
     "Seen",
+    "Message",
     "TriggerDef",
+    "TriggerSet",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -126,3 +127,35 @@ def _recommendations(raw: Any) -> Recommendations | None:
     if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= 50:
         raise ConfigError("'recommendations.count' must be an integer from 1 to 50")
     return Recommendations(algorithm, count)
+
+
+class TriggerSet:
+    """An immutable snapshot of the trigger definitions, indexed for the hot path."""
+
+    __slots__ = ("_by_id", "_by_kind")
+
+    def __init__(self, definitions: Iterable[TriggerDef] = ()) -> None:
+        self._by_id: dict[str, TriggerDef] = {d.id: d for d in definitions}
+        by_kind: dict[str, list[TriggerDef]] = {}
+        for definition in self._by_id.values():
+            if definition.enabled:
+                by_kind.setdefault(definition.kind, []).append(definition)
+        self._by_kind = {k: tuple(v) for k, v in by_kind.items()}
+
+    def get(self, trigger_id: str) -> TriggerDef | None:
+        return self._by_id.get(trigger_id)
+
+    def of_kind(self, kind: str) -> tuple[TriggerDef, ...]:
+        """The enabled triggers of one kind."""
+        return self._by_kind.get(kind, ())
+
+    def with_definition(self, definition: TriggerDef) -> TriggerSet:
+        merged = dict(self._by_id)
+        merged[definition.id] = definition
+        return TriggerSet(merged.values())
+
+    def __iter__(self) -> Iterator[TriggerDef]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -29,3 +29,14 @@ class TransientError(NudgeError):
 
 class PermanentError(NudgeError):
     """A failure that retrying cannot fix: a rejected recipient, a 5xx SMTP reply."""
+
+
+class InvalidToken(NudgeError):
+    """A signed link token that was tampered with, malformed, or has expired.
+
+    ``reason`` is ``malformed``, ``bad_signature`` or ``expired``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     unsubscribe_ttl_days: int = Field(default=180, ge=1)
     utm_source: str = "nudge"
     utm_medium: str = "email"
+    shop_url: str = Field(
+        default="https://shop.example.com", description="storefront base URL for email buttons"
+    )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

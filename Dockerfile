@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# nudge: `docker build -t nudge .` then `docker run --rm nudge worker` (see docker-compose.yml).
+
+# --- build: install nudge and its dependencies into a virtualenv --------------------
+# A compiler is at hand for dependencies without a wheel for this platform (e.g. arm64).
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY . .
+RUN pip install .
+
+# --- runtime: the virtualenv, the example trigger files, a non-root user -------------
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    NUDGE_DATA_DIR=/var/lib/nudge \
+    NUDGE_WEB_HOST=0.0.0.0
+RUN groupadd --system --gid 10001 nudge \
+ && useradd --system --uid 10001 --gid nudge --home-dir /var/lib/nudge --create-home \
+      --shell /usr/sbin/nologin nudge
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+# Trigger files referenced by path (`nudge triggers apply /app/nudge/demo/...`).
+COPY nudge/demo/*.yaml /app/nudge/demo/
+USER nudge
+EXPOSE 6066 6067
+ENTRYPOINT ["nudge"]
+CMD ["--help"]

@@ -1,0 +1,1 @@
+"""The delivery worker: send commands in, rendered emails and delivery events out."""

@@ -1,0 +1,143 @@
+"""The template context: what the stream worker knew, enriched at send time.
+
+Everything a template may use is built here, so the documented names are in one place:
+
+``customer``         profile fields (email, first_name, last_name, phone, timezone,
+                     attributes, ...): the Redis profile over what the command carried
+``items``            abandoned products: product_id, title, url, image_url, price,
+                     currency, quantity (catalogue first, the command's copy as fallback)
+``category``         ``{category_id, name?}`` (abandoned_category)
+``search_query``     the search (abandoned_search)
+``recommendations``  products to suggest; also as ``recipient.recommendations.<algorithm>``
+``unsubscribe_url``, ``shop_url`` (bare), ``cart_url``, ``search_url``, ``sender``,
+``trigger``; the ``|utm`` filter adds this email's UTM parameters to a URL
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from delivery.links import add_params
+from models.commands import SendCommand
+from models.triggers import TriggerDef
+from nudge.shared_state import SharedState
+
+DEFAULT_RECOMMENDATIONS = 4
+
+_PRODUCT_FIELDS = ("product_id", "title", "url", "image_url", "price", "currency")
+
+
+class Recommender(Protocol):
+    """The seam the recommender plugs into; until it lands, ``PopularRecommender``."""
+
+    async def recommend(
+        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
+    ) -> list[dict[str, Any]]: ...
+
+
+class PopularRecommender:
+    """Best sellers, whatever algorithm was asked for."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+
+    async def recommend(
+        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return await self.shared.popular(count, exclude=exclude)
+
+
+def merge_customer(command: SendCommand, profile: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The freshest view of the customer: Redis profile fields win over the command's."""
+    carried = command.context.get("customer")
+    customer: dict[str, Any] = dict(carried) if isinstance(carried, Mapping) else {}
+    attributes = dict(customer.get("attributes") or {})
+    for name, value in (profile or {}).items():
+        if value is not None:
+            customer[name] = value
+    if profile and isinstance(profile.get("attributes"), Mapping):
+        attributes.update(profile["attributes"])
+    customer["attributes"] = attributes
+    customer.setdefault("customer_id", command.customer_id)
+    customer.setdefault("email", command.recipient)
+    for name in ("first_name", "last_name", "phone", "timezone"):
+        customer.setdefault(name, None)
+    return customer
+
+
+def _product(
+    catalogue: Mapping[str, Any] | None, carried: Mapping[str, Any], utm: Mapping[str, str],
+    skip: tuple[str, ...],
+) -> dict[str, Any]:
+    product: dict[str, Any] = {name: carried.get(name) for name in _PRODUCT_FIELDS}
+    for name in _PRODUCT_FIELDS:
+        if catalogue and catalogue.get(name) is not None:
+            product[name] = catalogue[name]
+    product["title"] = product["title"] or product["product_id"] or ""
+    product["currency"] = product["currency"] or ""
+    product["url"] = add_params(product["url"] or "", utm, skip_prefixes=skip)
+    return product
+
+
+async def build_context(
+    command: SendCommand,
+    *,
+    customer: dict[str, Any],
+    trigger: TriggerDef | None,
+    shared: SharedState,
+    recommender: Recommender,
+    utm: Mapping[str, str],
+    unsubscribe_url: str,
+    shop_url: str,
+    sender: Mapping[str, str],
+) -> dict[str, Any]:
+    # Links back to us (unsubscribe, later click tracking) are signed: never touch them.
+    skip = (unsubscribe_url,) if unsubscribe_url else ()
+    raw_items = command.context.get("items") or []
+    carried_items = [i for i in raw_items if isinstance(i, Mapping) and i.get("product_id")]
+    catalogue = await shared.get_products(str(i["product_id"]) for i in carried_items)
+    items = []
+    for carried in carried_items:
+        item = _product(catalogue.get(str(carried["product_id"])), carried, utm, skip)
+        quantity = carried.get("quantity")
+        item["quantity"] = quantity if isinstance(quantity, int) and quantity > 0 else 1
+        items.append(item)
+
+    algorithm, count = "popular", DEFAULT_RECOMMENDATIONS
+    if trigger is not None and trigger.recommendations is not None:
+        algorithm, count = trigger.recommendations.algorithm, trigger.recommendations.count
+    exclude = [item["product_id"] for item in items]
+    recs = await recommender.recommend(command.customer_id, algorithm, count, exclude)
+    recommendations = [_product(rec, {}, utm, skip) for rec in recs]
+
+    category = command.context.get("category")
+    if isinstance(category, str):
+        category = {"category_id": category}
+    if not isinstance(category, Mapping):
+        category = {}
+    category = {"category_id": None, "name": None, **category}
+
+    base = shop_url.rstrip("/")
+    query = str(command.context.get("search_query") or "")
+    return {
+        "customer": customer,
+        "recipient": {
+            "email": command.recipient,
+            "customer_id": command.customer_id,
+            "recommendations": {algorithm: {"recommendations": recommendations}},
+        },
+        "items": items,
+        "category": category,
+        "search_query": query,
+        "recommendations": recommendations,
+        "unsubscribe_url": unsubscribe_url,
+        # shop_url stays bare so templates can build on it; ``|utm`` tags what they build.
+        "shop_url": base,
+        "cart_url": add_params(f"{base}/cart", utm),
+        "search_url": add_params(f"{base}/search?{urlencode({'q': query})}", utm),
+        "utm_params": dict(utm),
+        "sender": dict(sender),
+        "trigger": {"id": command.trigger_id, "kind": command.kind, "step": command.step},
+    }

@@ -1,0 +1,211 @@
+# ruff: noqa: E501  (HTML email markup reads better unwrapped)
+"""Built-in templates, used for whatever subject/html/text a trigger leaves empty.
+
+They are ordinary Jinja sources rendered in the same sandbox as marketers' templates,
+so they see exactly the context documented in ``delivery.context``. The footer
+(sender, postal address, unsubscribe link) is not here: the renderer appends it to
+every marketing email, so no template, built-in or not, can forget it.
+"""
+
+from __future__ import annotations
+
+from models.triggers import Message
+
+# -- shared HTML fragments ----------------------------------------------------
+
+_FONT = "font-family:Helvetica,Arial,sans-serif;color:#222222"
+
+_HTML_HEAD = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ subject }}</title>
+</head>
+<body style="margin:0;padding:0;background:#f4f4f5">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f5">
+<tr><td align="center" style="padding:24px 12px">
+<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;width:100%;background:#ffffff;border-radius:8px">
+<tr><td style="padding:32px 32px 8px 32px;""" + _FONT + """">
+"""
+
+_HTML_TAIL = """</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+"""
+
+_GREETING_HTML = """<p style="font-size:16px;margin:0 0 16px 0">Hi {{ customer.first_name or "there" }},</p>
+"""
+
+_ITEMS_HTML = """{% if items %}
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse:collapse;margin:8px 0 16px 0">
+{% for item in items %}
+<tr style="border-bottom:1px solid #eeeeee">
+<td width="104" style="padding:12px 12px 12px 0;vertical-align:top">
+{% if item.image_url %}<a href="{{ item.url }}"><img src="{{ item.image_url }}" alt="{{ item.title }}" width="96" style="display:block;border:0;border-radius:4px;width:96px"></a>{% endif %}
+</td>
+<td style="padding:12px 0;vertical-align:top;""" + _FONT + """">
+<a href="{{ item.url }}" style="color:#222222;font-weight:bold;font-size:15px;text-decoration:none">{{ item.title }}</a><br>
+<span style="color:#555555;font-size:14px">Quantity: {{ item.quantity }}</span><br>
+<span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
+</td>
+</tr>
+{% endfor %}
+</table>
+{% endif %}
+"""
+
+_RECS_HTML = """{% if recommendations %}
+<h2 style="font-size:18px;margin:24px 0 8px 0">You might also like</h2>
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0">
+<tr>
+{% for rec in recommendations[:4] %}
+<td width="25%" style="padding:8px 4px;vertical-align:top;text-align:center;""" + _FONT + """">
+{% if rec.image_url %}<a href="{{ rec.url }}"><img src="{{ rec.image_url }}" alt="{{ rec.title }}" width="120" style="display:block;margin:0 auto;border:0;border-radius:4px;width:120px;max-width:100%"></a>{% endif %}
+<a href="{{ rec.url }}" style="display:block;color:#222222;font-size:13px;text-decoration:none;margin-top:6px">{{ rec.title }}</a>
+<span style="font-size:13px;color:#555555">{{ rec.price|money(rec.currency) }}</span>
+</td>
+{% endfor %}
+</tr>
+</table>
+{% endif %}
+"""
+
+
+def _button(url: str, label: str) -> str:
+    return (
+        '<table role="presentation" cellpadding="0" cellspacing="0" style="margin:16px 0">'
+        '<tr><td style="background:#1a56db;border-radius:6px">'
+        f'<a href="{url}" style="display:inline-block;padding:12px 24px;color:#ffffff;'
+        f'font-weight:bold;text-decoration:none;{_FONT.split(";")[0]}">{label}</a>'
+        "</td></tr></table>\n"
+    )
+
+
+def _html(intro: str, button_url: str, button_label: str, *, with_items: bool = True) -> str:
+    body = _GREETING_HTML + f'<p style="font-size:16px;line-height:1.5;margin:0 0 16px 0">{intro}</p>\n'
+    if with_items:
+        body += _ITEMS_HTML
+    return _HTML_HEAD + body + _button(button_url, button_label) + _RECS_HTML + _HTML_TAIL
+
+
+# -- shared text fragments ----------------------------------------------------
+
+_ITEMS_TEXT = """{% for item in items %}
+- {{ item.title }} (x{{ item.quantity }}) {{ item.price|money(item.currency) }}
+  {{ item.url }}
+{% endfor %}
+"""
+
+_RECS_TEXT = """{% if recommendations %}
+
+You might also like:
+{% for rec in recommendations %}
+- {{ rec.title }} {{ rec.price|money(rec.currency) }}
+  {{ rec.url }}
+{% endfor %}
+{% endif %}
+"""
+
+
+def _text(intro: str, link_line: str, *, with_items: bool = True) -> str:
+    body = 'Hi {{ customer.first_name or "there" }},\n\n' + intro + "\n\n"
+    if with_items:
+        body += _ITEMS_TEXT + "\n"
+    return body + link_line + "\n" + _RECS_TEXT
+
+
+# -- per kind and step --------------------------------------------------------
+
+_CART = Message(
+    subject="{% if customer.first_name %}{{ customer.first_name }}, you{% else %}You{% endif %}"
+    " left something in your cart",
+    html=_html(
+        "You left these in your cart. They are saved for you, ready when you are.",
+        "{{ cart_url }}",
+        "Return to your cart",
+    ),
+    text=_text(
+        "You left these in your cart. They are saved for you, ready when you are.",
+        "Return to your cart: {{ cart_url }}",
+    ),
+)
+
+_CART_FOLLOW_UP = Message(
+    subject="Still thinking it over? Your cart is waiting",
+    html=_html(
+        "Just a reminder: your cart is still saved, but popular items can sell out.",
+        "{{ cart_url }}",
+        "Complete your order",
+    ),
+    text=_text(
+        "Just a reminder: your cart is still saved, but popular items can sell out.",
+        "Complete your order: {{ cart_url }}",
+    ),
+)
+
+_VIEW = Message(
+    subject="{% if items %}Still interested in {{ items[0].title }}?"
+    "{% else %}Still interested?{% endif %}",
+    html=_html(
+        "We noticed you were looking at this. Take another look before it is gone.",
+        "{{ items[0].url if items else shop_url|utm }}",
+        "Take another look",
+    ),
+    text=_text(
+        "We noticed you were looking at this. Take another look before it is gone.",
+        "Take another look: {{ items[0].url if items else shop_url|utm }}",
+    ),
+)
+
+_CATEGORY = Message(
+    subject="{% if category.name %}More {{ category.name }} picked for you"
+    "{% else %}Picked for you{% endif %}",
+    html=_html(
+        "{% if category.name %}Still browsing {{ category.name }}? {% endif %}"
+        "Here are some favourites we think you will like.",
+        "{{ shop_url|utm }}",
+        "Keep shopping",
+        with_items=False,
+    ),
+    text=_text(
+        "{% if category.name %}Still browsing {{ category.name }}? {% endif %}"
+        "Here are some favourites we think you will like.",
+        "Keep shopping: {{ shop_url|utm }}",
+        with_items=False,
+    ),
+)
+
+_SEARCH = Message(
+    subject="{% if search_query %}Still looking for \u201c{{ search_query }}\u201d?"
+    "{% else %}Still looking?{% endif %}",
+    html=_html(
+        "{% if search_query %}You searched for <strong>{{ search_query }}</strong>. {% endif %}"
+        "Here is what other shoppers love right now.",
+        "{{ search_url }}",
+        "See results",
+        with_items=False,
+    ),
+    text=_text(
+        "{% if search_query %}You searched for \u201c{{ search_query }}\u201d. {% endif %}"
+        "Here is what other shoppers love right now.",
+        "See results: {{ search_url }}",
+        with_items=False,
+    ),
+)
+
+_DEFAULTS: dict[tuple[str, int], Message] = {
+    ("abandoned_cart", 0): _CART,
+    ("abandoned_cart", 1): _CART_FOLLOW_UP,
+    ("abandoned_view", 0): _VIEW,
+    ("abandoned_category", 0): _CATEGORY,
+    ("abandoned_search", 0): _SEARCH,
+}
+
+
+def default_message(kind: str, step: int) -> Message:
+    """The built-in message for a kind and step; unknown kinds get a neutral one."""
+    return _DEFAULTS.get((kind, step)) or _DEFAULTS.get((kind, 0)) or _VIEW

@@ -1,0 +1,165 @@
+"""Render a send command's message in the sandbox, with links tagged and a footer.
+
+Templates come from marketers over a topic, so they are untrusted: the sandbox keeps
+them away from Python internals, and any failure while rendering becomes a
+``TemplateFailed`` (a ``PermanentError``) that fails this one command cleanly.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Template, TemplateError, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from delivery.defaults import default_message
+from delivery.links import add_params, tag_html_links
+from models.triggers import Message
+from nudge.errors import PermanentError
+from nudge.templating import make_environment
+
+_CACHE_LIMIT = 512
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+class TemplateFailed(PermanentError):
+    reason = "template_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Footer:
+    """Who sent this and how to stop it: required in every marketing email."""
+
+    sender_name: str
+    postal_address: str
+    unsubscribe_url: str | None
+
+    def as_html(self) -> str:
+        esc = html.escape
+        lines = [
+            f"You are receiving this email from {esc(self.sender_name)}.",
+            esc(self.postal_address),
+        ]
+        if self.unsubscribe_url:
+            lines.append(
+                f'<a href="{esc(self.unsubscribe_url, quote=True)}" style="color:#6b7280">'
+                "Unsubscribe</a> from these emails."
+            )
+        return (
+            '\n<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
+            '<tr><td align="center" style="padding:16px 24px;font-family:Helvetica,Arial,'
+            'sans-serif;font-size:12px;line-height:1.5;color:#6b7280">'
+            + "<br>\n".join(lines)
+            + "</td></tr></table>\n"
+        )
+
+    def as_text(self) -> str:
+        lines = [f"You are receiving this email from {self.sender_name}.", self.postal_address]
+        if self.unsubscribe_url:
+            lines.append(f"Unsubscribe: {self.unsubscribe_url}")
+        return "\n\n--\n" + "\n".join(lines) + "\n"
+
+
+def _money(value: Any, currency: str | None = "") -> str:
+    if value is None or value == "":
+        return ""
+    try:
+        amount = f"{float(value):,.2f}"
+    except (TypeError, ValueError):
+        return str(value)
+    symbol = {"EUR": "\u20ac", "USD": "$", "GBP": "\u00a3"}.get((currency or "").upper())
+    if symbol:
+        return f"{symbol}{amount}"
+    return f"{amount} {currency}".strip()
+
+
+@pass_context
+def _utm(context: Context, url: Any) -> str:
+    params = context.get("utm_params") or {}
+    return add_params(str(url), params) if url else ""
+
+
+def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
+    env = make_environment()
+    # The shared factory autoescapes everything; subject and text are not HTML, and
+    # escaping them would put "&amp;" into a customer's inbox.
+    env.autoescape = autoescape
+    env.filters["money"] = _money
+    env.filters["utm"] = _utm
+    return env
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self._html_env = _environment(autoescape=True)
+        self._text_env = _environment(autoescape=False)
+        self._cache: dict[tuple[bool, str], Template] = {}
+
+    def _template(self, source: str, *, is_html: bool) -> Template:
+        key = (is_html, source)
+        template = self._cache.get(key)
+        if template is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                # Trigger edits retire old sources; a full reset is simpler than an LRU
+                # and recompiling a few hundred templates costs milliseconds.
+                self._cache.clear()
+            env = self._html_env if is_html else self._text_env
+            template = env.from_string(source)
+            self._cache[key] = template
+        return template
+
+    def _render(self, name: str, source: str, context: Mapping[str, Any], *, is_html: bool) -> str:
+        try:
+            return self._template(source, is_html=is_html).render(context)
+        except SecurityError as exc:
+            raise TemplateFailed(f"template_error: {name}: blocked by the sandbox: {exc}") from exc
+        except TemplateError as exc:
+            raise TemplateFailed(f"template_error: {name}: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # a template can raise anything (1/0, bad filter args)
+            raise TemplateFailed(f"template_error: {name}: {type(exc).__name__}: {exc}") from exc
+
+    def render(
+        self,
+        message: Message | None,
+        *,
+        kind: str,
+        step: int,
+        context: Mapping[str, Any],
+        utm: Mapping[str, str],
+        footer: Footer,
+    ) -> Rendered:
+        """Subject, HTML and text; any part the trigger leaves empty comes from defaults."""
+        fallback = default_message(kind, step)
+        chosen = message or Message()
+        subject_src = chosen.subject or fallback.subject or ""
+        html_src = chosen.html or fallback.html or ""
+        text_src = chosen.text or fallback.text or ""
+
+        subject = self._render("subject", subject_src, context, is_html=False).strip()
+        context = {**context, "subject": subject}
+        body_html = self._render("html", html_src, context, is_html=True)
+        body_text = self._render("text", text_src, context, is_html=False)
+
+        skip = (footer.unsubscribe_url,) if footer.unsubscribe_url else ()
+        body_html = tag_html_links(body_html, utm, skip_prefixes=skip)
+        # The footer goes in after tagging: the unsubscribe link must stay as signed.
+        footer_html = footer.as_html()
+        matches = list(_BODY_END.finditer(body_html))
+        if matches:
+            at = matches[-1].start()
+            body_html = body_html[:at] + footer_html + body_html[at:]
+        else:
+            body_html += footer_html
+        return Rendered(subject=subject, html=body_html, text=body_text.rstrip() + footer.as_text())

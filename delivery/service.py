@@ -1,0 +1,75 @@
+"""Wiring for production and ``nudge delivery``: Redis, SMTP pool, worker, web endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from delivery.pipeline import NoTriggers, TriggerLookup
+from delivery.smtp import SmtpPool
+from delivery.worker import DeliveryWorker
+from nudge.clock import SystemClock
+from nudge.embedded import ensure_redis
+from nudge.settings import Settings
+from nudge.shared_state import SharedState
+
+log = logging.getLogger(__name__)
+
+
+def make_web_app(worker: DeliveryWorker) -> web.Application:
+    async def health(_: web.Request) -> web.Response:
+        ok = worker.running
+        return web.json_response({"status": "ok" if ok else "starting"}, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(worker.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def run_delivery(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    triggers: TriggerLookup | None = None,
+) -> None:
+    """Run the delivery worker and its /health and /metrics server until ``stop`` is set.
+
+    ``triggers`` is anything with ``get(trigger_id) -> TriggerDef | None`` (the
+    ``TriggerRegistry`` fed from ``trigger-config``); without it, built-in templates.
+    """
+    stop = stop or asyncio.Event()
+    redis_url, embedded = ensure_redis(settings.redis_url)
+    if embedded is not None:
+        log.warning("NUDGE_REDIS_URL unset: started a throwaway Redis at %s", redis_url)
+    redis = aioredis.from_url(redis_url)
+    transport = SmtpPool(settings)
+    worker = DeliveryWorker(
+        settings,
+        redis,
+        transport,
+        SharedState(redis, settings.redis_namespace),
+        triggers or NoTriggers(),
+        SystemClock(),
+        registry=CollectorRegistry(),
+    )
+    runner = web.AppRunner(make_web_app(worker), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.web_host, settings.delivery_web_port)
+        await site.start()
+        await worker.run(stop)
+    finally:
+        await runner.cleanup()
+        await transport.close()
+        await redis.aclose()
+        if embedded is not None:
+            embedded.stop()

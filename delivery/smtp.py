@@ -1,0 +1,183 @@
+"""The SMTP seam: a ``Transport`` protocol and a pool of reused aiosmtplib connections.
+
+Error mapping is the contract the worker relies on:
+
+* ``TransientError``: the server did not take the message and might later (connection
+  refused or dropped before DATA, timeouts before DATA, 4xx replies). Safe to retry.
+* ``SmtpRejected`` (``PermanentError``): a 5xx reply; ``hard_bounce`` when it was the
+  recipient that was refused.
+* ``DeliveryUncertain`` (``PermanentError``): the connection died *after* the message
+  body went out, so the server may have accepted it. Retrying could send twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from email import policy
+from email.message import EmailMessage
+from typing import Protocol
+
+import aiosmtplib
+
+from delivery.message import envelope_sender
+from nudge.errors import PermanentError, TransientError
+from nudge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SmtpTransient(TransientError):
+    def __init__(self, detail: str, code: int | None = None) -> None:
+        self.code = code
+        self.reason = f"smtp_{code}" if code else "smtp_unavailable"
+        super().__init__(detail)
+
+
+class SmtpRejected(PermanentError):
+    def __init__(self, detail: str, code: int, *, hard_bounce: bool = False) -> None:
+        self.code = code
+        self.hard_bounce = hard_bounce
+        self.reason = f"smtp_{code}"
+        super().__init__(detail)
+
+
+class _Dropped(Exception):
+    """The connection closed before DATA: nothing was sent, so reconnecting is safe."""
+
+
+class DeliveryUncertain(PermanentError):
+    reason = "interrupted_uncertain"
+
+
+def _by_code(exc: aiosmtplib.SMTPResponseException, *, recipient: bool = False) -> Exception:
+    detail = f"{type(exc).__name__}: {exc.code} {exc.message}"
+    if 400 <= exc.code < 500:
+        return SmtpTransient(detail, exc.code)
+    # Anything else odd (no 2xx, no 4xx) is treated as a refusal: retrying blindly
+    # against a server that answers nonsense does not help.
+    return SmtpRejected(detail, exc.code, hard_bounce=recipient and exc.code >= 500)
+
+
+class SmtpPool:
+    """Up to ``smtp_pool_size`` authenticated connections, reused across messages.
+
+    The pool size is also the cap on concurrent SMTP transactions, which is the
+    backpressure point: workers wait here instead of opening more connections.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._slots = asyncio.Semaphore(settings.smtp_pool_size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        conn = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_s,
+            use_tls=False,
+            start_tls=s.smtp_starttls,
+        )
+        try:
+            await conn.connect()
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                await conn.login(s.smtp_username, password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            conn.close()
+            # Bad credentials are our configuration, not this message's fault: retry
+            # (and alert on the failure metric) rather than burn every command.
+            raise SmtpTransient(f"authentication failed: {exc.code} {exc.message}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            conn.close()
+            raise SmtpTransient(f"connect: {exc.code} {exc.message}", exc.code) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            conn.close()
+            raise SmtpTransient(f"connect: {type(exc).__name__}: {exc}") from exc
+        return conn
+
+    async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.is_connected:
+                return conn, True
+        return await self._connect(), False
+
+    async def send(self, message: EmailMessage) -> None:
+        if self._closed:
+            raise SmtpTransient("transport closed")
+        sender = envelope_sender(str(message["From"]))
+        recipients = [a.addr_spec for a in message["To"].addresses]
+        data = message.as_bytes(policy=policy.SMTP)
+        async with self._slots:
+            conn, reused = await self._checkout()
+            try:
+                try:
+                    await self._transaction(conn, sender, recipients, data)
+                except _Dropped:
+                    if not reused:
+                        raise
+                    # Servers drop idle connections, which shows only on first use and
+                    # before anything was sent, so one fresh connection is safe.
+                    log.debug("pooled SMTP connection was dropped; reconnecting")
+                    conn.close()
+                    conn = await self._connect()
+                    await self._transaction(conn, sender, recipients, data)
+            except _Dropped as exc:
+                conn.close()
+                raise SmtpTransient(f"connection dropped: {exc}") from exc
+            except BaseException:
+                # After any failure the session state is unknown: never pool it again.
+                conn.close()
+                raise
+            if self._closed:
+                await _quit(conn)
+            else:
+                self._idle.append(conn)
+
+    async def _transaction(
+        self, conn: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes
+    ) -> None:
+        try:
+            await conn.mail(sender)
+            for rcpt in recipients:
+                try:
+                    await conn.rcpt(rcpt)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    raise _by_code(exc, recipient=True) from exc
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            raise _Dropped(str(exc)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise SmtpTransient(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            await conn.data(data)
+        except aiosmtplib.SMTPResponseException as exc:
+            # A reply to the data is a definite answer: the server did not take it.
+            raise _by_code(exc) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryUncertain(
+                f"interrupted_uncertain: connection lost during DATA: {type(exc).__name__}"
+            ) from exc
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(conn) for conn in idle))
+
+
+async def _quit(conn: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+        await conn.quit()
+    conn.close()

@@ -1,0 +1,92 @@
+"""Per-customer state kept in the ``customer-state`` Faust table.
+
+Immutable values: the logic returns a new ``CustomerState`` (or the same object when
+nothing changed, so the worker can skip the changelog write), and the worker always
+reassigns ``table[key] = new``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EMPTY: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    product_id: str
+    quantity: int
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A viewed product, a browsed category or a search query, and when."""
+
+    value: str
+    ts: int
+    category_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An armed timer: trigger ``trigger_id`` sends step ``step`` at ``due_ms``.
+
+    ``episode`` identifies the abandonment episode (the event time that opened or
+    last renewed it); with the step it makes the send command id stable.
+    ``payload`` is the kind's snapshot: product ids, a category, a query.
+    """
+
+    trigger_id: str
+    step: int
+    due_ms: int
+    episode: int
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    timezone: str | None = None
+    consent: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def as_context(self, customer_id: str) -> dict[str, Any]:
+        return {
+            "customer_id": customer_id,
+            "email": self.email,
+            "phone": self.phone,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "timezone": self.timezone,
+            "consent": dict(self.consent),
+            "attributes": dict(self.attributes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    customer_id: str
+    partition: int = -1
+    profile: Profile = field(default_factory=Profile)
+    cart: tuple[CartLine, ...] = ()
+    views: tuple[Seen, ...] = ()
+    categories: tuple[Seen, ...] = ()
+    searches: tuple[Seen, ...] = ()
+    last_activity_ms: int = 0
+    last_order_ms: int = 0
+    orders: int = 0
+    pending: tuple[Pending, ...] = ()
+
+    def next_due_ms(self) -> int | None:
+        return min((p.due_ms for p in self.pending), default=None)
+
+    def pending_for(self, trigger_id: str) -> Pending | None:
+        for p in self.pending:
+            if p.trigger_id == trigger_id:
+                return p
+        return None

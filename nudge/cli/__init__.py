@@ -1,0 +1,5 @@
+"""The ``nudge`` command line."""
+
+from nudge.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,158 @@
+"""``nudge dev``: the whole service on one machine, with real parts.
+
+Tansu (Kafka protocol), Redis, an aiosmtpd mail catcher writing .eml files, a stream
+worker and a delivery worker as child processes, and optionally a demo storefront.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import click
+
+from nudge.embedded import EmbeddedBroker, MailCatcher, ensure_redis, free_port
+from nudge.embedded.net import is_listening
+from nudge.settings import Settings
+
+
+def _port(preferred: int) -> int:
+    return preferred if not is_listening("127.0.0.1", preferred) else free_port()
+
+
+def _spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "nudge", command], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_dev(
+    settings: Settings, *, demo: bool, outbox: Path | None, duration: float | None, speed: float
+) -> int:
+    from nudge.cli.triggers import load_definitions, publish_definitions
+    from nudge.demo import DEMO_TRIGGERS_PATH
+    from nudge.topics import create_topics
+
+    home = settings.data_dir / "dev"
+    home.mkdir(parents=True, exist_ok=True)
+    outbox = outbox or settings.data_dir / "outbox"
+    broker = EmbeddedBroker(port=_port(9092), log_path=home / "broker.log").start()
+    redis_url, redis_server = ensure_redis(settings.redis_url)
+    catcher = MailCatcher(outbox, port=_port(1025)).start()
+    web_port = _port(settings.web_port)
+    settings = settings.model_copy(update={
+        "kafka_bootstrap": broker.bootstrap,
+        "redis_url": redis_url,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": catcher.port,
+        "web_port": web_port,
+        "public_url": f"http://localhost:{web_port}",
+        "delivery_web_port": _port(settings.delivery_web_port),
+    })
+    env = {**os.environ, **_env(settings)}
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        create_topics(settings)
+        publish_definitions(
+            settings.kafka_bootstrap, settings.topic("trigger-config"),
+            load_definitions(DEMO_TRIGGERS_PATH),
+        )
+        children = [_spawn("worker", env, home / "worker.log"), _spawn("deliver", env, home / "deliver.log")]
+        click.echo(f"broker   {broker.bootstrap}\nredis    {redis_url}\nsmtp     127.0.0.1:{catcher.port}")
+        click.echo(f"web      {settings.public_url}/health\noutbox   {outbox.resolve()}\nlogs     {home.resolve()}")
+        click.echo("Ctrl-C stops everything." + (" Playing the demo storefront..." if demo else ""))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_watch(settings, catcher, children, demo=demo, duration=duration, speed=speed))
+        return 0 if all(c.poll() is None for c in children) else 1
+    finally:
+        for child in children:
+            _stop(child)
+        catcher.stop()
+        broker.stop()
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    keys = ("kafka_bootstrap", "redis_url", "smtp_host", "smtp_port", "web_port", "public_url",
+            "delivery_web_port", "topic_prefix", "partitions", "data_dir")
+    return {f"NUDGE_{k.upper()}": str(getattr(settings, k)) for k in keys}
+
+
+async def _watch(
+    settings: Settings,
+    catcher: MailCatcher,
+    children: list[subprocess.Popen[bytes]],
+    *, demo: bool, duration: float | None, speed: float,
+) -> None:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_print_mail(catcher, stop))]
+    if demo:
+        tasks.append(asyncio.create_task(_play(settings, stop, speed)))
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            dead = [c for c in children if c.poll() is not None]
+            if dead:
+                click.echo(f"a worker exited (code {dead[0].returncode}); see the logs", err=True)
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+
+
+async def _print_mail(catcher: MailCatcher, stop: asyncio.Event) -> None:
+    seen: set[Path] = set(catcher.paths())
+    while not stop.is_set():
+        for path in catcher.paths():
+            if path not in seen:
+                seen.add(path)
+                msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+                click.echo(f"mail  to={msg['To']}  subject={msg['Subject']!s}  file={path.name}")
+        await asyncio.sleep(0.5)
+
+
+async def _play(settings: Settings, stop: asyncio.Event, speed: float) -> None:
+    from confluent_kafka import Producer
+
+    from nudge.kafka import producer_config
+    from nudge.demo import demo_catalog, demo_customers, play, publish_reference_data
+
+    producer = Producer(producer_config(settings.kafka_bootstrap))
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+
+    catalog, customers = demo_catalog(), demo_customers(12)
+    await publish_reference_data(send, settings=settings, customers=customers, catalog=catalog)
+    producer.flush(10)
+    await asyncio.sleep(2)  # let profiles land before the first shopper acts
+    try:
+        await play(send, settings=settings, customers=customers, catalog=catalog, speed=speed,
+                   stop_event=stop)
+    finally:
+        producer.flush(10)

@@ -1,0 +1,131 @@
+"""``nudge worker | deliver | dev | triggers apply | topics create``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from nudge.errors import ConfigError, NudgeError
+from nudge.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@click.group()
+@click.version_option(package_name="nudge")
+def main() -> None:
+    """nudge: real-time personalisation for e-commerce."""
+
+
+@main.command()
+def worker() -> None:
+    """Run a stream worker: detection, timers, the unsubscribe endpoint."""
+    from faust import Worker as FaustWorker
+
+    from nudge.embedded import ensure_redis
+    from nudge.topics import create_topics
+    from streams.app import create_app
+
+    settings = _settings()
+    redis_url, _server = ensure_redis(settings.redis_url)
+    settings = settings.model_copy(update={"redis_url": redis_url})
+    create_topics(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    built = create_app(settings)
+    level = {"WARNING": "warn", "CRITICAL": "crit"}.get(settings.log_level.upper(), settings.log_level)
+    FaustWorker(built.app, loglevel=level.lower(), quiet=True).execute_from_commandline()
+
+
+@main.command()
+def deliver() -> None:
+    """Run the delivery worker: render, check consent, send, report."""
+    from delivery.worker import run_delivery
+    from nudge.embedded import ensure_redis
+    from nudge.topics import create_topics
+    from nudge.trigger_registry import TriggerFeed, TriggerRegistry
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    redis_url, _server = ensure_redis(settings.redis_url)
+    settings = settings.model_copy(update={"redis_url": redis_url})
+    create_topics(settings)
+
+    async def run() -> None:
+        registry = TriggerRegistry()
+        feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
+        feed_task = asyncio.create_task(feed.run())
+        await registry.ready.wait()
+        try:
+            await run_delivery(settings, triggers=registry)
+        finally:
+            feed_task.cancel()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group()
+def triggers() -> None:
+    """Manage trigger definitions."""
+
+
+@triggers.command("apply")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def triggers_apply(path: Path) -> None:
+    """Validate the triggers in PATH (YAML or JSON) and publish them to trigger-config."""
+    from nudge.cli.triggers import load_definitions, publish_definitions
+
+    settings = _settings()
+    try:
+        definitions = load_definitions(path)
+        publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), definitions)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for definition in definitions:
+        state = "enabled" if definition.get("enabled", True) else "disabled"
+        click.echo(f"applied {definition['id']} ({definition['kind']}, {state})")
+
+
+@main.group()
+def topics() -> None:
+    """Manage Kafka topics."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every topic nudge uses, with the configured partitions."""
+    from nudge.topics import create_topics
+
+    for name, outcome in create_topics(_settings()).items():
+        click.echo(f"{outcome:8} {name}")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also play a synthetic storefront.")
+@click.option("--outbox", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for caught emails (default: .nudge/outbox).")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--speed", type=float, default=1.0, help="Demo shopper speed multiplier.")
+def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -> None:
+    """Everything on this machine: broker, Redis, mail catcher, workers, triggers."""
+    from nudge.cli.dev import run_dev
+
+    settings = _settings()
+    try:
+        sys.exit(run_dev(settings, demo=demo, outbox=outbox, duration=duration, speed=speed))
+    except NudgeError as exc:
+        raise click.ClickException(str(exc)) from None

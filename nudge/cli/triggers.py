@@ -1,0 +1,57 @@
+"""Reading trigger definitions from YAML or JSON files, and publishing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from models.triggers import TriggerDef
+from nudge.errors import ConfigError
+
+
+def load_definitions(path: Path) -> list[dict[str, Any]]:
+    """A file holds one definition, a list of them, or ``{"triggers": [...]}``."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    if isinstance(data, dict) and "triggers" in data:
+        data = data["triggers"]
+    items = data if isinstance(data, list) else [data]
+    errors: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            TriggerDef.from_dict(item)
+        except ConfigError as exc:
+            errors.append(f"{path}: trigger #{index + 1}: {exc}")
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return items
+
+
+def publish_definitions(bootstrap: str, topic: str, definitions: list[dict[str, Any]]) -> None:
+    from confluent_kafka import Producer
+
+    from nudge.kafka import producer_config
+
+    producer = Producer(producer_config(bootstrap))
+    failures: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(f"{msg.key()!r}: {err}")
+
+    for definition in definitions:
+        producer.produce(
+            topic,
+            key=definition["id"].encode(),
+            value=orjson.dumps(definition),
+            on_delivery=on_delivery,
+        )
+    remaining = producer.flush(30)
+    if remaining or failures:
+        raise ConfigError(f"could not publish all triggers: {failures or remaining}")

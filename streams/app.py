@@ -1,0 +1,164 @@
+"""``create_app(settings)``: the Faust app, its topics, table, agents and timer.
+
+Agents stay thin: they batch records, hand them to the ``Processor`` and let Faust
+ack. Every dependency (Redis, clock, registry) is built here and handed down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from redis.asyncio import Redis
+
+from models.commands import SendCommand
+from nudge import codec
+from nudge.clock import Clock, SystemClock
+from nudge.settings import Settings
+from nudge.shared_state import SharedState
+from nudge.trigger_registry import TriggerFeed, TriggerRegistry
+from streams.dead_letter import DeadLetterSink
+from streams.metrics import StreamMetrics
+from streams.processor import Processor
+from streams.table import StateStore, declare_table
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 1000
+BATCH_WITHIN_S = 0.05
+
+
+@dataclass
+class Worker:
+    """The app plus what tests and the web views need to reach."""
+
+    app: faust.App
+    settings: Settings
+    processor: Processor
+    registry: TriggerRegistry
+    shared: SharedState
+    metrics: StreamMetrics
+    redis: Redis
+
+
+def _broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def create_app(
+    settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None
+) -> Worker:
+    clock = clock or SystemClock()
+    app = faust.App(
+        f"{settings.topic_prefix}{settings.app_id}",
+        broker=_broker_urls(settings.kafka_bootstrap),
+        store=settings.store,
+        datadir=str(settings.data_dir / "faust"),
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_disable_leader=True,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
+        broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 5),
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        producer_linger=0.005,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+        loghandlers=[],
+    )
+    metrics = StreamMetrics()
+    redis_client = redis or Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    shared = SharedState(redis_client, settings.redis_namespace)
+    registry = TriggerRegistry()
+
+    def raw_topic(name: str, **kwargs: Any) -> Any:
+        return app.topic(
+            settings.topic(name), key_serializer="raw", value_serializer="raw", **kwargs
+        )
+
+    clicks = raw_topic("clickstream")
+    orders = raw_topic("orders")
+    customers = raw_topic("customers")
+    catalog = raw_topic("catalog")
+    commands = raw_topic("send-commands")
+    dead_letter = raw_topic("dead-letter")
+    table = declare_table(app, f"{settings.topic_prefix}customer-state", settings.partitions)
+
+    async def send_command(command: SendCommand) -> None:
+        future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
+        await future
+
+    processor = Processor(
+        store=StateStore(table),
+        registry=registry,
+        shared=shared,
+        dead_letters=DeadLetterSink(dead_letter, clock, metrics),
+        send_command=send_command,
+        clock=clock,
+        metrics=metrics,
+        max_payload_bytes=settings.max_payload_bytes,
+    )
+    registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
+    feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
+
+    def agent_for(topic: Any, handler: Any, decode: Any) -> None:
+        name = topic.get_topic_name()
+
+        async def agent(stream: Any) -> None:
+            await registry.ready.wait()
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+                await handler([e.message for e in events], decode, name)
+
+        agent.__name__ = f"on_{name.replace('-', '_')}"
+        app.agent(topic, name=agent.__name__)(agent)
+
+    agent_for(clicks, processor.on_clicks, codec.decode_click)
+    agent_for(orders, processor.on_orders, codec.decode_order)
+    agent_for(customers, processor.on_customers, codec.decode_customer)
+
+    @app.agent(catalog, name="on_catalog")
+    async def on_catalog(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            products = []
+            for event in events:
+                message = event.message
+                try:
+                    product = codec.decode_product(
+                        message.value, message.headers, settings.max_payload_bytes
+                    )
+                except codec.InvalidMessage as exc:
+                    processor.dead_letters.send(message, exc)
+                    continue
+                products.append(product.asdict())
+            metrics.events.labels(catalog.get_topic_name()).inc(len(events))
+            await shared.put_products(products)
+
+    @app.task
+    async def follow_triggers() -> None:
+        await feed.run()
+
+    def active_partitions() -> set[int]:
+        name = clicks.get_topic_name()
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+    @table.on_recover
+    async def rebuild_timers() -> None:
+        processor.rebuild_due(active_partitions())
+
+    @app.timer(settings.timer_tick_s, name="fire_due_timers")
+    async def fire_due_timers() -> None:
+        if app.rebalancing or not registry.ready.is_set():
+            return
+        await processor.fire(active_partitions())
+
+    worker = Worker(app, settings, processor, registry, shared, metrics, redis_client)
+    from streams.web import register_views
+
+    register_views(worker, customers_topic=customers, clock=clock)
+    return worker

@@ -1,0 +1,33 @@
+"""Prometheus metrics of one stream worker, in its own registry (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class StreamMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.events = Counter(
+            "nudge_events_total", "Input records processed", ["topic"], registry=self.registry
+        )
+        self.dead_letters = Counter(
+            "nudge_dead_letters_total", "Input records sent to dead-letter", ["topic", "reason"],
+            registry=self.registry,
+        )
+        self.commands = Counter(
+            "nudge_send_commands_total", "Send commands emitted", ["kind", "step"],
+            registry=self.registry,
+        )
+        self.timer_lag = Histogram(
+            "nudge_timer_lag_seconds", "Due time to command emitted",
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 30, 300),
+            registry=self.registry,
+        )
+        self.pending_timers = Gauge(
+            "nudge_pending_timers", "Customers with an armed timer on this worker",
+            registry=self.registry,
+        )
+        self.trigger_rejections = Counter(
+            "nudge_trigger_rejections_total", "Trigger definitions rejected", registry=self.registry
+        )

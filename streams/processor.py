@@ -1,0 +1,188 @@
+"""What the agents do with a batch of records: decode, call the pure core, write, send.
+
+Kept free of Faust's agent machinery so the same code serves agents, timers and
+benchmarks. Nothing here blocks on Kafka: sends are queued on Faust's producer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from models.commands import SendCommand
+from models.events import ClickEvent, CustomerEvent, OrderEvent
+from models.state import CustomerState
+from nudge.clock import Clock
+from nudge.errors import InvalidMessage
+from nudge.shared_state import SharedState
+from nudge.trigger_registry import TriggerRegistry
+from streams.dead_letter import DeadLetterSink
+from streams.logic import apply_event, fire_due
+from streams.metrics import StreamMetrics
+from streams.scheduler import DueIndex
+from streams.table import StateStore
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[bytes | None, Any, int], Any]
+Event = ClickEvent | OrderEvent | CustomerEvent
+POPULARITY = {"product_view": 1.0, "cart_add": 3.0, "order": 5.0}
+
+
+class Processor:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        registry: TriggerRegistry,
+        shared: SharedState,
+        dead_letters: DeadLetterSink,
+        send_command: Callable[[SendCommand], Any],
+        clock: Clock,
+        metrics: StreamMetrics,
+        max_payload_bytes: int,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.shared = shared
+        self.dead_letters = dead_letters
+        self.send_command = send_command
+        self.clock = clock
+        self.metrics = metrics
+        self.max_payload_bytes = max_payload_bytes
+        self.due = DueIndex()
+
+    def decode_batch(
+        self, messages: Sequence[Any], decode: Decoder, topic: str
+    ) -> list[tuple[Any, Event]]:
+        """Decode each record; unusable ones go to dead-letter and the rest go on."""
+        good: list[tuple[Any, Event]] = []
+        for message in messages:
+            try:
+                event = decode(message.value, message.headers, self.max_payload_bytes)
+                key = message.key
+                if key is not None and key.decode("utf-8", "replace") != event.customer_id:
+                    raise InvalidMessage(
+                        "key_mismatch", f"record key {key!r} is not customer id {event.customer_id!r}"
+                    )
+            except InvalidMessage as exc:
+                self.dead_letters.send(message, exc)
+                continue
+            good.append((message, event))
+        self.metrics.events.labels(topic).inc(len(messages))
+        return good
+
+    def fold(
+        self,
+        decoded: Sequence[tuple[Any, Event]],
+        categories: dict[str, list[str]] | None = None,
+    ) -> dict[bytes, CustomerState]:
+        """Apply events in order; write each touched customer once per batch."""
+        triggers = self.registry.current
+        now = self.clock.now_ms()
+        touched: dict[bytes, CustomerState] = {}
+        originals: dict[bytes, CustomerState | None] = {}
+        for message, event in decoded:
+            key = event.customer_id.encode()
+            state = touched.get(key)
+            if state is None:
+                state = self.store.get(key)
+                originals[key] = state
+                if state is None:
+                    state = CustomerState(event.customer_id, message.partition)
+            if state.partition != message.partition:
+                state = replace(state, partition=message.partition)
+            touched[key] = apply_event(state, event, triggers, now, categories or {})
+        changed = {k: s for k, s in touched.items() if s is not originals.get(k)}
+        for key, state in changed.items():
+            self.store.put(key, state)
+            self.due.push(key, state.next_due_ms())
+        return changed
+
+    async def on_clicks(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
+        decoded = self.decode_batch(messages, decode, topic)
+        self.fold(decoded)
+        weights: dict[str, float] = {}
+        for _, event in decoded:
+            weight = POPULARITY.get(event.type)
+            product_id = getattr(event, "product_id", None)
+            if weight and product_id:
+                weights[product_id] = weights.get(product_id, 0.0) + weight
+        await self.shared.bump_popularity(weights)
+
+    async def on_orders(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
+        decoded = self.decode_batch(messages, decode, topic)
+        wanted = self._products_needing_categories(decoded)
+        categories: dict[str, list[str]] = {}
+        if wanted:
+            products = await self.shared.get_products(wanted)
+            categories = {pid: list(p.get("category_ids", ())) for pid, p in products.items()}
+        self.fold(decoded, categories)
+        weights: dict[str, float] = {}
+        for _, event in decoded:
+            if isinstance(event, OrderEvent) and event.type == "order_placed":
+                for item in event.items:
+                    weights[item.product_id] = weights.get(item.product_id, 0.0) + POPULARITY["order"]
+        await self.shared.bump_popularity(weights)
+
+    async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
+        changed = self.fold(self.decode_batch(messages, decode, topic))
+        for state in changed.values():
+            profile = state.profile.as_context(state.customer_id)
+            await self.shared.put_profile(state.customer_id, profile)
+            await self.shared.set_consents(state.customer_id, state.profile.consent)
+
+    def _products_needing_categories(self, decoded: Sequence[tuple[Any, Event]]) -> set[str]:
+        category_triggers = {t.id for t in self.registry.current.of_kind("abandoned_category")}
+        wanted: set[str] = set()
+        if not category_triggers:
+            return wanted
+        for _, event in decoded:
+            if not isinstance(event, OrderEvent):
+                continue
+            state = self.store.get(event.customer_id.encode())
+            if state and any(p.trigger_id in category_triggers for p in state.pending):
+                wanted.update(item.product_id for item in event.items)
+        return wanted
+
+    # -- timers --------------------------------------------------------------
+    def rebuild_due(self, active_partitions: set[int]) -> None:
+        self.due.rebuild(
+            (key, state.next_due_ms())
+            for key, state in self.store.items()
+            if state.partition in active_partitions
+        )
+        self.metrics.pending_timers.set(len(self.due))
+
+    async def fire(self, active_partitions: set[int]) -> int:
+        """Send every due timer of the partitions this worker owns. Returns commands sent.
+
+        Commands go out and are acknowledged *before* the table forgets the timer: a
+        crash in between replays the timer, and its stable command id makes the
+        replay harmless downstream.
+        """
+        now = self.clock.now_ms()
+        sent = 0
+        for key in self.due.pop_due(now):
+            sent_ids: set[str] = set()
+            while True:
+                state = self.store.get(key)
+                if state is None or state.partition not in active_partitions:
+                    break
+                new, commands = fire_due(state, self.registry.current, self.clock.now_ms())
+                unsent = [c for c in commands if c.id not in sent_ids]
+                if not unsent:
+                    if new is not state:
+                        self.store.put(key, new)
+                    self.due.push(key, new.next_due_ms())
+                    break
+                for command in unsent:
+                    await self.send_command(command)
+                    sent_ids.add(command.id)
+                    self.metrics.commands.labels(command.kind, str(command.step)).inc()
+                    self.metrics.timer_lag.observe(max(0, self.clock.now_ms() - command.due_ms) / 1000)
+                    sent += 1
+        self.metrics.pending_timers.set(len(self.due))
+        return sent

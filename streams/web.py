@@ -1,0 +1,93 @@
+"""HTTP on the stream worker: one-click unsubscribe (RFC 8058), health, metrics.
+
+A GET only shows a confirmation page (mail scanners follow links); a POST
+unsubscribes at once: consent is cut in Redis, which the delivery worker checks at
+send time, and the opt-out is published to ``customers`` for the table and others.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from nudge.clock import Clock
+from nudge.errors import InvalidToken
+from nudge.signing import verify
+
+if TYPE_CHECKING:
+    from streams.app import Worker
+
+log = logging.getLogger(__name__)
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width"></head>
+<body style="font-family:sans-serif;max-width:32rem;margin:4rem auto">{body}</body></html>"""
+
+
+def _page(title: str, body: str) -> str:
+    return _PAGE.format(title=html.escape(title), body=body)
+
+
+def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> None:
+    app = worker.app
+    settings = worker.settings
+
+    def read_token(token: str) -> tuple[str, str]:
+        payload = verify(token, settings.secret_key, clock.now_ms())
+        customer_id = payload.get("customer_id")
+        if not isinstance(customer_id, str) or not customer_id:
+            raise InvalidToken("malformed")
+        return customer_id, str(payload.get("channel", "email"))
+
+    @app.page("/unsubscribe/{token}")
+    class Unsubscribe(View):
+        async def get(self, request: Request, token: str) -> Response:
+            try:
+                read_token(token)
+            except InvalidToken as exc:
+                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+            body = (
+                "<h1>Unsubscribe?</h1><p>You will no longer receive these emails.</p>"
+                f'<form method="post" action="{html.escape(request.path)}">'
+                '<button type="submit">Unsubscribe</button></form>'
+            )
+            return self.html(_page("Unsubscribe", body))
+
+        async def post(self, request: Request, token: str) -> Response:
+            try:
+                customer_id, channel = read_token(token)
+            except InvalidToken as exc:
+                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+            await worker.shared.set_consent(customer_id, channel, "unsubscribed")
+            now = clock.now_ms()
+            event = {
+                "event_id": f"unsubscribe:{customer_id}:{channel}:{now}",
+                "customer_id": customer_id,
+                "ts": now,
+                "consent": {channel: "unsubscribed"},
+            }
+            await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
+            log.info("unsubscribed %s from %s", customer_id, channel)
+            return self.html(_page("Unsubscribed", "<h1>You are unsubscribed.</h1>"))
+
+    @app.page("/health")
+    async def health(self: View, request: Request) -> Response:
+        ready = worker.registry.ready.is_set() and not app.rebalancing
+        body = {
+            "status": "ok" if ready else "starting",
+            "triggers": len(worker.registry.current),
+            "rejected_triggers": worker.registry.rejections,
+            "pending_timers": len(worker.processor.due),
+        }
+        return self.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(self: View, request: Request) -> Response:
+        # aiohttp wants the charset apart from the content type
+        body = generate_latest(worker.metrics.registry).decode()
+        return self.text(body, content_type=CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4")

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+
+from delivery.defaults import default_message
+from delivery.links import add_params, tag_html_links, utm_params
+from delivery.message import HeaderInjection, build_message, message_id
+from delivery.render import Footer, Rendered, Renderer, TemplateFailed
+from models.triggers import KINDS, Message
+
+UNSUB = "https://nudge.example.com/unsubscribe/tok.sig"
+UTM = utm_params("nudge", "email", "cart-1h", "abandoned_cart")
+FOOTER = Footer("Demo Shop", "1 Example Street, Springfield", UNSUB)
+
+
+def context(**overrides: Any) -> dict[str, Any]:
+    item = {"product_id": "p1", "title": "Blue <Mug>", "url": "https://shop.example.com/p1",
+            "image_url": "https://cdn.example.com/p1.jpg", "price": 12.5, "currency": "EUR",
+            "quantity": 2}
+    rec = {"product_id": "p2", "title": "Kettle", "url": "https://shop.example.com/p2",
+           "image_url": None, "price": 30, "currency": "USD"}
+    values: dict[str, Any] = {
+        "customer": {"first_name": "Ann", "email": "ann@example.com", "attributes": {}},
+        "items": [item],
+        "recommendations": [rec],
+        "recipient": {"recommendations": {"popular": {"recommendations": [rec]}}},
+        "category": {"category_id": "k1", "name": "Mugs & Cups"},
+        "search_query": "tea & cake",
+        "unsubscribe_url": UNSUB,
+        "shop_url": "https://shop.example.com",
+        "cart_url": "https://shop.example.com/cart",
+        "search_url": "https://shop.example.com/search?q=tea",
+        "utm_params": UTM,
+    }
+    values.update(overrides)
+    return values
+
+
+def render(message: Message | None = None, kind: str = "abandoned_cart", step: int = 0,
+           **ctx: Any) -> Rendered:
+    return Renderer().render(message, kind=kind, step=step, context=context(**ctx), utm=UTM,
+                             footer=FOOTER)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("step", [0, 1])
+def test_defaults_render_a_real_email(kind: str, step: int) -> None:
+    out = render(kind=kind, step=step)
+    assert out.subject and "\n" not in out.subject
+    assert "Hi Ann" in out.html and "Hi Ann" in out.text
+    assert "Kettle" in out.html and "$30.00" in out.html  # recommendations block
+    if kind in ("abandoned_cart", "abandoned_view"):
+        assert "Blue &lt;Mug&gt;" in out.html and "Blue <Mug>" in out.text
+        assert 'src="https://cdn.example.com/p1.jpg"' in out.html
+        assert "€12.50" in out.html and "Quantity: 2" in out.html
+    assert UNSUB in out.html and f"Unsubscribe: {UNSUB}" in out.text
+    assert "1 Example Street, Springfield" in out.html and "1 Example Street" in out.text
+
+
+def test_cart_follow_up_differs_from_first() -> None:
+    assert default_message("abandoned_cart", 1) != default_message("abandoned_cart", 0)
+    assert default_message("abandoned_view", 1) == default_message("abandoned_view", 0)
+
+
+def test_html_is_autoescaped_and_text_and_subject_are_not() -> None:
+    msg = Message(subject="{{ search_query }}", html="<p>{{ search_query }}</p>",
+                  text="{{ search_query }}")
+    out = render(msg)
+    assert out.subject == "tea & cake"
+    assert "<p>tea &amp; cake</p>" in out.html
+    assert out.text.startswith("tea & cake")
+
+
+def test_trigger_fields_override_only_what_they_set() -> None:
+    out = render(Message(subject="Custom {{ customer.first_name }}"))
+    assert out.subject == "Custom Ann"
+    assert "Return to your cart" in out.html  # default html kept
+
+
+def test_footer_is_appended_even_when_template_forgets_it() -> None:
+    out = render(Message(html="<html><body><p>Hi</p></body></html>", text="Hi"))
+    assert out.html.index(UNSUB) < out.html.index("</body>")
+    assert "Demo Shop" in out.html and "Springfield" in out.html
+    assert out.text.startswith("Hi") and UNSUB in out.text
+
+
+def test_links_get_utm_and_keep_their_query() -> None:
+    html = ('<a href="https://shop.example.com/x?a=1&amp;b=2">x</a> '
+            "<a href='http://other.example/y'>y</a> <a href=\"mailto:a@b.c\">m</a>")
+    out = render(Message(html=html))
+    assert ("https://shop.example.com/x?a=1&amp;b=2&amp;utm_source=nudge&amp;utm_medium=email"
+            "&amp;utm_campaign=cart-1h&amp;utm_content=abandoned_cart") in out.html
+    assert "http://other.example/y?utm_source=nudge" in out.html
+    assert 'href="mailto:a@b.c"' in out.html
+    assert f'href="{UNSUB}"' in out.html  # the signed unsubscribe link is left alone
+
+
+def test_add_params_keeps_marketer_utm() -> None:
+    url = add_params("https://s.example/p?utm_campaign=summer&x=1", UTM)
+    assert "utm_campaign=summer" in url and "utm_campaign=cart-1h" not in url
+    assert "x=1" in url and "utm_source=nudge" in url
+    assert tag_html_links('<a href="/relative">r</a>', UTM) == '<a href="/relative">r</a>'
+
+
+def test_utm_filter_and_recommendation_alias() -> None:
+    msg = Message(text="{{ shop_url|utm }} {% for r in recipient.recommendations.popular"
+                  ".recommendations %}{{ r.title }}{% endfor %}")
+    out = render(msg)
+    assert out.text.startswith("https://shop.example.com?utm_source=nudge")
+    assert "Kettle" in out.text
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ customer.__class__.__init__.__globals__ }}",
+        "{{ items.append(1) }}",
+        "{{ customer.attributes.clear() }}",
+    ],
+)
+def test_sandbox_blocks_escapes(source: str) -> None:
+    with pytest.raises(TemplateFailed) as err:
+        render(Message(html=source))
+    assert err.value.reason == "template_error"
+    assert "html" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ nope.deeper }}", "{{ 1 / 0 }}", "{{ customer.first_name|money(1, 2, 3) }}"]
+)
+def test_render_time_failures_are_permanent_errors(source: str) -> None:
+    with pytest.raises(TemplateFailed):
+        render(Message(subject=source))
+
+
+def test_missing_values_render_empty() -> None:
+    assert render(Message(subject="Hi {{ customer.nickname }}!")).subject == "Hi !"
+
+
+# -- the MIME message ----------------------------------------------------------
+
+RENDERED = Rendered(subject="Your cart", html="<p>hi</p>", text="hi")
+
+
+def build(**overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "command_id": "cmd-1",
+        "mail_from": "Demo Shop <shop@example.com>",
+        "recipient": "ann@example.com",
+        "unsubscribe_url": UNSUB,
+        "now_ms": 1_700_000_000_000,
+    }
+    values.update(overrides)
+    rendered = values.pop("rendered", RENDERED)
+    return build_message(rendered, **values)
+
+
+def test_message_headers_and_parts() -> None:
+    msg = message_from_bytes(build().as_bytes(), policy=policy.default)
+    assert msg["List-Unsubscribe"] == f"<{UNSUB}>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["X-Nudge-Command-Id"] == "cmd-1"
+    assert msg["Message-ID"] == message_id("cmd-1", "shop@example.com")
+    assert msg["Message-ID"] == build()["Message-ID"]  # stable across renders
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_transactional_message_has_no_list_unsubscribe() -> None:
+    assert build(unsubscribe_url=None)["List-Unsubscribe"] is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"rendered": Rendered(subject="Hi\r\nBcc: evil@example.com", html="", text="")},
+        {"rendered": Rendered(subject="Hi\nthere", html="", text="")},
+        {"recipient": "ann@example.com\r\nBcc: evil@example.com"},
+        {"recipient": "ann@example.com\n"},
+        {"mail_from": "Shop <shop@example.com>\rX: y"},
+        {"recipient": "a@example.com, b@example.com"},
+    ],
+)
+def test_header_injection_is_rejected(overrides: dict[str, Any]) -> None:
+    with pytest.raises(HeaderInjection) as err:
+        build(**overrides)
+    assert err.value.reason == "header_injection"
