@@ -68,7 +68,9 @@ def merge_customer(command: SendCommand, profile: Mapping[str, Any] | None) -> d
 
 
 def _product(
-    catalogue: Mapping[str, Any] | None, carried: Mapping[str, Any], utm: Mapping[str, str],
+    catalogue: Mapping[str, Any] | None,
+    carried: Mapping[str, Any],
+    utm: Mapping[str, str],
     skip: tuple[str, ...],
 ) -> dict[str, Any]:
     product: dict[str, Any] = {name: carried.get(name) for name in _PRODUCT_FIELDS}

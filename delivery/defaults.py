@@ -15,7 +15,8 @@ from models.triggers import Message
 
 _FONT = "font-family:Helvetica,Arial,sans-serif;color:#222222"
 
-_HTML_HEAD = """<!doctype html>
+_HTML_HEAD = (
+    """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -26,8 +27,11 @@ _HTML_HEAD = """<!doctype html>
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f5">
 <tr><td align="center" style="padding:24px 12px">
 <table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;width:100%;background:#ffffff;border-radius:8px">
-<tr><td style="padding:32px 32px 8px 32px;""" + _FONT + """">
+<tr><td style="padding:32px 32px 8px 32px;"""
+    + _FONT
+    + """">
 """
+)
 
 _HTML_TAIL = """</td></tr>
 </table>
@@ -40,14 +44,17 @@ _HTML_TAIL = """</td></tr>
 _GREETING_HTML = """<p style="font-size:16px;margin:0 0 16px 0">Hi {{ customer.first_name or "there" }},</p>
 """
 
-_ITEMS_HTML = """{% if items %}
+_ITEMS_HTML = (
+    """{% if items %}
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse:collapse;margin:8px 0 16px 0">
 {% for item in items %}
 <tr style="border-bottom:1px solid #eeeeee">
 <td width="104" style="padding:12px 12px 12px 0;vertical-align:top">
 {% if item.image_url %}<a href="{{ item.url }}"><img src="{{ item.image_url }}" alt="{{ item.title }}" width="96" style="display:block;border:0;border-radius:4px;width:96px"></a>{% endif %}
 </td>
-<td style="padding:12px 0;vertical-align:top;""" + _FONT + """">
+<td style="padding:12px 0;vertical-align:top;"""
+    + _FONT
+    + """">
 <a href="{{ item.url }}" style="color:#222222;font-weight:bold;font-size:15px;text-decoration:none">{{ item.title }}</a><br>
 <span style="color:#555555;font-size:14px">Quantity: {{ item.quantity }}</span><br>
 <span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
@@ -57,13 +64,17 @@ _ITEMS_HTML = """{% if items %}
 </table>
 {% endif %}
 """
+)
 
-_RECS_HTML = """{% if recommendations %}
+_RECS_HTML = (
+    """{% if recommendations %}
 <h2 style="font-size:18px;margin:24px 0 8px 0">You might also like</h2>
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0">
 <tr>
 {% for rec in recommendations[:4] %}
-<td width="25%" style="padding:8px 4px;vertical-align:top;text-align:center;""" + _FONT + """">
+<td width="25%" style="padding:8px 4px;vertical-align:top;text-align:center;"""
+    + _FONT
+    + """">
 {% if rec.image_url %}<a href="{{ rec.url }}"><img src="{{ rec.image_url }}" alt="{{ rec.title }}" width="120" style="display:block;margin:0 auto;border:0;border-radius:4px;width:120px;max-width:100%"></a>{% endif %}
 <a href="{{ rec.url }}" style="display:block;color:#222222;font-size:13px;text-decoration:none;margin-top:6px">{{ rec.title }}</a>
 <span style="font-size:13px;color:#555555">{{ rec.price|money(rec.currency) }}</span>
@@ -73,6 +84,7 @@ _RECS_HTML = """{% if recommendations %}
 </table>
 {% endif %}
 """
+)
 
 
 def _button(url: str, label: str) -> str:
@@ -86,7 +98,10 @@ def _button(url: str, label: str) -> str:
 
 
 def _html(intro: str, button_url: str, button_label: str, *, with_items: bool = True) -> str:
-    body = _GREETING_HTML + f'<p style="font-size:16px;line-height:1.5;margin:0 0 16px 0">{intro}</p>\n'
+    body = (
+        _GREETING_HTML
+        + f'<p style="font-size:16px;line-height:1.5;margin:0 0 16px 0">{intro}</p>\n'
+    )
     if with_items:
         body += _ITEMS_HTML
     return _HTML_HEAD + body + _button(button_url, button_label) + _RECS_HTML + _HTML_TAIL

@@ -9,31 +9,43 @@ class DeliveryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.sent = Counter(
-            "nudge_delivery_sent", "Emails accepted by the SMTP server", ["reason"],
+            "nudge_delivery_sent",
+            "Emails accepted by the SMTP server",
+            ["reason"],
             registry=registry,
         )
         self.failed = Counter(
-            "nudge_delivery_failed", "Send commands that ended failed", ["reason"],
+            "nudge_delivery_failed",
+            "Send commands that ended failed",
+            ["reason"],
             registry=registry,
         )
         self.suppressed = Counter(
-            "nudge_delivery_suppressed", "Send commands suppressed by policy", ["reason"],
+            "nudge_delivery_suppressed",
+            "Send commands suppressed by policy",
+            ["reason"],
             registry=registry,
         )
         self.deferred = Counter(
-            "nudge_delivery_deferred", "Send commands held back for later", ["reason"],
+            "nudge_delivery_deferred",
+            "Send commands held back for later",
+            ["reason"],
             registry=registry,
         )
         self.dead_letters = Counter(
-            "nudge_delivery_dead_letters", "Unusable send commands dead-lettered", ["reason"],
+            "nudge_delivery_dead_letters",
+            "Unusable send commands dead-lettered",
+            ["reason"],
             registry=registry,
         )
         self.retries = Counter(
-            "nudge_delivery_retries", "Transient send failures that were retried",
+            "nudge_delivery_retries",
+            "Transient send failures that were retried",
             registry=registry,
         )
         self.send_seconds = Histogram(
-            "nudge_delivery_send_seconds", "Time for one SMTP transaction",
+            "nudge_delivery_send_seconds",
+            "Time for one SMTP transaction",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )

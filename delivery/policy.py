@@ -84,7 +84,11 @@ def quiet_until(quiet: QuietHours | None, tz_name: str | None, now_ms: int) -> i
     if quiet.start_min > quiet.end_min and minute >= quiet.start_min:
         end_day += timedelta(days=1)
     end_local = datetime(
-        end_day.year, end_day.month, end_day.day, quiet.end_min // 60, quiet.end_min % 60,
+        end_day.year,
+        end_day.month,
+        end_day.day,
+        quiet.end_min // 60,
+        quiet.end_min % 60,
         tzinfo=tz,
     )
     # Round-trip through UTC so a wall time that DST skips lands on a real instant.

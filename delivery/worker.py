@@ -55,8 +55,15 @@ class DeliveryWorker:
         self.ledger = SendLedger(redis, shared_state.key, clock, owner=owner)
         self.deferred = DeferredQueue(redis, shared_state.key)
         self.deliverer = Deliverer(
-            settings, redis, transport, shared_state, triggers, clock, self.ledger,
-            recommender or PopularRecommender(shared_state), self.metrics,
+            settings,
+            redis,
+            transport,
+            shared_state,
+            triggers,
+            clock,
+            self.ledger,
+            recommender or PopularRecommender(shared_state),
+            self.metrics,
         )
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._producer: AIOKafkaProducer | None = None

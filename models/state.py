@@ -82,6 +82,13 @@ class CustomerState:
     orders: int = 0
     pending: tuple[Pending, ...] = ()
 
+    def evolve(self, **changes: Any) -> CustomerState:
+        """``dataclasses.replace`` without its introspection: this runs per event."""
+        new = object.__new__(CustomerState)
+        for name in _STATE_FIELDS:
+            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
+
     def next_due_ms(self) -> int | None:
         return min((p.due_ms for p in self.pending), default=None)
 
@@ -90,3 +97,6 @@ class CustomerState:
             if p.trigger_id == trigger_id:
                 return p
         return None
+
+
+_STATE_FIELDS = CustomerState.__slots__

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import fastavro
 import faust
@@ -37,7 +37,15 @@ from nudge.errors import InvalidMessage
 from schemas import load_schema
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None
-Decoder = Callable[[bytes | None, Headers, int], Any]
+
+
+class Decoder(Protocol):
+    """The signature shared by the ``decode_*`` functions (see ``DECODERS``)."""
+
+    def __call__(
+        self, value: bytes | None, headers: Headers = ..., max_bytes: int = ...
+    ) -> faust.Record: ...
+
 
 DEFAULT_MAX_BYTES = 64 * 1024
 AVRO_CONTENT_TYPE = "avro/binary"
@@ -449,6 +457,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "Decoder",
     "Headers",
+    "InvalidMessage",
     "decode_click",
     "decode_customer",
     "decode_order",

@@ -27,7 +27,9 @@ def parse_duration_ms(value: object) -> int:
         except ValueError:
             match = _ISO.match(text)
             if not match or text in ("P", "PT") or text.endswith("T"):
-                raise ConfigError(f"bad duration {value!r}: expected ISO 8601 like 'PT1H'") from None
+                raise ConfigError(
+                    f"bad duration {value!r}: expected ISO 8601 like 'PT1H'"
+                ) from None
             seconds = sum(float(v) * _UNIT_S[k] for k, v in match.groupdict().items() if v)
     else:
         raise ConfigError(f"bad duration {value!r}")

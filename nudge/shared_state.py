@@ -35,7 +35,8 @@ class SharedState:
 
     async def set_consents(self, customer_id: str, consents: Mapping[str, str]) -> None:
         if consents:
-            await self.redis.hset(self.key("consent", customer_id), mapping=dict(consents))
+            mapping: Any = dict(consents)
+            await self.redis.hset(self.key("consent", customer_id), mapping=mapping)
 
     async def get_consent(self, customer_id: str, channel: str) -> str | None:
         raw = await self.redis.hget(self.key("consent", customer_id), channel)
@@ -45,7 +46,7 @@ class SharedState:
     async def put_products(self, products: Iterable[Mapping[str, Any]]) -> None:
         mapping = {p["product_id"]: orjson.dumps(dict(p)) for p in products}
         if mapping:
-            await self.redis.hset(self.key("catalog"), mapping=mapping)  # type: ignore[arg-type]
+            await self.redis.hset(self.key("catalog"), mapping=mapping)
 
     async def get_products(self, product_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(dict.fromkeys(product_ids))
@@ -70,7 +71,7 @@ class SharedState:
             ids = await self.redis.zrevrange(self.key("popular"), start, start + page - 1)
             if not ids:
                 break
-            decoded = [i.decode() if isinstance(i, bytes) else i for i in ids]
+            decoded = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
             products = await self.get_products(p for p in decoded if p not in skip)
             for pid in decoded:
                 product = products.get(pid)

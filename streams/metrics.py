@@ -12,20 +12,26 @@ class StreamMetrics:
             "nudge_events_total", "Input records processed", ["topic"], registry=self.registry
         )
         self.dead_letters = Counter(
-            "nudge_dead_letters_total", "Input records sent to dead-letter", ["topic", "reason"],
+            "nudge_dead_letters_total",
+            "Input records sent to dead-letter",
+            ["topic", "reason"],
             registry=self.registry,
         )
         self.commands = Counter(
-            "nudge_send_commands_total", "Send commands emitted", ["kind", "step"],
+            "nudge_send_commands_total",
+            "Send commands emitted",
+            ["kind", "step"],
             registry=self.registry,
         )
         self.timer_lag = Histogram(
-            "nudge_timer_lag_seconds", "Due time to command emitted",
+            "nudge_timer_lag_seconds",
+            "Due time to command emitted",
             buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 30, 300),
             registry=self.registry,
         )
         self.pending_timers = Gauge(
-            "nudge_pending_timers", "Customers with an armed timer on this worker",
+            "nudge_pending_timers",
+            "Customers with an armed timer on this worker",
             registry=self.registry,
         )
         self.trigger_rejections = Counter(

@@ -65,7 +65,8 @@ class Processor:
                 key = message.key
                 if key is not None and key.decode("utf-8", "replace") != event.customer_id:
                     raise InvalidMessage(
-                        "key_mismatch", f"record key {key!r} is not customer id {event.customer_id!r}"
+                        "key_mismatch",
+                        f"record key {key!r} is not customer id {event.customer_id!r}",
                     )
             except InvalidMessage as exc:
                 self.dead_letters.send(message, exc)
@@ -104,6 +105,7 @@ class Processor:
     async def on_clicks(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
         self.fold(decoded)
+        await self.store.flush()
         weights: dict[str, float] = {}
         for _, event in decoded:
             weight = POPULARITY.get(event.type)
@@ -120,15 +122,19 @@ class Processor:
             products = await self.shared.get_products(wanted)
             categories = {pid: list(p.get("category_ids", ())) for pid, p in products.items()}
         self.fold(decoded, categories)
+        await self.store.flush()
         weights: dict[str, float] = {}
         for _, event in decoded:
             if isinstance(event, OrderEvent) and event.type == "order_placed":
                 for item in event.items:
-                    weights[item.product_id] = weights.get(item.product_id, 0.0) + POPULARITY["order"]
+                    weights[item.product_id] = (
+                        weights.get(item.product_id, 0.0) + POPULARITY["order"]
+                    )
         await self.shared.bump_popularity(weights)
 
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         changed = self.fold(self.decode_batch(messages, decode, topic))
+        await self.store.flush()
         for state in changed.values():
             profile = state.profile.as_context(state.customer_id)
             await self.shared.put_profile(state.customer_id, profile)
@@ -182,7 +188,10 @@ class Processor:
                     await self.send_command(command)
                     sent_ids.add(command.id)
                     self.metrics.commands.labels(command.kind, str(command.step)).inc()
-                    self.metrics.timer_lag.observe(max(0, self.clock.now_ms() - command.due_ms) / 1000)
+                    self.metrics.timer_lag.observe(
+                        max(0, self.clock.now_ms() - command.due_ms) / 1000
+                    )
                     sent += 1
+        await self.store.flush()
         self.metrics.pending_timers.set(len(self.due))
         return sent

@@ -22,7 +22,7 @@ class _StateValueType:
     The codec already returns ``CustomerState`` objects, so ``from_data`` passes them on.
     """
 
-    class _options:  # noqa: N801 - the attribute name Faust looks up
+    class _options:
         serializer = state_codec.CODEC_NAME
 
     @staticmethod
@@ -30,7 +30,7 @@ class _StateValueType:
         return data
 
 
-def declare_table(app: faust.App, name: str, partitions: int) -> faust.Table:
+def declare_table(app: faust.App, name: str, partitions: int) -> Any:
     state_codec.register()
     return app.Table(
         name, default=None, partitions=partitions, key_type=bytes, value_type=_StateValueType
@@ -38,19 +38,41 @@ def declare_table(app: faust.App, name: str, partitions: int) -> faust.Table:
 
 
 class StateStore:
-    """Reads and writes of customer state, with the changelog only on real change."""
+    """Reads and writes of customer state, with the changelog only on real change.
 
-    def __init__(self, table: faust.Table) -> None:
+    Writes land in the local store at once and are queued for the changelog;
+    ``flush`` ships them as one produce batch per partition, which costs far less
+    than Faust's message-at-a-time path. Faust flushes its producer before it
+    commits source offsets, so a state change is durable before its event is.
+    """
+
+    def __init__(self, table: Any) -> None:
         self.table = table
-        self._data: Any = None
+        self._queued: dict[int, dict[bytes, CustomerState]] = {}
 
     def get(self, key: bytes) -> CustomerState | None:
         value = self.table.data.get(key)
         return value if isinstance(value, CustomerState) else None
 
     def put(self, key: bytes, state: CustomerState) -> None:
-        self.table.send_changelog(state.partition, key, state)
         self.table.data[key] = state
+        self._queued.setdefault(state.partition, {})[key] = state
+
+    async def flush(self) -> None:
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, {}
+        producer = self.table.app.producer._ensure_producer()
+        topic = self.table.changelog_topic.get_topic_name()
+        for partition, states in queued.items():
+            batch = producer.create_batch()
+            for key, state in states.items():
+                value = state_codec.state_to_bytes(state)
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    await producer.send_batch(batch, topic, partition=partition)
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            await producer.send_batch(batch, topic, partition=partition)
 
     def items(self) -> Iterator[tuple[bytes, CustomerState]]:
         for key, value in self.table.data.items():

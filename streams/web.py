@@ -39,6 +39,8 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
 
     def read_token(token: str) -> tuple[str, str]:
         payload = verify(token, settings.secret_key, clock.now_ms())
+        if payload.get("purpose") != "unsubscribe":
+            raise InvalidToken("malformed")
         customer_id = payload.get("customer_id")
         if not isinstance(customer_id, str) or not customer_id:
             raise InvalidToken("malformed")
@@ -53,7 +55,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
                 return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
             body = (
                 "<h1>Unsubscribe?</h1><p>You will no longer receive these emails.</p>"
-                f'<form method="post" action="{html.escape(request.path)}">'
+                '<form method="post">'
                 '<button type="submit">Unsubscribe</button></form>'
             )
             return self.html(_page("Unsubscribe", body))
@@ -90,4 +92,6 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
     async def metrics(self: View, request: Request) -> Response:
         # aiohttp wants the charset apart from the content type
         body = generate_latest(worker.metrics.registry).decode()
-        return self.text(body, content_type=CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4")
+        return self.text(
+            body, content_type=CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"
+        )

@@ -104,8 +104,9 @@ async def env(
     """Factory: settings + topics + SMTP server + Redis seeded with one subscribed customer."""
     clients: list[aioredis.Redis] = []
 
-    async def make(wrap: Callable[[Any], Any] | None = None, consent: str = "subscribed",
-                   **overrides: Any) -> tuple[Settings, MailCatcher, SharedState]:
+    async def make(
+        wrap: Callable[[Any], Any] | None = None, consent: str = "subscribed", **overrides: Any
+    ) -> tuple[Settings, MailCatcher, SharedState]:
         catcher = mail_catcher(wrap)
         settings = make_settings(smtp_port=catcher.port, **overrides)
         create_topics(settings, TOPICS)
@@ -113,15 +114,30 @@ async def env(
         redis = aioredis.from_url(settings.redis_url)
         clients.append(redis)
         shared = SharedState(redis, settings.redis_namespace)
-        await shared.put_profile("c1", {"email": "ann@example.com", "first_name": "Ann",
-                                        "timezone": "Europe/Berlin"})
+        await shared.put_profile(
+            "c1", {"email": "ann@example.com", "first_name": "Ann", "timezone": "Europe/Berlin"}
+        )
         await shared.set_consent("c1", "email", consent)
-        await shared.put_products([
-            {"product_id": "p1", "title": "Blue Mug", "url": "https://shop.example.com/p1?ref=x",
-             "price": 12.5, "currency": "EUR", "image_url": "https://cdn.example.com/p1.jpg"},
-            {"product_id": "p2", "title": "Red Kettle", "url": "https://shop.example.com/p2",
-             "price": 30.0, "currency": "EUR", "image_url": "https://cdn.example.com/p2.jpg"},
-        ])
+        await shared.put_products(
+            [
+                {
+                    "product_id": "p1",
+                    "title": "Blue Mug",
+                    "url": "https://shop.example.com/p1?ref=x",
+                    "price": 12.5,
+                    "currency": "EUR",
+                    "image_url": "https://cdn.example.com/p1.jpg",
+                },
+                {
+                    "product_id": "p2",
+                    "title": "Red Kettle",
+                    "url": "https://shop.example.com/p2",
+                    "price": 30.0,
+                    "currency": "EUR",
+                    "image_url": "https://cdn.example.com/p2.jpg",
+                },
+            ]
+        )
         await shared.bump_popularity({"p1": 5, "p2": 3})
         return settings, catcher, shared
 
@@ -144,7 +160,12 @@ async def produce(settings: Settings, *values: bytes, key: bytes = b"c1") -> Non
 async def running_worker(settings: Settings, shared: SharedState) -> AsyncIterator[DeliveryWorker]:
     transport = SmtpPool(settings)
     worker = DeliveryWorker(
-        settings, shared.redis, transport, shared, NoTriggers(), SystemClock(),
+        settings,
+        shared.redis,
+        transport,
+        shared,
+        NoTriggers(),
+        SystemClock(),
         registry=CollectorRegistry(),
     )
     stop = asyncio.Event()
@@ -159,9 +180,13 @@ async def running_worker(settings: Settings, shared: SharedState) -> AsyncIterat
 
 async def test_command_becomes_one_email_with_headers_and_sent_event(env: Any) -> None:
     settings, catcher, _ = await env()
-    trigger = TriggerDef.from_dict({
-        "id": "cart-1h", "kind": "abandoned_cart", "subject": "Hi {{ customer.first_name }}",
-    })
+    trigger = TriggerDef.from_dict(
+        {
+            "id": "cart-1h",
+            "kind": "abandoned_cart",
+            "subject": "Hi {{ customer.first_name }}",
+        }
+    )
     registry = {"cart-1h": trigger}
     stop = asyncio.Event()
     task = asyncio.create_task(run_delivery(settings, stop=stop, triggers=registry))

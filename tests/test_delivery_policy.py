@@ -46,7 +46,11 @@ def test_subscribed_sends() -> None:
 
 @pytest.mark.parametrize(
     ("consent", "reason"),
-    [("unsubscribed", "consent_unsubscribed"), ("pending", "consent_pending"), (None, "no_consent")],
+    [
+        ("unsubscribed", "consent_unsubscribed"),
+        ("pending", "consent_pending"),
+        (None, "no_consent"),
+    ],
 )
 def test_marketing_needs_exactly_subscribed(consent: str | None, reason: str) -> None:
     assert run(consent=consent) == Decision("suppress", reason)
@@ -54,7 +58,8 @@ def test_marketing_needs_exactly_subscribed(consent: str | None, reason: str) ->
 
 def test_transactional_ignores_consent_cap_and_quiet_but_not_bounce() -> None:
     quiet = parse_quiet_hours("0-23")
-    assert run(marketing=False, consent=None, sent_today=9, frequency_cap=1, quiet=quiet).action == "send"
+    decision = run(marketing=False, consent=None, sent_today=9, frequency_cap=1, quiet=quiet)
+    assert decision.action == "send"
     assert run(marketing=False, hard_bounced=True) == Decision("suppress", "hard_bounce")
 
 

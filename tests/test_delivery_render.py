@@ -17,11 +17,23 @@ FOOTER = Footer("Demo Shop", "1 Example Street, Springfield", UNSUB)
 
 
 def context(**overrides: Any) -> dict[str, Any]:
-    item = {"product_id": "p1", "title": "Blue <Mug>", "url": "https://shop.example.com/p1",
-            "image_url": "https://cdn.example.com/p1.jpg", "price": 12.5, "currency": "EUR",
-            "quantity": 2}
-    rec = {"product_id": "p2", "title": "Kettle", "url": "https://shop.example.com/p2",
-           "image_url": None, "price": 30, "currency": "USD"}
+    item = {
+        "product_id": "p1",
+        "title": "Blue <Mug>",
+        "url": "https://shop.example.com/p1",
+        "image_url": "https://cdn.example.com/p1.jpg",
+        "price": 12.5,
+        "currency": "EUR",
+        "quantity": 2,
+    }
+    rec = {
+        "product_id": "p2",
+        "title": "Kettle",
+        "url": "https://shop.example.com/p2",
+        "image_url": None,
+        "price": 30,
+        "currency": "USD",
+    }
     values: dict[str, Any] = {
         "customer": {"first_name": "Ann", "email": "ann@example.com", "attributes": {}},
         "items": [item],
@@ -39,10 +51,12 @@ def context(**overrides: Any) -> dict[str, Any]:
     return values
 
 
-def render(message: Message | None = None, kind: str = "abandoned_cart", step: int = 0,
-           **ctx: Any) -> Rendered:
-    return Renderer().render(message, kind=kind, step=step, context=context(**ctx), utm=UTM,
-                             footer=FOOTER)
+def render(
+    message: Message | None = None, kind: str = "abandoned_cart", step: int = 0, **ctx: Any
+) -> Rendered:
+    return Renderer().render(
+        message, kind=kind, step=step, context=context(**ctx), utm=UTM, footer=FOOTER
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -66,8 +80,9 @@ def test_cart_follow_up_differs_from_first() -> None:
 
 
 def test_html_is_autoescaped_and_text_and_subject_are_not() -> None:
-    msg = Message(subject="{{ search_query }}", html="<p>{{ search_query }}</p>",
-                  text="{{ search_query }}")
+    msg = Message(
+        subject="{{ search_query }}", html="<p>{{ search_query }}</p>", text="{{ search_query }}"
+    )
     out = render(msg)
     assert out.subject == "tea & cake"
     assert "<p>tea &amp; cake</p>" in out.html
@@ -88,11 +103,15 @@ def test_footer_is_appended_even_when_template_forgets_it() -> None:
 
 
 def test_links_get_utm_and_keep_their_query() -> None:
-    html = ('<a href="https://shop.example.com/x?a=1&amp;b=2">x</a> '
-            "<a href='http://other.example/y'>y</a> <a href=\"mailto:a@b.c\">m</a>")
+    html = (
+        '<a href="https://shop.example.com/x?a=1&amp;b=2">x</a> '
+        "<a href='http://other.example/y'>y</a> <a href=\"mailto:a@b.c\">m</a>"
+    )
     out = render(Message(html=html))
-    assert ("https://shop.example.com/x?a=1&amp;b=2&amp;utm_source=nudge&amp;utm_medium=email"
-            "&amp;utm_campaign=cart-1h&amp;utm_content=abandoned_cart") in out.html
+    assert (
+        "https://shop.example.com/x?a=1&amp;b=2&amp;utm_source=nudge&amp;utm_medium=email"
+        "&amp;utm_campaign=cart-1h&amp;utm_content=abandoned_cart"
+    ) in out.html
     assert "http://other.example/y?utm_source=nudge" in out.html
     assert 'href="mailto:a@b.c"' in out.html
     assert f'href="{UNSUB}"' in out.html  # the signed unsubscribe link is left alone
@@ -106,8 +125,10 @@ def test_add_params_keeps_marketer_utm() -> None:
 
 
 def test_utm_filter_and_recommendation_alias() -> None:
-    msg = Message(text="{{ shop_url|utm }} {% for r in recipient.recommendations.popular"
-                  ".recommendations %}{{ r.title }}{% endfor %}")
+    msg = Message(
+        text="{{ shop_url|utm }} {% for r in recipient.recommendations.popular"
+        ".recommendations %}{{ r.title }}{% endfor %}"
+    )
     out = render(msg)
     assert out.text.startswith("https://shop.example.com?utm_source=nudge")
     assert "Kettle" in out.text

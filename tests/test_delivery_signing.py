@@ -35,7 +35,7 @@ def test_wrong_secret() -> None:
 
 
 def test_tampered_payload_is_rejected() -> None:
-    body, mac = sign(PAYLOAD, "k", NOW, 60).split(".")
+    _, mac = sign(PAYLOAD, "k", NOW, 60).split(".")
     forged = sign({**PAYLOAD, "customer_id": "c2"}, "attacker", NOW, 60).split(".")[0]
     with pytest.raises(InvalidToken) as err:
         verify(f"{forged}.{mac}", "k", NOW)

@@ -196,8 +196,14 @@ async def test_play_stops_when_the_event_is_set() -> None:
     sent, producer_send = _collector()
     stop = asyncio.Event()
     task = asyncio.create_task(
-        play(producer_send, settings=Settings(), customers=demo_customers(4, seed=1),
-             catalog=demo_catalog(10, seed=1), speed=50.0, stop_event=stop)
+        play(
+            producer_send,
+            settings=Settings(),
+            customers=demo_customers(4, seed=1),
+            catalog=demo_catalog(10, seed=1),
+            speed=50.0,
+            stop_event=stop,
+        )
     )
     await asyncio.sleep(0.2)
     stop.set()
@@ -207,8 +213,9 @@ async def test_play_stops_when_the_event_is_set() -> None:
 
 
 async def test_play_with_one_customer_and_one_product() -> None:
-    sent = await _play(customers=demo_customers(1, seed=2), catalog=demo_catalog(1, seed=2),
-                       max_events=30)
+    sent = await _play(
+        customers=demo_customers(1, seed=2), catalog=demo_catalog(1, seed=2), max_events=30
+    )
     assert len(sent) == 30
 
 
@@ -217,8 +224,14 @@ async def test_play_rejects_bad_arguments() -> None:
         await _play(max_events=1, customers=[])
     _, producer_send = _collector()
     with pytest.raises(ValueError):
-        await play(producer_send, settings=Settings(), customers=demo_customers(1),
-                   catalog=demo_catalog(1), speed=0, max_events=1)
+        await play(
+            producer_send,
+            settings=Settings(),
+            customers=demo_customers(1),
+            catalog=demo_catalog(1),
+            speed=0,
+            max_events=1,
+        )
 
 
 # trigger files ---------------------------------------------------------------------
@@ -264,9 +277,16 @@ async def test_every_event_passes_the_topic_codec() -> None:
     codec = pytest.importorskip("nudge.codec")
     sent, producer_send = _collector()
     settings, catalog, customers = Settings(), demo_catalog(), demo_customers()
-    await publish_reference_data(producer_send, settings=settings, customers=customers,
-                                 catalog=catalog)
-    await play(producer_send, settings=settings, customers=customers, catalog=catalog,
-               speed=1e6, max_events=300)
+    await publish_reference_data(
+        producer_send, settings=settings, customers=customers, catalog=catalog
+    )
+    await play(
+        producer_send,
+        settings=settings,
+        customers=customers,
+        catalog=catalog,
+        speed=1e6,
+        max_events=300,
+    )
     for topic, _, value in sent:
         codec.DECODERS[topic](value)

@@ -58,29 +58,40 @@ def run_dev(
     redis_url, redis_server = ensure_redis(settings.redis_url)
     catcher = MailCatcher(outbox, port=_port(1025)).start()
     web_port = _port(settings.web_port)
-    settings = settings.model_copy(update={
-        "kafka_bootstrap": broker.bootstrap,
-        "redis_url": redis_url,
-        "smtp_host": "127.0.0.1",
-        "smtp_port": catcher.port,
-        "web_port": web_port,
-        "public_url": f"http://localhost:{web_port}",
-        "delivery_web_port": _port(settings.delivery_web_port),
-    })
+    settings = settings.model_copy(
+        update={
+            "kafka_bootstrap": broker.bootstrap,
+            "redis_url": redis_url,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": catcher.port,
+            "web_port": web_port,
+            "public_url": f"http://localhost:{web_port}",
+            "delivery_web_port": _port(settings.delivery_web_port),
+        }
+    )
     env = {**os.environ, **_env(settings)}
     children: list[subprocess.Popen[bytes]] = []
     try:
         create_topics(settings)
         publish_definitions(
-            settings.kafka_bootstrap, settings.topic("trigger-config"),
+            settings.kafka_bootstrap,
+            settings.topic("trigger-config"),
             load_definitions(DEMO_TRIGGERS_PATH),
         )
-        children = [_spawn("worker", env, home / "worker.log"), _spawn("deliver", env, home / "deliver.log")]
-        click.echo(f"broker   {broker.bootstrap}\nredis    {redis_url}\nsmtp     127.0.0.1:{catcher.port}")
-        click.echo(f"web      {settings.public_url}/health\noutbox   {outbox.resolve()}\nlogs     {home.resolve()}")
+        children = [
+            _spawn("worker", env, home / "worker.log"),
+            _spawn("deliver", env, home / "deliver.log"),
+        ]
+        click.echo(
+            f"broker   {broker.bootstrap}\nredis    {redis_url}\nsmtp     127.0.0.1:{catcher.port}"
+        )
+        click.echo(f"web      {settings.public_url}/health")
+        click.echo(f"outbox   {outbox.resolve()}\nlogs     {home.resolve()}")
         click.echo("Ctrl-C stops everything." + (" Playing the demo storefront..." if demo else ""))
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(settings, catcher, children, demo=demo, duration=duration, speed=speed))
+            asyncio.run(
+                _watch(settings, catcher, children, demo=demo, duration=duration, speed=speed)
+            )
         return 0 if all(c.poll() is None for c in children) else 1
     finally:
         for child in children:
@@ -92,8 +103,18 @@ def run_dev(
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    keys = ("kafka_bootstrap", "redis_url", "smtp_host", "smtp_port", "web_port", "public_url",
-            "delivery_web_port", "topic_prefix", "partitions", "data_dir")
+    keys = (
+        "kafka_bootstrap",
+        "redis_url",
+        "smtp_host",
+        "smtp_port",
+        "web_port",
+        "public_url",
+        "delivery_web_port",
+        "topic_prefix",
+        "partitions",
+        "data_dir",
+    )
     return {f"NUDGE_{k.upper()}": str(getattr(settings, k)) for k in keys}
 
 
@@ -101,7 +122,10 @@ async def _watch(
     settings: Settings,
     catcher: MailCatcher,
     children: list[subprocess.Popen[bytes]],
-    *, demo: bool, duration: float | None, speed: float,
+    *,
+    demo: bool,
+    duration: float | None,
+    speed: float,
 ) -> None:
     stop = asyncio.Event()
     tasks = [asyncio.create_task(_print_mail(catcher, stop))]
@@ -138,8 +162,8 @@ async def _print_mail(catcher: MailCatcher, stop: asyncio.Event) -> None:
 async def _play(settings: Settings, stop: asyncio.Event, speed: float) -> None:
     from confluent_kafka import Producer
 
-    from nudge.kafka import producer_config
     from nudge.demo import demo_catalog, demo_customers, play, publish_reference_data
+    from nudge.kafka import producer_config
 
     producer = Producer(producer_config(settings.kafka_bootstrap))
 
@@ -152,7 +176,13 @@ async def _play(settings: Settings, stop: asyncio.Event, speed: float) -> None:
     producer.flush(10)
     await asyncio.sleep(2)  # let profiles land before the first shopper acts
     try:
-        await play(send, settings=settings, customers=customers, catalog=catalog, speed=speed,
-                   stop_event=stop)
+        await play(
+            send,
+            settings=settings,
+            customers=customers,
+            catalog=catalog,
+            speed=speed,
+            stop_event=stop,
+        )
     finally:
         producer.flush(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -44,14 +45,17 @@ def worker() -> None:
     create_topics(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     built = create_app(settings)
-    level = {"WARNING": "warn", "CRITICAL": "crit"}.get(settings.log_level.upper(), settings.log_level)
-    FaustWorker(built.app, loglevel=level.lower(), quiet=True).execute_from_commandline()
+    faust_worker = FaustWorker(built.app, loglevel=settings.log_level.upper(), quiet=True)
+    # Faust's progress spinner lowers the root logger to DEBUG so that it spins on
+    # every record: every debug call in aiokafka then builds a LogRecord.
+    faust_worker.spinner = None
+    faust_worker.execute_from_commandline()
 
 
 @main.command()
 def deliver() -> None:
     """Run the delivery worker: render, check consent, send, report."""
-    from delivery.worker import run_delivery
+    from delivery.service import run_delivery
     from nudge.embedded import ensure_redis
     from nudge.topics import create_topics
     from nudge.trigger_registry import TriggerFeed, TriggerRegistry
@@ -72,10 +76,8 @@ def deliver() -> None:
         finally:
             feed_task.cancel()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
 
 
 @main.group()
@@ -116,8 +118,12 @@ def topics_create() -> None:
 
 @main.command()
 @click.option("--demo", is_flag=True, help="Also play a synthetic storefront.")
-@click.option("--outbox", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for caught emails (default: .nudge/outbox).")
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for caught emails (default: .nudge/outbox).",
+)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--speed", type=float, default=1.0, help="Demo shopper speed multiplier.")
 def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -> None:

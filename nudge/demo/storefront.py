@@ -44,48 +44,126 @@ DEMO_CATEGORIES: dict[str, str] = {
 
 # category -> (product nouns, lowest price, highest price)
 _RANGES: dict[str, tuple[tuple[str, ...], int, int]] = {
-    "c-shoes": (
-        ("Sneakers", "Loafers", "Chelsea Boots", "Running Shoes", "Sandals"), 39, 149),
+    "c-shoes": (("Sneakers", "Loafers", "Chelsea Boots", "Running Shoes", "Sandals"), 39, 149),
     "c-jackets": (
-        ("Rain Jacket", "Denim Jacket", "Puffer Jacket", "Field Jacket", "Blazer"), 59, 249),
+        ("Rain Jacket", "Denim Jacket", "Puffer Jacket", "Field Jacket", "Blazer"),
+        59,
+        249,
+    ),
     "c-knitwear": (
-        ("Merino Sweater", "Cardigan", "Turtleneck", "Hoodie", "Cable-Knit Jumper"), 29, 139),
+        ("Merino Sweater", "Cardigan", "Turtleneck", "Hoodie", "Cable-Knit Jumper"),
+        29,
+        139,
+    ),
     "c-bags": (
-        ("Tote Bag", "Backpack", "Weekender Bag", "Crossbody Bag", "Laptop Sleeve"), 25, 189),
-    "c-accessories": (
-        ("Wool Beanie", "Leather Belt", "Sunglasses", "Scarf", "Watch"), 9, 129),
+        ("Tote Bag", "Backpack", "Weekender Bag", "Crossbody Bag", "Laptop Sleeve"),
+        25,
+        189,
+    ),
+    "c-accessories": (("Wool Beanie", "Leather Belt", "Sunglasses", "Scarf", "Watch"), 9, 129),
     "c-home": (
-        ("Ceramic Mug", "Linen Throw", "Scented Candle", "Cushion Cover", "Table Lamp"), 9, 99),
+        ("Ceramic Mug", "Linen Throw", "Scented Candle", "Cushion Cover", "Table Lamp"),
+        9,
+        99,
+    ),
     "c-outdoor": (
-        ("Water Bottle", "Trekking Poles", "Camp Lantern", "Picnic Blanket", "Dry Bag"), 12, 119),
+        ("Water Bottle", "Trekking Poles", "Camp Lantern", "Picnic Blanket", "Dry Bag"),
+        12,
+        119,
+    ),
 }
 _ADJECTIVES = (
-    "Classic", "Everyday", "Heritage", "Urban", "Alpine", "Coastal", "Nordic", "Essential",
+    "Classic",
+    "Everyday",
+    "Heritage",
+    "Urban",
+    "Alpine",
+    "Coastal",
+    "Nordic",
+    "Essential",
 )
 _COLOURS = ("Black", "Navy", "Olive", "Sand", "Charcoal", "Rust", "Ivory", "Forest Green")
 
 _FIRST_NAMES = (
-    "Alice", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Ines", "Jonas",
-    "Kate", "Liam", "Mia", "Noah", "Olivia", "Paul", "Quinn", "Rosa", "Sam", "Tara",
-    "Umar", "Vera", "Will", "Yara", "Zoe",
+    "Alice",
+    "Ben",
+    "Chloe",
+    "David",
+    "Emma",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kate",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Will",
+    "Yara",
+    "Zoe",
 )
 _LAST_NAMES = (
-    "Andersen", "Bauer", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ito",
-    "Jansen", "Kowalski", "Larsen", "Martin", "Novak", "Olsen", "Petit", "Rossi", "Schmidt",
-    "Taylor", "Weber",
+    "Andersen",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Larsen",
+    "Martin",
+    "Novak",
+    "Olsen",
+    "Petit",
+    "Rossi",
+    "Schmidt",
+    "Taylor",
+    "Weber",
 )
 _TIMEZONES = (
-    "Europe/Berlin", "Europe/Paris", "Europe/London", "Europe/Madrid", "Europe/Warsaw",
-    "America/New_York", "America/Los_Angeles", "Asia/Tokyo", "Australia/Sydney", "UTC",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/London",
+    "Europe/Madrid",
+    "Europe/Warsaw",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "UTC",
 )
 
 #: The first sessions of every run, so each abandonment kind (and a cancelled one) shows
 #: up within a minute; after them the stories are drawn at random with these weights.
-_OPENING = ("abandoned_cart", "abandoned_view", "abandoned_category", "abandoned_search",
-            "buyer", "comeback_buyer")
+_OPENING = (
+    "abandoned_cart",
+    "abandoned_view",
+    "abandoned_category",
+    "abandoned_search",
+    "buyer",
+    "comeback_buyer",
+)
 _WEIGHTS: dict[str, int] = {
-    "abandoned_cart": 3, "abandoned_view": 3, "abandoned_category": 2, "abandoned_search": 2,
-    "buyer": 3, "comeback_buyer": 1, "cart_cleared": 1,
+    "abandoned_cart": 3,
+    "abandoned_view": 3,
+    "abandoned_category": 2,
+    "abandoned_search": 2,
+    "buyer": 3,
+    "comeback_buyer": 1,
+    "cart_cleared": 1,
 }
 _DESCRIPTIONS: dict[str, str] = {
     "abandoned_cart": "fills a cart and leaves",
@@ -135,16 +213,18 @@ def demo_catalog(n: int = 40, seed: int = 42) -> list[dict[str, Any]]:
         elif roll < 0.30:
             category_ids.append("c-new")
         product_id = f"p-{1001 + i}"
-        products.append({
-            "product_id": product_id,
-            "title": title,
-            "url": f"{SHOP_URL}/p/{product_id}",
-            "image_url": f"{SHOP_URL}/img/{product_id}.jpg",
-            "price": round(rng.randint(low, high) + 0.99, 2),
-            "currency": CURRENCY,
-            "category_ids": category_ids,
-            "available": i not in unavailable,
-        })
+        products.append(
+            {
+                "product_id": product_id,
+                "title": title,
+                "url": f"{SHOP_URL}/p/{product_id}",
+                "image_url": f"{SHOP_URL}/img/{product_id}.jpg",
+                "price": round(rng.randint(low, high) + 0.99, 2),
+                "currency": CURRENCY,
+                "category_ids": category_ids,
+                "available": i not in unavailable,
+            }
+        )
     return products
 
 
@@ -165,17 +245,19 @@ def demo_customers(
         if local in emails:
             local = f"{local}{i + 1}"
         emails.add(local)
-        customers.append({
-            "event_id": _uuid(rng),
-            "customer_id": f"cust-{1001 + i}",
-            "ts": ts,
-            "email": f"{local}@example.com",
-            "first_name": first,
-            "last_name": last,
-            "timezone": rng.choice(_TIMEZONES),
-            "consent": {"email": "unsubscribed" if i == unsubscribed else "subscribed"},
-            "attributes": {"loyalty_tier": rng.choice(("bronze", "silver", "gold"))},
-        })
+        customers.append(
+            {
+                "event_id": _uuid(rng),
+                "customer_id": f"cust-{1001 + i}",
+                "ts": ts,
+                "email": f"{local}@example.com",
+                "first_name": first,
+                "last_name": last,
+                "timezone": rng.choice(_TIMEZONES),
+                "consent": {"email": "unsubscribed" if i == unsubscribed else "subscribed"},
+                "attributes": {"loyalty_tier": rng.choice(("bronze", "silver", "gold"))},
+            }
+        )
     return customers
 
 
@@ -233,8 +315,11 @@ class _Stories:
 
     # building blocks -------------------------------------------------------------
     def _product(self, category: str | None = None, *, not_id: str | None = None) -> dict[str, Any]:
-        pool = [p for p in self.by_category.get(category or "", [])
-                if p["product_id"] in self.buyable_ids and p["product_id"] != not_id]
+        pool = [
+            p
+            for p in self.by_category.get(category or "", [])
+            if p["product_id"] in self.buyable_ids and p["product_id"] != not_id
+        ]
         if not pool:
             pool = [p for p in self.buyable if p["product_id"] != not_id] or self.buyable
         return self.rng.choice(pool)
@@ -250,8 +335,11 @@ class _Stories:
 
     def _cart_add(self, product: Mapping[str, Any]) -> tuple[_Step, dict[str, Any]]:
         quantity = 1 if self.rng.random() < 0.8 else 2
-        item = {"product_id": product["product_id"], "quantity": quantity,
-                "price": product["price"]}
+        item = {
+            "product_id": product["product_id"],
+            "quantity": quantity,
+            "price": product["price"],
+        }
         return self._click("cart_add", product, quantity=quantity), item
 
     def _query(self, product: Mapping[str, Any]) -> str:
@@ -264,8 +352,9 @@ class _Stories:
         total = round(sum(i["price"] * i["quantity"] for i in items), 2)
         base = {"order_id": order_id, "items": items, "total": total, "currency": CURRENCY}
         placed = _Step("orders", {"type": "order_placed", "status": "placed", **base}, wait_ticks)
-        shipped = _Step("orders", {"type": "order_status", "status": "shipped", **base},
-                        self.rng.randint(8, 20))
+        shipped = _Step(
+            "orders", {"type": "order_status", "status": "shipped", **base}, self.rng.randint(8, 20)
+        )
         return [placed, shipped]
 
     # stories ---------------------------------------------------------------------
@@ -295,8 +384,10 @@ class _Stories:
 
     def _abandoned_category(self) -> list[_Step]:
         category = self.rng.choice(self.categories)
-        return [self._click("category_view", category_id=category)
-                for _ in range(self.rng.randint(1, 2))]
+        return [
+            self._click("category_view", category_id=category)
+            for _ in range(self.rng.randint(1, 2))
+        ]
 
     def _abandoned_search(self) -> list[_Step]:
         return [self._click("search", query=self._query(self._product()))]
@@ -304,8 +395,12 @@ class _Stories:
     def _buyer(self) -> list[_Step]:
         product = self._product()
         add, item = self._cart_add(product)
-        return [self._click("search", query=self._query(product)),
-                self._click("product_view", product), add, *self._order([item])]
+        return [
+            self._click("search", query=self._query(product)),
+            self._click("product_view", product),
+            add,
+            *self._order([item]),
+        ]
 
     def _comeback_buyer(self) -> list[_Step]:
         product = self._product()
@@ -317,8 +412,11 @@ class _Stories:
     def _cart_cleared(self) -> list[_Step]:
         product = self._product()
         add, item = self._cart_add(product)
-        return [self._click("product_view", product), add,
-                self._click("cart_remove", product, quantity=item["quantity"])]
+        return [
+            self._click("product_view", product),
+            add,
+            self._click("cart_remove", product, quantity=item["quantity"]),
+        ]
 
 
 async def _pause(stop_event: asyncio.Event | None, seconds: float) -> None:
@@ -355,10 +453,12 @@ async def play(
     clock = clock or SystemClock()
     stories = _Stories(rng, catalog)
     topics = {name: settings.topic(name) for name in ("clickstream", "orders")}
-    names = {str(c["customer_id"]): str(c.get("first_name") or c["customer_id"])
-             for c in customers}
-    reachable = [str(c["customer_id"]) for c in customers
-                 if (c.get("consent") or {}).get("email", "subscribed") == "subscribed"]
+    names = {str(c["customer_id"]): str(c.get("first_name") or c["customer_id"]) for c in customers}
+    reachable = [
+        str(c["customer_id"])
+        for c in customers
+        if (c.get("consent") or {}).get("email", "subscribed") == "subscribed"
+    ]
     opening = deque(_OPENING)
     active: list[_Session] = []
     interval = _BASE_INTERVAL_S / speed
@@ -366,8 +466,11 @@ async def play(
 
     def start_session() -> _Session | None:
         busy = {s.customer_id for s in active}
-        story = opening[0] if opening else rng.choices(
-            list(_WEIGHTS), weights=list(_WEIGHTS.values()))[0]
+        story = (
+            opening[0]
+            if opening
+            else rng.choices(list(_WEIGHTS), weights=list(_WEIGHTS.values()))[0]
+        )
         # The opening goes to customers who can receive mail, so its emails show up.
         pool = [c for c in (reachable if opening else names) if c not in busy]
         if not pool and opening:
@@ -377,10 +480,10 @@ async def play(
         if opening:
             opening.popleft()
         customer_id = rng.choice(pool)
-        session = _Session(customer_id, story, f"s-{rng.getrandbits(48):012x}",
-                           deque(stories.build(story)), tick)
-        log.info("demo shopper %s (%s) %s", names[customer_id], customer_id,
-                 _DESCRIPTIONS[story])
+        session = _Session(
+            customer_id, story, f"s-{rng.getrandbits(48):012x}", deque(stories.build(story)), tick
+        )
+        log.info("demo shopper %s (%s) %s", names[customer_id], customer_id, _DESCRIPTIONS[story])
         return session
 
     while not (stop_event is not None and stop_event.is_set()):

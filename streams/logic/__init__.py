@@ -8,7 +8,6 @@ nothing changed, so callers skip the changelog write.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from models.events import ClickEvent, CustomerEvent, OrderEvent
 from models.state import CustomerState
@@ -43,7 +42,7 @@ def apply_event(
     # Only an event that changed something counts as activity: a no-op (order_status,
     # removing what is not in the cart, a redelivery) must return the same object.
     if new is not state and base_ms > new.last_activity_ms:
-        new = replace(new, last_activity_ms=base_ms)
+        new = new.evolve(last_activity_ms=base_ms)
     return new
 
 

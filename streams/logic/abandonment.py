@@ -48,7 +48,7 @@ def apply_click(
     if kind == "product_view" and event.product_id:
         views = _remember(state.views, Seen(event.product_id, base_ms, event.category_id))
         if views != state.views:
-            state = replace(state, views=views)
+            state = state.evolve(views=views)
         candidates = _view_candidates(state)
         if candidates:
             for trigger in triggers.of_kind("abandoned_view"):
@@ -56,13 +56,13 @@ def apply_click(
     elif kind == "category_view" and event.category_id:
         categories = _remember(state.categories, Seen(event.category_id, base_ms))
         if categories != state.categories:
-            state = replace(state, categories=categories)
+            state = state.evolve(categories=categories)
         for trigger in triggers.of_kind("abandoned_category"):
             state = arm(state, trigger, base_ms, {"category_id": event.category_id})
     elif kind == "search" and event.query:
         searches = _remember(state.searches, Seen(event.query, base_ms))
         if searches != state.searches:
-            state = replace(state, searches=searches)
+            state = state.evolve(searches=searches)
         if base_ms >= state.last_order_ms:  # else a later order already answered it
             for trigger in triggers.of_kind("abandoned_search"):
                 state = arm(state, trigger, base_ms, {"query": event.query})
@@ -92,7 +92,7 @@ def _apply_cart(
     cart = tuple(lines.values())
     if cart == state.cart:
         return state  # removing what is not in the cart is no cart activity
-    state = replace(state, cart=cart)
+    state = state.evolve(cart=cart)
     cart_ids = _ids(triggers, "abandoned_cart")
     if not cart:
         return drop_where(state, lambda p: p.trigger_id in cart_ids)
@@ -126,7 +126,7 @@ def apply_order(
     bought_categories.update(
         s.category_id for s in state.views if s.value in bought and s.category_id
     )
-    state = replace(state, last_order_ms=max(state.last_order_ms, ts), orders=state.orders + 1)
+    state = state.evolve(last_order_ms=max(state.last_order_ms, ts), orders=state.orders + 1)
     cart_ids = _ids(triggers, "abandoned_cart")
     if state.cart and not event.historical:
         if any(p.trigger_id in cart_ids and p.episode > ts for p in state.pending):
@@ -135,11 +135,11 @@ def apply_order(
         else:
             cart = ()
         if cart != state.cart:
-            state = replace(state, cart=cart)
+            state = state.evolve(cart=cart)
     # Bought products are answered views: a later view must not offer them again.
     views = tuple(s for s in state.views if not (s.value in bought and s.ts <= ts))
     if views != state.views:
-        state = replace(state, views=views)
+        state = state.evolve(views=views)
     search_ids = _ids(triggers, "abandoned_search")
     category_ids = _ids(triggers, "abandoned_category")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from models.state import CustomerState, Pending
@@ -21,14 +20,14 @@ def arm(
     if current == fresh:
         return state
     others = tuple(p for p in state.pending if p.trigger_id != trigger.id)
-    return replace(state, pending=(*others, fresh))
+    return state.evolve(pending=(*others, fresh))
 
 
 def drop_where(state: CustomerState, doomed: Callable[[Pending], bool]) -> CustomerState:
     kept = tuple(p for p in state.pending if not doomed(p))
     if len(kept) == len(state.pending):
         return state
-    return replace(state, pending=kept)
+    return state.evolve(pending=kept)
 
 
 def update_payloads(
@@ -47,4 +46,4 @@ def update_payloads(
                 result.append(new)
         else:
             result.append(p)
-    return replace(state, pending=tuple(result)) if changed else state
+    return state.evolve(pending=tuple(result)) if changed else state

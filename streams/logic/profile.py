@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from models.events import CustomerEvent
 from models.state import CustomerState, Profile
 
@@ -27,4 +25,4 @@ def apply_customer(state: CustomerState, event: CustomerEvent) -> CustomerState:
     )
     if profile == old:
         return state
-    return replace(state, profile=profile)
+    return state.evolve(profile=profile)

@@ -44,7 +44,7 @@ def fire_due(
         follow_up = trigger.follow_up
         if pending.step == 0 and follow_up is not None and trigger.kind in FOLLOW_UP_KINDS:
             kept.append(replace(pending, step=1, due_ms=pending.due_ms + follow_up.delay_ms))
-    return replace(state, pending=tuple(kept)), commands
+    return state.evolve(pending=tuple(kept)), commands
 
 
 def command_id(trigger_id: str, customer_id: str, episode: int, step: int) -> str:
