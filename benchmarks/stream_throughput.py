@@ -135,7 +135,9 @@ def worker(
         def done() -> bool:
             status, text = http_get(url)
             if status == 200:
-                samples.append((time.perf_counter(), metric(text, "nudge_events_total", topic=topic)))
+                samples.append(
+                    (time.perf_counter(), metric(text, "nudge_events_total", topic=topic))
+                )
             return bool(samples) and samples[-1][1] >= total
 
         wait_for(done, f"worker to count {total} events", timeout_s, [proc], interval_s=0.2)
@@ -161,7 +163,9 @@ def main() -> None:
         for repeat in range(1, args.repeats + 1):
             settings = env.settings("stream", partitions=args.partitions)
             create_topics(settings)
-            publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), TRIGGERS)
+            publish_definitions(
+                settings.kafka_bootstrap, settings.topic("trigger-config"), TRIGGERS
+            )
             produced = produce_all(
                 settings.kafka_bootstrap,
                 settings.topic("clickstream"),
@@ -190,8 +194,13 @@ def main() -> None:
         markdown_table(
             ["measure", "median events/s", "vs ceiling", "target", "meets target"],
             [
-                ["nudge worker (1 process)", f"{w_med:,.0f}", f"{w_med / c_med:.1%}",
-                 f"{TARGET_EVENTS_S:,.0f}", "yes" if w_med >= TARGET_EVENTS_S else "no"],
+                [
+                    "nudge worker (1 process)",
+                    f"{w_med:,.0f}",
+                    f"{w_med / c_med:.1%}",
+                    f"{TARGET_EVENTS_S:,.0f}",
+                    "yes" if w_med >= TARGET_EVENTS_S else "no",
+                ],
                 ["ceiling: confluent-kafka consume + orjson", f"{c_med:,.0f}", "100%", "", ""],
             ],
         )

@@ -15,38 +15,21 @@ Everything a template may use is built here, so the documented names are in one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from delivery.links import add_params
 from models.commands import SendCommand
 from models.triggers import TriggerDef
 from nudge.shared_state import SharedState
+from recommender import PopularRecommender, Recommender
+
+__all__ = ["PopularRecommender", "Recommender", "build_context", "merge_customer"]
 
 DEFAULT_RECOMMENDATIONS = 4
 
 _PRODUCT_FIELDS = ("product_id", "title", "url", "image_url", "price", "currency")
-
-
-class Recommender(Protocol):
-    """The seam the recommender plugs into; until it lands, ``PopularRecommender``."""
-
-    async def recommend(
-        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
-    ) -> list[dict[str, Any]]: ...
-
-
-class PopularRecommender:
-    """Best sellers, whatever algorithm was asked for."""
-
-    def __init__(self, shared: SharedState) -> None:
-        self.shared = shared
-
-    async def recommend(
-        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
-    ) -> list[dict[str, Any]]:
-        return await self.shared.popular(count, exclude=exclude)
 
 
 def merge_customer(command: SendCommand, profile: Mapping[str, Any] | None) -> dict[str, Any]:

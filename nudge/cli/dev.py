@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,10 +18,11 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import click
+from pydantic import SecretStr
 
 from nudge.embedded import EmbeddedBroker, MailCatcher, ensure_redis, free_port
 from nudge.embedded.net import is_listening
-from nudge.settings import Settings
+from nudge.settings import DEV_SECRET, Settings
 
 
 def _port(preferred: int) -> int:
@@ -58,8 +60,12 @@ def run_dev(
     redis_url, redis_server = ensure_redis(settings.redis_url)
     catcher = MailCatcher(outbox, port=_port(1025)).start()
     web_port = _port(settings.web_port)
+    secret = settings.secret_key
+    if secret.get_secret_value() == DEV_SECRET:
+        secret = SecretStr(secrets.token_urlsafe(32))  # links live as long as this session
     settings = settings.model_copy(
         update={
+            "secret_key": secret,
             "kafka_bootstrap": broker.bootstrap,
             "redis_url": redis_url,
             "smtp_host": "127.0.0.1",
@@ -111,11 +117,18 @@ def _env(settings: Settings) -> dict[str, str]:
         "web_port",
         "public_url",
         "delivery_web_port",
+        "secret_key",
         "topic_prefix",
         "partitions",
         "data_dir",
     )
-    return {f"NUDGE_{k.upper()}": str(getattr(settings, k)) for k in keys}
+    env: dict[str, str] = {}
+    for key in keys:
+        value = getattr(settings, key)
+        env[f"NUDGE_{key.upper()}"] = (
+            value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        )
+    return env
 
 
 async def _watch(

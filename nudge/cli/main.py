@@ -14,8 +14,16 @@ from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(*, signs_links: bool = False) -> Settings:
+    from nudge.settings import DEV_SECRET
+
+    settings = Settings()
+    if signs_links and settings.secret_key.get_secret_value() == DEV_SECRET:
+        click.echo(
+            "warning: NUDGE_SECRET_KEY is the development default; links are forgeable",
+            err=True,
+        )
+    return settings
 
 
 def _configure_logging(level: str) -> None:
@@ -39,7 +47,7 @@ def worker() -> None:
     from nudge.topics import create_topics
     from streams.app import create_app
 
-    settings = _settings()
+    settings = _settings(signs_links=True)
     redis_url, _server = ensure_redis(settings.redis_url)
     settings = settings.model_copy(update={"redis_url": redis_url})
     create_topics(settings)
@@ -60,7 +68,7 @@ def deliver() -> None:
     from nudge.topics import create_topics
     from nudge.trigger_registry import TriggerFeed, TriggerRegistry
 
-    settings = _settings()
+    settings = _settings(signs_links=True)
     _configure_logging(settings.log_level)
     redis_url, _server = ensure_redis(settings.redis_url)
     settings = settings.model_copy(update={"redis_url": redis_url})

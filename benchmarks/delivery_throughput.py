@@ -1,0 +1,231 @@
+"""Emails/s from ``nudge deliver`` next to a bare aiosmtplib loop, same SMTP server.
+
+Per repeat: a fresh topic prefix and Redis namespace (catalogue and popularity seeded
+from the demo storefront, consent "subscribed" for every customer), N abandoned-cart
+SendCommands produced up front, and nudge's aiosmtpd MailCatcher in a child process.
+
+* nudge: ``python -m nudge deliver`` (render, policy, ledger, SMTP pool, reports);
+* bare: one aiosmtplib connection, sequential ``await smtp.send_message(msg)`` of the
+  very messages nudge just rendered (parsed back from the catcher's .eml files).
+
+Both rates run from the first to the last message the server accepted (file-name
+timestamps), so the delivery worker's start-up is not counted.
+
+    python benchmarks/delivery_throughput.py [--emails 2000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from _harness import (
+    accepted_files,
+    environment,
+    http_get,
+    machine,
+    markdown_table,
+    median,
+    metric,
+    produce_all,
+    say,
+    start_mail_catcher,
+    wait_for,
+)
+
+from models.commands import SendCommand, TemplateRef
+from nudge.cli.triggers import publish_definitions
+from nudge.settings import Settings
+from nudge.topics import create_topics
+
+TARGET_RATIO = 0.8
+TRIGGER = {"id": "bench-cart", "kind": "abandoned_cart", "delay": "PT1H"}
+
+
+def commands(n: int, catalog: list[dict[str, Any]], seed: int) -> list[SendCommand]:
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    result: list[SendCommand] = []
+    for i in range(n):
+        cid = f"d{seed}x{i:06d}"
+        picked = rng.sample(catalog, 1 + rng.randrange(3))
+        items = [
+            {"product_id": p["product_id"], "quantity": 1 + rng.randrange(2), "price": p["price"]}
+            for p in picked
+        ]
+        episode = now - 3_600_000
+        result.append(
+            SendCommand(
+                id=f"{TRIGGER['id']}:{cid}:{episode}:0",
+                trigger_id=str(TRIGGER["id"]),
+                kind="abandoned_cart",
+                step=0,
+                channel="email",
+                customer_id=cid,
+                recipient=f"{cid}@example.com",
+                template=TemplateRef(str(TRIGGER["id"]), 0, ""),
+                context={
+                    "customer": {
+                        "customer_id": cid,
+                        "first_name": f"Shopper {i}",
+                        "email": f"{cid}@example.com",
+                    },
+                    "items": items,
+                },
+                due_ms=episode + 3_600_000,
+                created_ms=now,
+            )
+        )
+    return result
+
+
+async def seed_redis(
+    settings: Settings, catalog: list[dict[str, Any]], customer_ids: list[str]
+) -> None:
+    from redis.asyncio import Redis
+
+    from nudge.shared_state import SharedState
+
+    redis = Redis.from_url(settings.redis_url or "")
+    try:
+        shared = SharedState(redis, settings.redis_namespace)
+        await shared.put_products(catalog)
+        await shared.bump_popularity({p["product_id"]: float(i) for i, p in enumerate(catalog)})
+        pipe = redis.pipeline(transaction=False)
+        for cid in customer_ids:
+            pipe.hset(shared.key("consent", cid), "email", "subscribed")
+        await pipe.execute()
+        assert await shared.get_consent(customer_ids[0], "email") == "subscribed"
+    finally:
+        await redis.aclose()
+
+
+async def bare_loop(port: int, messages: list[EmailMessage]) -> None:
+    import aiosmtplib
+
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+    await smtp.connect()
+    try:
+        for msg in messages:
+            await smtp.send_message(msg)
+    finally:
+        await smtp.quit()
+
+
+def rate(folder: Path) -> tuple[float, int]:
+    """(messages/s from first to last accept, count)."""
+    times = [t for t, _ in accepted_files(folder)]
+    if len(times) < 2 or times[-1] <= times[0]:
+        return float("nan"), len(times)
+    return (len(times) - 1) / (times[-1] - times[0]), len(times)
+
+
+def clear(folder: Path) -> None:
+    for path in folder.glob("*.eml"):
+        path.unlink()
+
+
+def main() -> None:
+    from nudge.demo import demo_catalog
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=180.0, help="per measurement, seconds")
+    args = parser.parse_args()
+
+    catalog = demo_catalog(40)
+    nudge_rates: list[float] = []
+    bare_rates: list[float] = []
+    rows: list[list[object]] = []
+    sizes: list[float] = []
+    with environment() as env:
+        say(f"scratch {env.scratch}; broker {env.bootstrap}; redis {env.redis_url}")
+        for repeat in range(1, args.repeats + 1):
+            folder = env.scratch / f"mail-{repeat}"
+            catcher, smtp_port = start_mail_catcher(env, folder)
+            settings = env.settings("delivery", smtp_host="127.0.0.1", smtp_port=smtp_port)
+            batch = commands(args.emails, catalog, seed=repeat)
+            create_topics(settings)
+            publish_definitions(
+                settings.kafka_bootstrap, settings.topic("trigger-config"), [TRIGGER]
+            )
+            asyncio.run(seed_redis(settings, catalog, [c.customer_id for c in batch]))
+            produce_all(
+                settings.kafka_bootstrap,
+                settings.topic("send-commands"),
+                ((c.customer_id.encode(), c.to_bytes()) for c in batch),
+            )
+            deliver = env.spawn("deliver", settings, f"deliver-{repeat}.log")
+            try:
+                wait_for(
+                    lambda: len(list(folder.glob("*.eml"))) >= args.emails,
+                    f"{args.emails} emails from nudge deliver",
+                    args.timeout,
+                    [deliver, catcher],
+                    interval_s=0.2,
+                )
+                time.sleep(0.5)
+                _, text = http_get(f"http://127.0.0.1:{settings.delivery_web_port}/metrics")
+                sent = metric(text, "nudge_delivery_sent_total")
+            finally:
+                env.stop(deliver)
+            n_rate, n_count = rate(folder)
+            messages: list[EmailMessage] = []
+            for _, path in accepted_files(folder):
+                raw = path.read_bytes()
+                sizes.append(len(raw))
+                messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+            clear(folder)
+            asyncio.run(bare_loop(smtp_port, messages))
+            b_rate, b_count = rate(folder)
+            env.stop(catcher)
+            nudge_rates.append(n_rate)
+            bare_rates.append(b_rate)
+            rows.append([repeat, f"{n_rate:,.0f}", f"{b_rate:,.0f}", f"{n_rate / b_rate:.1%}"])
+            say(
+                f"repeat {repeat}: nudge deliver {n_rate:,.0f} emails/s ({n_count} accepted, "
+                f"metric sent={sent:.0f}); bare aiosmtplib {b_rate:,.0f} emails/s "
+                f"({b_count} accepted); ratio {n_rate / b_rate:.1%}"
+            )
+
+    n_med, b_med = median(nudge_rates), median(bare_rates)
+    ratio = n_med / b_med
+    say()
+    say(
+        f"{args.emails:,} abandoned-cart emails (median size {median(sizes) / 1024:.1f} KiB) "
+        f"to aiosmtpd in another process; {args.repeats} repeats; {machine()}"
+    )
+    say(markdown_table(["repeat", "nudge deliver emails/s", "bare loop emails/s", "ratio"], rows))
+    say()
+    say(
+        markdown_table(
+            ["measure", "median emails/s", "vs bare loop", "target", "meets target"],
+            [
+                [
+                    "nudge deliver (1 process)",
+                    f"{n_med:,.0f}",
+                    f"{ratio:.1%}",
+                    f">= {TARGET_RATIO:.0%} of bare",
+                    "yes" if ratio >= TARGET_RATIO else "no",
+                ],
+                [
+                    "bare aiosmtplib loop (1 connection, sequential)",
+                    f"{b_med:,.0f}",
+                    "100%",
+                    "",
+                    "",
+                ],
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
