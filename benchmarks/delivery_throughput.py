@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import (
+    Environment,
     accepted_files,
     environment,
     http_get,
@@ -131,6 +132,61 @@ def clear(folder: Path) -> None:
         path.unlink()
 
 
+def one_repeat(
+    env: Environment,
+    args: argparse.Namespace,
+    catalog: list[dict[str, Any]],
+    repeat: int,
+    sizes: list[float],
+) -> tuple[float, float]:
+    """(nudge deliver emails/s, bare loop emails/s) on one fresh prefix and SMTP server."""
+    folder = env.scratch / f"mail-{repeat}"
+    catcher, smtp_port = start_mail_catcher(env, folder)
+    try:
+        settings = env.settings("delivery", smtp_host="127.0.0.1", smtp_port=smtp_port)
+        batch = commands(args.emails, catalog, seed=repeat)
+        create_topics(settings)
+        publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), [TRIGGER])
+        asyncio.run(seed_redis(settings, catalog, [c.customer_id for c in batch]))
+        produce_all(
+            settings.kafka_bootstrap,
+            settings.topic("send-commands"),
+            ((c.customer_id.encode(), c.to_bytes()) for c in batch),
+        )
+        deliver = env.spawn("deliver", settings, f"deliver-{repeat}.log")
+        try:
+            wait_for(
+                lambda: len(list(folder.glob("*.eml"))) >= args.emails,
+                f"{args.emails} emails from nudge deliver",
+                args.timeout,
+                [deliver, catcher],
+                interval_s=0.2,
+            )
+            time.sleep(0.5)
+            _, text = http_get(f"http://127.0.0.1:{settings.delivery_web_port}/metrics")
+            sent = metric(text, "nudge_delivery_sent_total")
+        finally:
+            env.stop(deliver)
+        n_rate, n_count = rate(folder)
+        messages: list[EmailMessage] = []
+        for _, path in accepted_files(folder):
+            raw = path.read_bytes()
+            sizes.append(len(raw))
+            msg: Any = message_from_bytes(raw, policy=policy.default)
+            messages.append(msg)
+        clear(folder)
+        asyncio.run(bare_loop(smtp_port, messages))
+        b_rate, b_count = rate(folder)
+    finally:
+        env.stop(catcher)
+    say(
+        f"repeat {repeat}: nudge deliver {n_rate:,.0f} emails/s ({n_count} accepted, "
+        f"metric sent={sent:.0f}); bare aiosmtplib {b_rate:,.0f} emails/s "
+        f"({b_count} accepted); ratio {n_rate / b_rate:.1%}"
+    )
+    return n_rate, b_rate
+
+
 def main() -> None:
     from nudge.demo import demo_catalog
 
@@ -148,52 +204,10 @@ def main() -> None:
     with environment() as env:
         say(f"scratch {env.scratch}; broker {env.bootstrap}; redis {env.redis_url}")
         for repeat in range(1, args.repeats + 1):
-            folder = env.scratch / f"mail-{repeat}"
-            catcher, smtp_port = start_mail_catcher(env, folder)
-            settings = env.settings("delivery", smtp_host="127.0.0.1", smtp_port=smtp_port)
-            batch = commands(args.emails, catalog, seed=repeat)
-            create_topics(settings)
-            publish_definitions(
-                settings.kafka_bootstrap, settings.topic("trigger-config"), [TRIGGER]
-            )
-            asyncio.run(seed_redis(settings, catalog, [c.customer_id for c in batch]))
-            produce_all(
-                settings.kafka_bootstrap,
-                settings.topic("send-commands"),
-                ((c.customer_id.encode(), c.to_bytes()) for c in batch),
-            )
-            deliver = env.spawn("deliver", settings, f"deliver-{repeat}.log")
-            try:
-                wait_for(
-                    lambda: len(list(folder.glob("*.eml"))) >= args.emails,
-                    f"{args.emails} emails from nudge deliver",
-                    args.timeout,
-                    [deliver, catcher],
-                    interval_s=0.2,
-                )
-                time.sleep(0.5)
-                _, text = http_get(f"http://127.0.0.1:{settings.delivery_web_port}/metrics")
-                sent = metric(text, "nudge_delivery_sent_total")
-            finally:
-                env.stop(deliver)
-            n_rate, n_count = rate(folder)
-            messages: list[EmailMessage] = []
-            for _, path in accepted_files(folder):
-                raw = path.read_bytes()
-                sizes.append(len(raw))
-                messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
-            clear(folder)
-            asyncio.run(bare_loop(smtp_port, messages))
-            b_rate, b_count = rate(folder)
-            env.stop(catcher)
+            n_rate, b_rate = one_repeat(env, args, catalog, repeat, sizes)
             nudge_rates.append(n_rate)
             bare_rates.append(b_rate)
             rows.append([repeat, f"{n_rate:,.0f}", f"{b_rate:,.0f}", f"{n_rate / b_rate:.1%}"])
-            say(
-                f"repeat {repeat}: nudge deliver {n_rate:,.0f} emails/s ({n_count} accepted, "
-                f"metric sent={sent:.0f}); bare aiosmtplib {b_rate:,.0f} emails/s "
-                f"({b_count} accepted); ratio {n_rate / b_rate:.1%}"
-            )
 
     n_med, b_med = median(nudge_rates), median(bare_rates)
     ratio = n_med / b_med

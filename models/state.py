@@ -81,6 +81,9 @@ class CustomerState:
     last_order_ms: int = 0
     orders: int = 0
     pending: tuple[Pending, ...] = ()
+    #: Ids of the latest non-idempotent events (cart changes, orders): Kafka delivers
+    #: at least once, and a redelivered cart_add must not add the item twice.
+    recent_events: tuple[str, ...] = ()
 
     def evolve(self, **changes: Any) -> CustomerState:
         """``dataclasses.replace`` without its introspection: this runs per event."""

@@ -22,6 +22,7 @@ from nudge.trigger_registry import TriggerFeed, TriggerRegistry
 from streams.dead_letter import DeadLetterSink
 from streams.metrics import StreamMetrics
 from streams.processor import Processor
+from streams.quiet_monitor import QuietMonitor
 from streams.table import StateStore, declare_table
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def create_app(
         web_bind=settings.web_host,
         web_in_thread=False,
         loghandlers=[],
+        monitor=QuietMonitor(),
     )
     metrics = StreamMetrics()
     redis_client = redis or Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")

@@ -34,6 +34,7 @@ def state_from_dict(data: dict[str, Any]) -> CustomerState:
         last_order_ms=data.get("last_order_ms", 0),
         orders=data.get("orders", 0),
         pending=tuple(Pending(**p) for p in data.get("pending", ())),
+        recent_events=tuple(data.get("recent_events", ())),
     )
 
 

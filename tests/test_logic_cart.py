@@ -233,3 +233,18 @@ def test_late_order_removes_only_what_it_bought(sim: Sim) -> None:
     sim.order("p1", offset_s=-60)  # placed before this cart episode, delivered late
     assert [line.product_id for line in sim.state.cart] == ["p2"]
     assert len(sim.tick(60)) == 1
+
+
+def test_redelivered_cart_add_and_order_apply_once(sim: Sim) -> None:
+    from tests.test_logic_support import click, order
+
+    added = click("cart_add", sim.now, product_id="p1", quantity=2, price=9.5)
+    once = sim.apply(added)
+    assert sim.apply(added) is once, "Kafka redelivers; the cart must not double"
+    assert once.cart == (CartLine("p1", 2, 9.5),)
+    placed = order(sim.now + 1000, "p1")
+    after = sim.apply(placed)
+    assert sim.apply(placed) is after
+    assert after.orders == 1
+    another = sim.apply(click("cart_add", sim.now + 2000, product_id="p1", quantity=1, price=9.5))
+    assert another.cart == (CartLine("p1", 1, 9.5),), "a new event with a new id still counts"

@@ -198,8 +198,6 @@ def test_order_status_changes_nothing(kind: str) -> None:
 
 
 def test_redelivered_event_returns_same_state(kind: str) -> None:
-    if kind == "abandoned_cart":
-        pytest.skip("cart_add is additive: redelivery dedup is the worker's job (event_id)")
     sim = sim_for(kind)
     event = click(**OPEN[kind], ts=sim.now)
     once = sim.apply(event)

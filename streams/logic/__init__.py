@@ -18,6 +18,8 @@ from streams.logic.timers import STALE_AFTER_MS, build_command, command_id, fire
 
 Event = ClickEvent | OrderEvent | CustomerEvent
 NO_CATEGORIES: Mapping[str, Sequence[str]] = {}
+RECENT_EVENTS = 16
+_NOT_IDEMPOTENT = frozenset({"cart_add", "cart_remove"})
 
 
 def apply_event(
@@ -35,14 +37,23 @@ def apply_event(
     if isinstance(event, CustomerEvent):
         return apply_customer(state, event)
     base_ms = min(event.ts, now_ms)
+    remembered = isinstance(event, OrderEvent) or event.type in _NOT_IDEMPOTENT
+    if remembered and event.event_id in state.recent_events:
+        return state
     if isinstance(event, ClickEvent):
         new = apply_click(state, event, triggers, base_ms)
     else:
         new = apply_order(state, event, triggers, product_categories, base_ms)
     # Only an event that changed something counts as activity: a no-op (order_status,
     # removing what is not in the cart, a redelivery) must return the same object.
-    if new is not state and base_ms > new.last_activity_ms:
-        new = new.evolve(last_activity_ms=base_ms)
+    if new is not state:
+        changes: dict[str, object] = {}
+        if base_ms > new.last_activity_ms:
+            changes["last_activity_ms"] = base_ms
+        if remembered:
+            changes["recent_events"] = (event.event_id, *new.recent_events)[:RECENT_EVENTS]
+        if changes:
+            new = new.evolve(**changes)
     return new
 
 
