@@ -113,7 +113,7 @@ def ceiling(settings: Settings, total: int, timeout_s: float) -> tuple[float, fl
             for message in consumer.consume(num_messages=1000, timeout=1.0):
                 if message.error() is not None:
                     continue
-                orjson.loads(message.value())
+                orjson.loads(message.value() or b"")
                 count += 1
             samples.append((time.perf_counter(), float(count)))
         return steady_rate(samples, total), samples[-1][0] - started

@@ -138,7 +138,7 @@ def read_commands(settings: Settings, expected: int, timeout_s: float) -> dict[s
         while len(commands) < expected and time.monotonic() < deadline:
             for message in consumer.consume(num_messages=1000, timeout=0.5):
                 if message.error() is None:
-                    command = SendCommand.from_bytes(message.value())
+                    command = SendCommand.from_bytes(message.value() or b"")
                     commands[command.id] = command
     finally:
         consumer.close()

@@ -93,7 +93,7 @@ def create_app(
     catalog = raw_topic("catalog")
     commands = raw_topic("send-commands")
     dead_letter = raw_topic("dead-letter")
-    table = declare_table(app, f"{settings.topic_prefix}customer-state", settings.partitions)
+    table = declare_table(app, "customer-state", settings.partitions)
 
     async def send_command(command: SendCommand) -> None:
         future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())

@@ -65,14 +65,19 @@ class StateStore:
         producer = self.table.app.producer._ensure_producer()
         topic = self.table.changelog_topic.get_topic_name()
         for partition, states in queued.items():
-            batch = producer.create_batch()
-            for key, state in states.items():
-                value = state_codec.state_to_bytes(state)
-                if batch.append(key=key, value=value, timestamp=None) is None:
+            records = [(k, state_codec.state_to_bytes(s)) for k, s in states.items()]
+            # The last record always travels alone: Tansu reports a partition's high
+            # watermark as the base offset of its last batch plus one, and Faust's
+            # recovery reads only up to the high watermark.
+            for group in (records[:-1], records[-1:]):
+                batch = producer.create_batch()
+                for key, value in group:
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        await producer.send_batch(batch, topic, partition=partition)
+                        batch = producer.create_batch()
+                        batch.append(key=key, value=value, timestamp=None)
+                if batch.record_count():
                     await producer.send_batch(batch, topic, partition=partition)
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-            await producer.send_batch(batch, topic, partition=partition)
 
     def items(self) -> Iterator[tuple[bytes, CustomerState]]:
         for key, value in self.table.data.items():

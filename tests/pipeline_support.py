@@ -131,7 +131,11 @@ class Storefront:
 
 
 def read_topic(settings: Settings, topic: str) -> list[Any]:
-    """Every record now on ``topic``, read without a consumer group."""
+    """Every record now on ``topic``, read without a consumer group.
+
+    Reads until the topic goes quiet rather than up to the high watermark: Tansu
+    reports the base offset of the last batch there, not the end of the log.
+    """
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -142,17 +146,10 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
     name = settings.topic(topic)
     try:
         metadata = consumer.list_topics(name, timeout=10).topics[name]
+        consumer.assign([TopicPartition(name, p, 0) for p in metadata.partitions])
         records: list[Any] = []
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(name, partition, low)])
-            while True:
-                batch = consumer.consume(num_messages=500, timeout=2)
-                records.extend(m for m in batch if m.error() is None)
-                if not batch or batch[-1].offset() >= high - 1:
-                    break
+        while batch := consumer.consume(num_messages=500, timeout=1.5):
+            records.extend(m for m in batch if m.error() is None)
         return records
     finally:
         consumer.close()

@@ -281,3 +281,35 @@ def test_timer_survives_a_worker_crash(pipeline: Callable[..., Pipeline]) -> Non
     time.sleep(4)
     assert len(p.mail_to("lea@example.com")) == 1, "exactly one email across the crash"
     assert "cart" in mail[0]["X-Nudge-Command-Id"]
+
+
+def test_timers_move_with_partitions_when_workers_scale(
+    pipeline: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    """A second worker takes over partitions, then the first one dies: every armed
+    timer still fires once, from whichever worker owns its partition by then."""
+    from nudge.embedded import free_port
+
+    p = pipeline([{**CART, "delay": 12, "follow_up": None}], partitions=4).start()
+    names = [f"sc{i}" for i in range(12)]
+    for name in names:
+        p.shop.customer(name, f"{name}@example.com")
+    time.sleep(1)
+    added = {name: p.shop.click(name, "cart_add", product_id="p1", quantity=1, price=5.0)
+             for name in names}
+    second_settings = p.settings.model_copy(
+        update={"web_port": free_port(), "data_dir": tmp_path / "second-worker"}
+    )
+    second = NudgeProcess("worker", second_settings, tmp_path / "worker-2.log").start()
+    try:
+        time.sleep(4)
+        p.worker.kill()
+        for name in names:
+            wait_for(lambda name=name: p.mail_to(f"{name}@example.com"), f"{name}'s email")
+        time.sleep(3)
+        for name in names:
+            mails = p.mail_to(f"{name}@example.com")
+            assert len(mails) == 1, f"{name} got {len(mails)} emails"
+            assert int(mails[0]["X-Nudge-Command-Id"].split(":")[2]) == added[name]["ts"]
+    finally:
+        second.stop()
