@@ -80,7 +80,10 @@ class SendLedger:
 
     async def peek(self, command_id: str) -> ClaimState | None:
         """The state someone else left, without claiming; None when the id is free."""
-        raw = await self.redis.get(self.key(command_id))
+        return self.state_of(await self.redis.get(self.key(command_id)))
+
+    def state_of(self, raw: bytes | str | None) -> ClaimState | None:
+        """``peek`` on a value already read (the pipeline reads it with other facts)."""
         if raw is None:
             return None
         value = raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any, Literal, Protocol
 
+import orjson
 from redis.asyncio import Redis
 
 from delivery.context import Recommender, build_context, merge_customer
 from delivery.idempotency import ClaimState, SendLedger
 from delivery.links import utm_params
-from delivery.message import build_message
+from delivery.message import OutgoingMessage, build_message
 from delivery.metrics import DeliveryMetrics
 from delivery.policy import QuietHours, decide, local_day, parse_quiet_hours
 from delivery.render import Footer, Renderer
@@ -57,6 +58,18 @@ class Outcome:
     attempts: int = 0
     detail: str = ""
     until_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    ledger: ClaimState | None
+    profile: dict[str, Any] | None
+    consent: str | None
+    hard_bounced: bool
+
+
+def _text(raw: object) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else None if raw is None else str(raw)
 
 
 def reason_of(exc: BaseException) -> str:
@@ -113,11 +126,29 @@ class Deliverer:
         day = local_day(tz_name, self.clock.now_ms())
         return self.shared.key("freq", command.customer_id, command.channel, day)
 
-    async def _hard_bounced(self, command: SendCommand) -> bool:
-        raw = await self.redis.get(self._bounce_key(command))
-        # Bounces belong to an address: a customer who changed it may be mailed again.
-        bounced = raw.decode() if isinstance(raw, bytes) else raw
-        return bounced is not None and bounced.lower() == command.recipient.lower()
+    async def _facts(self, command: SendCommand) -> _Facts:
+        """Everything the first steps read, in one Redis round trip instead of four.
+
+        Reads only, so fetching them together changes nothing about the order in which
+        they are judged (ledger first): consent is still read per command, at send time.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.ledger.key(command.id))
+        pipe.get(self.shared.key("profile", command.customer_id))
+        if command.marketing:
+            pipe.hget(self.shared.key("consent", command.customer_id), command.channel)
+        pipe.get(self._bounce_key(command))
+        results = await pipe.execute()
+        ledger_raw, profile_raw = results[0], results[1]
+        consent_raw = results[2] if command.marketing else None
+        bounced = _text(results[-1])
+        return _Facts(
+            ledger=self.ledger.state_of(ledger_raw),
+            profile=orjson.loads(profile_raw) if profile_raw else None,
+            consent=_text(consent_raw),
+            # Bounces belong to an address: a customer who changed it may be mailed again.
+            hard_bounced=bounced is not None and bounced.lower() == command.recipient.lower(),
+        )
 
     def unsubscribe_url(self, command: SendCommand) -> str:
         token = sign(
@@ -130,7 +161,8 @@ class Deliverer:
 
     # -- the steps -------------------------------------------------------------
     async def deliver(self, command: SendCommand) -> Outcome:
-        state = await self.ledger.peek(command.id)
+        facts = await self._facts(command)
+        state = facts.ledger
         if state is ClaimState.SENT:
             return Outcome("duplicate", "already_sent")
         if state is ClaimState.UNCERTAIN:
@@ -139,19 +171,18 @@ class Deliverer:
         trigger = self.triggers.get(command.trigger_id)
         if trigger is not None and not trigger.enabled and command.marketing:
             return Outcome("suppressed", "trigger_disabled")
-        customer = merge_customer(command, await self.shared.get_profile(command.customer_id))
+        customer = merge_customer(command, facts.profile)
         tz_name = customer.get("timezone") if isinstance(customer.get("timezone"), str) else None
-        consent = None
-        if command.marketing:
-            consent = await self.shared.get_consent(command.customer_id, command.channel)
         cap = self.settings.frequency_cap_per_day if command.marketing else 0
         cap_key = self._cap_key(command, tz_name)
-        sent_today = int(await self.redis.get(cap_key) or 0) if cap else 0
         decision = decide(
             marketing=command.marketing,
-            consent=consent,
-            hard_bounced=await self._hard_bounced(command),
-            sent_today=sent_today,
+            consent=facts.consent,
+            hard_bounced=facts.hard_bounced,
+            # The cap is the last rule, and the INCR below enforces it atomically with
+            # the same outcome ("frequency_cap"), so reading the counter first (one more
+            # round trip, its key needs the profile's timezone) would add nothing.
+            sent_today=0,
             frequency_cap=cap,
             quiet=self.quiet,
             tz_name=tz_name,
@@ -164,11 +195,14 @@ class Deliverer:
 
         # Reserve a slot of today's cap atomically; the check above was only a read,
         # and concurrent commands for one customer would otherwise all pass it.
-        if cap and await self.redis.incr(cap_key) > cap:
-            await self.redis.decr(cap_key)
-            return Outcome("suppressed", "frequency_cap")
         if cap:
-            await self.redis.expire(cap_key, 2 * 86400)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.incr(cap_key)
+            pipe.expire(cap_key, 2 * 86400)
+            reserved, _ = await pipe.execute()
+            if reserved > cap:
+                await self.redis.decr(cap_key)
+                return Outcome("suppressed", "frequency_cap")
         outcome = await self._render_and_send(command, trigger, customer)
         if cap and outcome.status != "sent":
             await self.redis.decr(cap_key)
@@ -217,7 +251,7 @@ class Deliverer:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
         return await self._send_with_retries(command, message)
 
-    async def _send_with_retries(self, command: SendCommand, message: Any) -> Outcome:
+    async def _send_with_retries(self, command: SendCommand, message: OutgoingMessage) -> Outcome:
         attempts = 0
         loop = asyncio.get_running_loop()
         wait_until = loop.time() + self.ledger.lease_ms / 1000 + 2

@@ -15,13 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from email import policy
-from email.message import EmailMessage
 from typing import Protocol
 
 import aiosmtplib
 
-from delivery.message import envelope_sender
+from delivery.message import OutgoingMessage
 from nudge.errors import PermanentError, TransientError
 from nudge.settings import Settings
 
@@ -29,7 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class Transport(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: OutgoingMessage) -> None:
+        """Hand ``message.data`` (finished RFC 5322 bytes) to the envelope's recipients."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -113,12 +113,11 @@ class SmtpPool:
                 return conn, True
         return await self._connect(), False
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: OutgoingMessage) -> None:
         if self._closed:
             raise SmtpTransient("transport closed")
-        sender = envelope_sender(str(message["From"]))
-        recipients = [a.addr_spec for a in message["To"].addresses]
-        data = message.as_bytes(policy=policy.SMTP)
+        # The bytes go out as built: no parsing or flattening here (see delivery.message).
+        sender, recipients, data = message.sender, list(message.recipients), message.data
         async with self._slots:
             conn, reused = await self._checkout()
             try:

@@ -33,6 +33,7 @@ from nudge.shared_state import SharedState
 log = logging.getLogger(__name__)
 
 _DEFERRED_POLL_S = 1.0
+_FETCH_MAX_WAIT_MS = 25
 
 
 class DeliveryWorker:
@@ -76,8 +77,13 @@ class DeliveryWorker:
         consumer = AIOKafkaConsumer(
             s.topic("send-commands"),
             bootstrap_servers=s.kafka_bootstrap,
-            group_id=f"{s.app_id}-delivery",
+            # The prefix isolates deployments (and benchmark runs) sharing one broker, as
+            # it does for the stream worker's Faust app id.
+            group_id=f"{s.topic_prefix}{s.app_id}-delivery",
             enable_auto_commit=False,
+            # The default (500 ms) makes a fetch on a quiet topic wait that long before
+            # the broker answers, and a command arriving meanwhile waits with it.
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
             auto_offset_reset="earliest",
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=max(100, int(s.session_timeout_s * 1000 / 3)),

@@ -87,10 +87,7 @@ class CustomerState:
 
     def evolve(self, **changes: Any) -> CustomerState:
         """``dataclasses.replace`` without its introspection: this runs per event."""
-        new = object.__new__(CustomerState)
-        for name in _STATE_FIELDS:
-            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
-        return new
+        return _evolve(self, changes)
 
     def next_due_ms(self) -> int | None:
         return min((p.due_ms for p in self.pending), default=None)
@@ -102,4 +99,22 @@ class CustomerState:
         return None
 
 
-_STATE_FIELDS = CustomerState.__slots__
+def _compile_evolve() -> Any:
+    # Generated like dataclasses' own __init__: one straight line per field is about
+    # twice as fast as a loop with getattr.
+    lines = [
+        f"    _set(new, {f!r}, changes[{f!r}] if {f!r} in changes else self.{f})"
+        for f in CustomerState.__slots__
+    ]
+    source = (
+        "def evolve(self, changes):\n    new = _new(cls)\n"
+        + "\n".join(lines)
+        + "\n    return new\n"
+    )
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__,
+                                 "cls": CustomerState}  # fmt: skip
+    exec(source, namespace)
+    return namespace["evolve"]
+
+
+_evolve = _compile_evolve()

@@ -6,6 +6,7 @@ benchmarks. Nothing here blocks on Kafka: sends are queued on Faust's producer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -53,6 +54,7 @@ class Processor:
         self.metrics = metrics
         self.max_payload_bytes = max_payload_bytes
         self.due = DueIndex()
+        self._popularity: asyncio.Task[None] | None = None
 
     def decode_batch(
         self, messages: Sequence[Any], decode: Decoder, topic: str
@@ -112,7 +114,7 @@ class Processor:
             product_id = getattr(event, "product_id", None)
             if weight and product_id:
                 weights[product_id] = weights.get(product_id, 0.0) + weight
-        await self.shared.bump_popularity(weights)
+        await self._bump_popularity(weights)
 
     async def on_orders(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
@@ -130,7 +132,7 @@ class Processor:
                     weights[item.product_id] = (
                         weights.get(item.product_id, 0.0) + POPULARITY["order"]
                     )
-        await self.shared.bump_popularity(weights)
+        await self._bump_popularity(weights)
 
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         changed = self.fold(self.decode_batch(messages, decode, topic))
@@ -139,6 +141,15 @@ class Processor:
             profile = state.profile.as_context(state.customer_id)
             await self.shared.put_profile(state.customer_id, profile)
             await self.shared.set_consents(state.customer_id, state.profile.consent)
+
+    async def _bump_popularity(self, weights: dict[str, float]) -> None:
+        """Popularity is best effort and off the critical path: one write in flight,
+        overlapping the next batch; a second waits for the first (backpressure)."""
+        if self._popularity is not None and not self._popularity.done():
+            await asyncio.wait([self._popularity])
+        if weights:
+            self._popularity = asyncio.create_task(self.shared.bump_popularity(weights))
+            self._popularity.add_done_callback(_log_failure)
 
     def _products_needing_categories(self, decoded: Sequence[tuple[Any, Event]]) -> set[str]:
         category_triggers = {t.id for t in self.registry.current.of_kind("abandoned_category")}
@@ -195,3 +206,8 @@ class Processor:
         await self.store.flush()
         self.metrics.pending_timers.set(len(self.due))
         return sent
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("popularity update failed: %s", task.exception())

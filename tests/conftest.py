@@ -21,8 +21,23 @@ def start_broker(log_dir: Path) -> EmbeddedBroker:
     return EmbeddedBroker(log_path=log_dir / "tansu.log").start()
 
 
+class ExternalBroker:
+    """A Kafka cluster someone else runs: the same suite, against real Kafka."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker | ExternalBroker]:
+    """The embedded Tansu broker, or ``NUDGE_TEST_KAFKA_BOOTSTRAP`` when set.
+
+    Every test uses a fresh topic prefix, so a shared cluster is safe to point at.
+    """
+    external = os.environ.get("NUDGE_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield ExternalBroker(external)
+        return
     server = start_broker(tmp_path_factory.mktemp("broker"))
     yield server
     server.stop()
@@ -59,7 +74,9 @@ def mail_catcher(tmp_path: Path) -> Iterator[Callable[..., MailCatcher]]:
 
 
 @pytest.fixture
-def make_settings(broker: EmbeddedBroker, redis_url: str) -> Iterator[Callable[..., Settings]]:
+def make_settings(
+    broker: EmbeddedBroker | ExternalBroker, redis_url: str
+) -> Iterator[Callable[..., Settings]]:
     """Factory: Settings on the test broker and Redis with a unique topic prefix,
     Redis namespace and app id, so tests (and their consumer groups) never collide.
     The namespace's keys are deleted afterwards."""
@@ -93,7 +110,9 @@ def make_settings(broker: EmbeddedBroker, redis_url: str) -> Iterator[Callable[.
 
 
 @pytest.fixture
-def create_topics(broker: EmbeddedBroker) -> Callable[[Settings, Iterable[str]], None]:
+def create_topics(
+    broker: EmbeddedBroker | ExternalBroker,
+) -> Callable[[Settings, Iterable[str]], None]:
     """Create ``settings.topic(name)`` for each name with ``settings.partitions``.
 
     Topics must exist before anyone produces: Tansu would auto-create them with a

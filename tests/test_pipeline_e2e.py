@@ -295,8 +295,10 @@ def test_timers_move_with_partitions_when_workers_scale(
     for name in names:
         p.shop.customer(name, f"{name}@example.com")
     time.sleep(1)
-    added = {name: p.shop.click(name, "cart_add", product_id="p1", quantity=1, price=5.0)
-             for name in names}
+    added = {
+        name: p.shop.click(name, "cart_add", product_id="p1", quantity=1, price=5.0)
+        for name in names
+    }
     second_settings = p.settings.model_copy(
         update={"web_port": free_port(), "data_dir": tmp_path / "second-worker"}
     )

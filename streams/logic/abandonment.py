@@ -12,7 +12,7 @@ from dataclasses import replace
 from models.events import ClickEvent, OrderEvent
 from models.state import CartLine, CustomerState, Pending, Seen
 from models.triggers import TriggerSet
-from streams.logic.pending import arm, drop_where, update_payloads
+from streams.logic.pending import arm, arm_pending, drop_where, update_payloads
 
 MAX_SEEN = 10
 VIEW_ITEMS = 3
@@ -25,11 +25,6 @@ def _remember(seen: tuple[Seen, ...], item: Seen) -> tuple[Seen, ...]:
 
 def _ids(triggers: TriggerSet, kind: str) -> frozenset[str]:
     return frozenset(t.id for t in triggers.of_kind(kind))
-
-
-def _view_candidates(state: CustomerState) -> list[str]:
-    in_cart = {line.product_id for line in state.cart}
-    return [s.value for s in state.views if s.value not in in_cart][:VIEW_ITEMS]
 
 
 def _without_products(p: Pending, product_ids: set[str]) -> Pending | None:
@@ -45,27 +40,31 @@ def apply_click(
     state: CustomerState, event: ClickEvent, triggers: TriggerSet, base_ms: int
 ) -> CustomerState:
     kind = event.type
+    # Views, categories and searches are the bulk of the traffic: each builds its
+    # new lists and timers first and creates one new state at most.
+    pending = state.pending
     if kind == "product_view" and event.product_id:
         views = _remember(state.views, Seen(event.product_id, base_ms, event.category_id))
-        if views != state.views:
-            state = state.evolve(views=views)
-        candidates = _view_candidates(state)
+        in_cart = {line.product_id for line in state.cart}
+        candidates = [s.value for s in views if s.value not in in_cart][:VIEW_ITEMS]
         if candidates:
             for trigger in triggers.of_kind("abandoned_view"):
-                state = arm(state, trigger, base_ms, {"product_ids": candidates})
+                pending = arm_pending(pending, trigger, base_ms, {"product_ids": candidates})
+        if views != state.views or pending is not state.pending:
+            state = state.evolve(views=views, pending=pending)
     elif kind == "category_view" and event.category_id:
         categories = _remember(state.categories, Seen(event.category_id, base_ms))
-        if categories != state.categories:
-            state = state.evolve(categories=categories)
         for trigger in triggers.of_kind("abandoned_category"):
-            state = arm(state, trigger, base_ms, {"category_id": event.category_id})
+            pending = arm_pending(pending, trigger, base_ms, {"category_id": event.category_id})
+        if categories != state.categories or pending is not state.pending:
+            state = state.evolve(categories=categories, pending=pending)
     elif kind == "search" and event.query:
         searches = _remember(state.searches, Seen(event.query, base_ms))
-        if searches != state.searches:
-            state = state.evolve(searches=searches)
         if base_ms >= state.last_order_ms:  # else a later order already answered it
             for trigger in triggers.of_kind("abandoned_search"):
-                state = arm(state, trigger, base_ms, {"query": event.query})
+                pending = arm_pending(pending, trigger, base_ms, {"query": event.query})
+        if searches != state.searches or pending is not state.pending:
+            state = state.evolve(searches=searches, pending=pending)
     elif kind in ("cart_add", "cart_remove") and event.product_id:
         state = _apply_cart(state, event, triggers, base_ms)
     return state

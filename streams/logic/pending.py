@@ -9,18 +9,33 @@ from models.state import CustomerState, Pending
 from models.triggers import TriggerDef
 
 
+def arm_pending(
+    pending: tuple[Pending, ...], trigger: TriggerDef, base_ms: int, payload: dict[str, Any]
+) -> tuple[Pending, ...]:
+    """(Re)arm step 0 of ``trigger``: new activity opens a new episode.
+
+    Returns ``pending`` itself when nothing changes.
+    """
+    trigger_id = trigger.id
+    due_ms = base_ms + trigger.delay_ms
+    for current in pending:
+        if current.trigger_id == trigger_id:
+            if current.episode > base_ms:
+                return pending  # a late, out-of-order event must not move an episode back
+            if (current.step, current.due_ms, current.episode) == (0, due_ms, base_ms) and (
+                current.payload == payload
+            ):
+                return pending
+            others = tuple(p for p in pending if p is not current)
+            return (*others, Pending(trigger_id, 0, due_ms, base_ms, payload))
+    return (*pending, Pending(trigger_id, 0, due_ms, base_ms, payload))
+
+
 def arm(
     state: CustomerState, trigger: TriggerDef, base_ms: int, payload: dict[str, Any]
 ) -> CustomerState:
-    """(Re)arm step 0 of ``trigger``: new activity opens a new episode."""
-    current = state.pending_for(trigger.id)
-    if current is not None and current.episode > base_ms:
-        return state  # a late, out-of-order event must not move an episode backwards
-    fresh = Pending(trigger.id, 0, base_ms + trigger.delay_ms, base_ms, payload)
-    if current == fresh:
-        return state
-    others = tuple(p for p in state.pending if p.trigger_id != trigger.id)
-    return state.evolve(pending=(*others, fresh))
+    pending = arm_pending(state.pending, trigger, base_ms, payload)
+    return state if pending is state.pending else state.evolve(pending=pending)
 
 
 def drop_where(state: CustomerState, doomed: Callable[[Pending], bool]) -> CustomerState:
