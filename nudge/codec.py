@@ -15,14 +15,12 @@ Every failure raises :class:`~nudge.errors.InvalidMessage` with one of these rea
 from __future__ import annotations
 
 import io
-import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import fastavro
 import faust
 import orjson
-from faust.models.fields import FieldDescriptor
 
 from models.events import (
     CLICK_TYPES,
@@ -30,10 +28,10 @@ from models.events import (
     ClickEvent,
     CustomerEvent,
     OrderEvent,
-    OrderItem,
     Product,
 )
 from nudge.errors import InvalidMessage
+from nudge.validation import SPECS, bad_field, builder, check_fields
 from schemas import load_schema
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None
@@ -60,236 +58,6 @@ CLICK_TYPE_REQUIRES: dict[str, str] = {
     "category_view": "category_id",
     "search": "query",
 }
-_NON_NEGATIVE = frozenset({"ts", "quantity", "price"})
-
-# --------------------------------------------------------------------------- checkers
-# A checker takes (value, prefix, name), value never None, and returns the value to keep
-# or raises ``bad_field``; ``prefix + name`` is only built on failure.
-Checker = Callable[[Any, str, str], Any]
-R = TypeVar("R", bound=faust.Record)
-_Spec = tuple[tuple[str, Checker, bool, Any], ...]  # (name, checker, required, default)
-
-
-def _bad(prefix: str, name: str, expected: str, value: Any) -> InvalidMessage:
-    return InvalidMessage("bad_field", f"{prefix}{name}: expected {expected}, got {value!r:.80}")
-
-
-def _string(v: Any, p: str, n: str) -> str:
-    if type(v) is str:
-        return v
-    raise _bad(p, n, "a string", v)
-
-
-def _required_string(v: Any, p: str, n: str) -> str:
-    if type(v) is str:
-        if v:
-            return v
-        raise InvalidMessage("missing_field", p + n)
-    raise _bad(p, n, "a string", v)
-
-
-def _long(v: Any, p: str, n: str) -> int:
-    if type(v) is int:
-        return v
-    raise _bad(p, n, "an integer", v)
-
-
-def _non_negative_long(v: Any, p: str, n: str) -> int:
-    if type(v) is int and v >= 0:
-        return v
-    raise _bad(p, n, "a non-negative integer", v)
-
-
-def _double(v: Any, p: str, n: str) -> float:
-    t = type(v)
-    if (t is float or t is int) and math.isfinite(v):
-        return float(v)
-    raise _bad(p, n, "a finite number", v)
-
-
-def _non_negative_double(v: Any, p: str, n: str) -> float:
-    t = type(v)
-    if (t is float or t is int) and math.isfinite(v) and v >= 0:
-        return float(v)
-    raise _bad(p, n, "a non-negative number", v)
-
-
-def _boolean(v: Any, p: str, n: str) -> bool:
-    if type(v) is bool:
-        return v
-    raise _bad(p, n, "a boolean", v)
-
-
-_SCALAR_TYPES = frozenset({type(None), bool, int, float, str})
-
-
-def _scalar(v: Any, p: str, n: str) -> Any:
-    if type(v) in _SCALAR_TYPES:
-        return v
-    raise _bad(p, n, "a JSON scalar", v)
-
-
-def _enum(symbols: frozenset[str]) -> Checker:
-    expected = "one of " + ", ".join(sorted(symbols))
-
-    def check(v: Any, p: str, n: str) -> str:
-        if type(v) is str and v in symbols:
-            return v
-        raise _bad(p, n, expected, v)
-
-    return check
-
-
-def _array(item: Checker) -> Checker:
-    def check(v: Any, p: str, n: str) -> list[Any]:
-        if type(v) is not list:
-            raise _bad(p, n, "a list", v)
-        return [item(x, p, f"{n}[{i}]") for i, x in enumerate(v)]
-
-    return check
-
-
-def _map(value: Checker) -> Checker:
-    def check(v: Any, p: str, n: str) -> dict[str, Any]:
-        if type(v) is not dict:
-            raise _bad(p, n, "an object", v)
-        return {k: value(x, p, f"{n}.{k}") for k, x in v.items()}
-
-    return check
-
-
-def _fields(data: dict[str, Any], spec: _Spec, prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    get = data.get
-    for name, check, required, default in spec:
-        v = get(name)
-        if v is None:
-            if required:
-                raise InvalidMessage("missing_field", prefix + name)
-            out[name] = default
-        else:
-            out[name] = check(v, prefix, name)
-    return out
-
-
-def _plain_descriptor(d: Any) -> bool:
-    """A descriptor that stores a value as given: no coercion, no tag, no custom set."""
-    return (
-        isinstance(d, FieldDescriptor)
-        and not d.coerce
-        and d.tag is None
-        and type(d).__set__ is FieldDescriptor.__set__
-    )
-
-
-def _builder(cls: type[R], spec: _Spec) -> Callable[[dict[str, Any]], R]:
-    """How to turn validated fields into a ``cls``: ``cls(**fields)``, only faster.
-
-    Faust's generated ``__init__`` sets each field through its descriptor, which costs
-    ~5 µs a record. When those descriptors cannot change a value (no coercion, no tag,
-    no validation, no ``__post_init__``) and the schema lists exactly the model's fields
-    in the model's order, the result of ``__init__`` is a ``__dict__`` holding the fields
-    plus an empty ``__evaluated_fields__``: build that directly. Otherwise use ``__init__``.
-    """
-    opts = cls._options
-    fast = (
-        not opts.validation
-        and not opts.coerce
-        and not hasattr(cls, "__post_init__")
-        and tuple(opts.fieldpos.values()) == tuple(f[0] for f in spec)
-        and all(_plain_descriptor(d) for d in opts.descriptors.values())
-    )
-    if not fast:
-        return lambda fields: cls(**fields)
-    new = cls.__new__
-
-    def build(fields: dict[str, Any]) -> R:
-        obj = new(cls)
-        fields["__evaluated_fields__"] = set()
-        obj.__dict__ = fields
-        return obj
-
-    return build
-
-
-def _record(spec: _Spec, cls: type[faust.Record] | None) -> Checker:
-    """Nested record: a Faust record of ``cls``, or a dict without its null fields."""
-    build = _builder(cls, spec) if cls is not None else None
-
-    def check(v: Any, p: str, n: str) -> Any:
-        if type(v) is not dict:
-            raise _bad(p, n, "an object", v)
-        fields = _fields(v, spec, f"{p}{n}.")
-        if build is None:
-            return {k: x for k, x in fields.items() if x is not None}
-        return build(fields)
-
-    return check
-
-
-# ------------------------------------------------------------ schema -> validator spec
-_PRIMITIVES: dict[str, Checker] = {
-    "string": _string,
-    "long": _long,
-    "int": _long,
-    "double": _double,
-    "float": _double,
-    "boolean": _boolean,
-}
-_NESTED_CLASSES: dict[str, type[faust.Record]] = {"nudge.events.OrderItem": OrderItem}
-
-
-def _checker(t: Any, name: str, named: dict[str, Any]) -> Checker:
-    if isinstance(t, str):
-        if t in named:
-            return _checker(named[t], name, named)
-        if t in ("long", "int") and name in _NON_NEGATIVE:
-            return _non_negative_long
-        if t in ("double", "float") and name in _NON_NEGATIVE:
-            return _non_negative_double
-        return _PRIMITIVES[t]
-    if isinstance(t, list):
-        branches = [b for b in t if b != "null"]
-        if len(branches) == 1:
-            return _checker(branches[0], name, named)
-        if all(isinstance(b, str) and b in _PRIMITIVES for b in branches):
-            return _scalar
-        raise NotImplementedError(f"union {t!r} in field {name!r}")
-    kind = t["type"]
-    if kind == "enum":
-        return _enum(frozenset(t["symbols"]))
-    if kind == "array":
-        return _array(_checker(t["items"], name, named))
-    if kind == "map":
-        return _map(_checker(t["values"], name, named))
-    if kind == "record":
-        return _record(_spec(t, named), _NESTED_CLASSES.get(t["name"]))
-    raise NotImplementedError(f"type {t!r} in field {name!r}")
-
-
-def _spec(record: dict[str, Any], named: dict[str, Any]) -> _Spec:
-    spec = []
-    for f in record["fields"]:
-        name, t = f["name"], f["type"]
-        required = "default" not in f
-        string = required and t == "string"
-        check: Checker = _required_string if string else _checker(t, name, named)
-        default = f.get("default")
-        if isinstance(default, list | dict):
-            raise NotImplementedError(f"mutable default of field {name!r}")
-        spec.append((name, check, required, default))
-    return tuple(spec)
-
-
-def _topic_spec(topic: str) -> _Spec:
-    schema = load_schema(topic)
-    return _spec(schema, schema.get("__named_schemas", {}))
-
-
-_SPECS: dict[str, _Spec] = {
-    name: _topic_spec(name) for name in ("clickstream", "orders", "customers", "catalog")
-}
-
 # ----------------------------------------------------------------------------- parsing
 
 
@@ -350,21 +118,21 @@ def _event_type(data: dict[str, Any], allowed: frozenset[str]) -> str:
     if t is None or t == "":
         raise InvalidMessage("missing_field", "type")
     if type(t) is not str:
-        raise _bad("", "type", "a string", t)
+        raise bad_field("", "type", "a string", t)
     if t not in allowed:
         raise InvalidMessage("unknown_type", t[:80])
     return t
 
 
 # ---------------------------------------------------------------------------- decoders
-_CLICK = _SPECS["clickstream"]
-_ORDER = _SPECS["orders"]
-_CUSTOMER = _SPECS["customers"]
-_PRODUCT = _SPECS["catalog"]
-_new_click = _builder(ClickEvent, _CLICK)
-_new_order = _builder(OrderEvent, _ORDER)
-_new_customer = _builder(CustomerEvent, _CUSTOMER)
-_new_product = _builder(Product, _PRODUCT)
+_CLICK = SPECS["clickstream"]
+_ORDER = SPECS["orders"]
+_CUSTOMER = SPECS["customers"]
+_PRODUCT = SPECS["catalog"]
+_new_click = builder(ClickEvent, _CLICK)
+_new_order = builder(OrderEvent, _ORDER)
+_new_customer = builder(CustomerEvent, _CUSTOMER)
+_new_product = builder(Product, _PRODUCT)
 
 
 def decode_click(
@@ -374,7 +142,7 @@ def decode_click(
     data = _parse("clickstream", value, headers, max_bytes)
     _customer_id(data)
     t = _event_type(data, CLICK_TYPES)
-    fields = _fields(data, _CLICK, "")
+    fields = check_fields(data, _CLICK, "")
     need = CLICK_TYPE_REQUIRES.get(t)
     if need is not None and not fields[need]:
         raise InvalidMessage("missing_field", f"{need} (required by {t})")
@@ -388,7 +156,7 @@ def decode_order(
     data = _parse("orders", value, headers, max_bytes)
     _customer_id(data)
     _event_type(data, ORDER_TYPES)
-    return _new_order(_fields(data, _ORDER, ""))
+    return _new_order(check_fields(data, _ORDER, ""))
 
 
 def decode_customer(
@@ -397,7 +165,7 @@ def decode_customer(
     """A ``customers`` value as a :class:`CustomerEvent` (``consent`` without nulls)."""
     data = _parse("customers", value, headers, max_bytes)
     _customer_id(data)
-    return _new_customer(_fields(data, _CUSTOMER, ""))
+    return _new_customer(check_fields(data, _CUSTOMER, ""))
 
 
 def decode_product(
@@ -405,7 +173,7 @@ def decode_product(
 ) -> Product:
     """A ``catalog`` value (keyed by product id) as a :class:`Product`."""
     data = _parse("catalog", value, headers, max_bytes)
-    return _new_product(_fields(data, _PRODUCT, ""))
+    return _new_product(check_fields(data, _PRODUCT, ""))
 
 
 DECODERS: dict[str, Decoder] = {

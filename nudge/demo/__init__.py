@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from nudge.demo.storefront import (
-    DEMO_CATEGORIES,
     ProducerSend,
     demo_catalog,
     demo_customers,
     play,
     publish_reference_data,
 )
+from nudge.demo.vocabulary import DEMO_CATEGORIES
 
 #: Short-delay triggers applied by `nudge dev`.
 DEMO_TRIGGERS_PATH = Path(__file__).with_name("triggers.yaml")

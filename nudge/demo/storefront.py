@@ -19,6 +19,14 @@ from typing import Any
 import orjson
 
 from nudge.clock import Clock, SystemClock
+from nudge.demo.vocabulary import (
+    ADJECTIVES,
+    COLOURS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    RANGES,
+    TIMEZONES,
+)
 from nudge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,123 +36,6 @@ ProducerSend = Callable[[str, bytes, bytes], Awaitable[None]]
 
 SHOP_URL = "https://shop.example.com"
 CURRENCY = "EUR"
-
-#: Category id -> display name. The first seven are the primary (browsable) categories.
-DEMO_CATEGORIES: dict[str, str] = {
-    "c-shoes": "Shoes",
-    "c-jackets": "Jackets",
-    "c-knitwear": "Knitwear",
-    "c-bags": "Bags",
-    "c-accessories": "Accessories",
-    "c-home": "Home & Living",
-    "c-outdoor": "Outdoor",
-    "c-new": "New In",
-    "c-sale": "Sale",
-}
-
-# category -> (product nouns, lowest price, highest price)
-_RANGES: dict[str, tuple[tuple[str, ...], int, int]] = {
-    "c-shoes": (("Sneakers", "Loafers", "Chelsea Boots", "Running Shoes", "Sandals"), 39, 149),
-    "c-jackets": (
-        ("Rain Jacket", "Denim Jacket", "Puffer Jacket", "Field Jacket", "Blazer"),
-        59,
-        249,
-    ),
-    "c-knitwear": (
-        ("Merino Sweater", "Cardigan", "Turtleneck", "Hoodie", "Cable-Knit Jumper"),
-        29,
-        139,
-    ),
-    "c-bags": (
-        ("Tote Bag", "Backpack", "Weekender Bag", "Crossbody Bag", "Laptop Sleeve"),
-        25,
-        189,
-    ),
-    "c-accessories": (("Wool Beanie", "Leather Belt", "Sunglasses", "Scarf", "Watch"), 9, 129),
-    "c-home": (
-        ("Ceramic Mug", "Linen Throw", "Scented Candle", "Cushion Cover", "Table Lamp"),
-        9,
-        99,
-    ),
-    "c-outdoor": (
-        ("Water Bottle", "Trekking Poles", "Camp Lantern", "Picnic Blanket", "Dry Bag"),
-        12,
-        119,
-    ),
-}
-_ADJECTIVES = (
-    "Classic",
-    "Everyday",
-    "Heritage",
-    "Urban",
-    "Alpine",
-    "Coastal",
-    "Nordic",
-    "Essential",
-)
-_COLOURS = ("Black", "Navy", "Olive", "Sand", "Charcoal", "Rust", "Ivory", "Forest Green")
-
-_FIRST_NAMES = (
-    "Alice",
-    "Ben",
-    "Chloe",
-    "David",
-    "Emma",
-    "Felix",
-    "Grace",
-    "Hugo",
-    "Ines",
-    "Jonas",
-    "Kate",
-    "Liam",
-    "Mia",
-    "Noah",
-    "Olivia",
-    "Paul",
-    "Quinn",
-    "Rosa",
-    "Sam",
-    "Tara",
-    "Umar",
-    "Vera",
-    "Will",
-    "Yara",
-    "Zoe",
-)
-_LAST_NAMES = (
-    "Andersen",
-    "Bauer",
-    "Costa",
-    "Dubois",
-    "Evans",
-    "Fischer",
-    "Garcia",
-    "Hansen",
-    "Ito",
-    "Jansen",
-    "Kowalski",
-    "Larsen",
-    "Martin",
-    "Novak",
-    "Olsen",
-    "Petit",
-    "Rossi",
-    "Schmidt",
-    "Taylor",
-    "Weber",
-)
-_TIMEZONES = (
-    "Europe/Berlin",
-    "Europe/Paris",
-    "Europe/London",
-    "Europe/Madrid",
-    "Europe/Warsaw",
-    "America/New_York",
-    "America/Los_Angeles",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-    "UTC",
-)
 
 #: The first sessions of every run, so each abandonment kind (and a cancelled one) shows
 #: up within a minute; after them the stories are drawn at random with these weights.
@@ -191,16 +82,16 @@ def demo_catalog(n: int = 40, seed: int = 42) -> list[dict[str, Any]]:
     if n < 1:
         raise ValueError("n must be at least 1")
     rng = Random(f"catalog:{seed}")
-    primaries = list(_RANGES)
+    primaries = list(RANGES)
     unavailable = set(rng.sample(range(1, n), n // 12)) if n >= 12 else set()
     seen: set[str] = set()
     products: list[dict[str, Any]] = []
     for i in range(n):
         category = primaries[i % len(primaries)]
-        nouns, low, high = _RANGES[category]
+        nouns, low, high = RANGES[category]
         title = ""
         for _ in range(20):
-            title = f"{rng.choice(_ADJECTIVES)} {rng.choice(nouns)}, {rng.choice(_COLOURS)}"
+            title = f"{rng.choice(ADJECTIVES)} {rng.choice(nouns)}, {rng.choice(COLOURS)}"
             if title not in seen:
                 break
         else:
@@ -240,7 +131,7 @@ def demo_customers(
     emails: set[str] = set()
     customers: list[dict[str, Any]] = []
     for i in range(n):
-        first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         local = f"{first}.{last}".lower()
         if local in emails:
             local = f"{local}{i + 1}"
@@ -253,7 +144,7 @@ def demo_customers(
                 "email": f"{local}@example.com",
                 "first_name": first,
                 "last_name": last,
-                "timezone": rng.choice(_TIMEZONES),
+                "timezone": rng.choice(TIMEZONES),
                 "consent": {"email": "unsubscribed" if i == unsubscribed else "subscribed"},
                 "attributes": {"loyalty_tier": rng.choice(("bronze", "silver", "gold"))},
             }
@@ -306,7 +197,7 @@ class _Stories:
         for product in products:
             for category in product.get("category_ids") or []:
                 self.by_category.setdefault(category, []).append(product)
-        browsable = [c for c in _RANGES if c in self.by_category]
+        browsable = [c for c in RANGES if c in self.by_category]
         self.categories = browsable or sorted(self.by_category) or ["c-misc"]
 
     def build(self, story: str) -> list[_Step]:
