@@ -156,6 +156,10 @@ def create_app(
     async def rebuild_timers() -> None:
         processor.rebuild_due(active_partitions())
 
+    @app.timer(1.0, name="flush_popularity")
+    async def flush_popularity() -> None:
+        await processor.flush_popularity()
+
     @app.timer(settings.timer_tick_s, name="fire_due_timers")
     async def fire_due_timers() -> None:
         if app.rebalancing or not registry.ready.is_set():

@@ -54,6 +54,7 @@ class Processor:
         self.metrics = metrics
         self.max_payload_bytes = max_payload_bytes
         self.due = DueIndex()
+        self._weights: dict[str, float] = {}
         self._popularity: asyncio.Task[None] | None = None
 
     def decode_batch(
@@ -108,13 +109,12 @@ class Processor:
         decoded = self.decode_batch(messages, decode, topic)
         self.fold(decoded)
         await self.store.flush()
-        weights: dict[str, float] = {}
+        weights = self._weights
         for _, event in decoded:
             weight = POPULARITY.get(event.type)
             product_id = getattr(event, "product_id", None)
             if weight and product_id:
                 weights[product_id] = weights.get(product_id, 0.0) + weight
-        await self._bump_popularity(weights)
 
     async def on_orders(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
@@ -125,14 +125,12 @@ class Processor:
             categories = {pid: list(p.get("category_ids", ())) for pid, p in products.items()}
         self.fold(decoded, categories)
         await self.store.flush()
-        weights: dict[str, float] = {}
+        weights = self._weights
         for _, event in decoded:
             if isinstance(event, OrderEvent) and event.type == "order_placed":
                 for item in event.items:
-                    weights[item.product_id] = (
-                        weights.get(item.product_id, 0.0) + POPULARITY["order"]
-                    )
-        await self._bump_popularity(weights)
+                    pid = item.product_id
+                    weights[pid] = weights.get(pid, 0.0) + POPULARITY["order"]
 
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         changed = self.fold(self.decode_batch(messages, decode, topic))
@@ -142,11 +140,15 @@ class Processor:
             await self.shared.put_profile(state.customer_id, profile)
             await self.shared.set_consents(state.customer_id, state.profile.consent)
 
-    async def _bump_popularity(self, weights: dict[str, float]) -> None:
-        """Popularity is best effort and off the critical path: one write in flight,
-        overlapping the next batch; a second waits for the first (backpressure)."""
+    async def flush_popularity(self) -> None:
+        """Write the popularity counted since the last call, as one Redis pipeline.
+
+        Popularity is a best-effort signal: it is batched per interval, off the
+        event path, and a crash loses at most one interval of counts.
+        """
         if self._popularity is not None and not self._popularity.done():
-            await asyncio.wait([self._popularity])
+            return  # the previous write is still in flight; its successor waits a tick
+        weights, self._weights = self._weights, {}
         if weights:
             self._popularity = asyncio.create_task(self.shared.bump_popularity(weights))
             self._popularity.add_done_callback(_log_failure)
