@@ -166,3 +166,24 @@ def test_non_ascii_address_is_a_permanent_failure() -> None:
     with pytest.raises(BadAddress) as err:
         build(Rendered(subject="s", html="", text=""), recipient="jörg@example.com")
     assert err.value.reason == "bad_address"
+
+
+@pytest.mark.parametrize("prefix", ["", "İ "])  # "İ" lowercases to two characters
+def test_fast_href_scan_matches_the_regex(prefix: str) -> None:
+    from delivery.links import _HREF, add_params, tag_html_links
+
+    params = {"utm_source": "nudge", "utm_campaign": "c"}
+    markup = prefix + (
+        '<a HREF="https://s.example.com/a?x=1&amp;y=2">a</a> <a xhref="https://s.example.com/b">'
+        "<a data-href='https://s.example.com/c'>c</a> <a href = 'http://s.example.com/d'>"
+        '<a href="mailto:x@example.com">m</a> <a href="https://u.example.com/unsub/t">u</a>'
+        " href href="
+    )
+    skip = ("https://u.example.com/unsub/",)
+
+    def slow(match: Any) -> str:
+        url = add_params(match.group(3).replace("&amp;", "&"), params, skip_prefixes=skip)
+        return f"{match.group(1)}{match.group(2)}{url.replace('&', '&amp;')}{match.group(2)}"
+
+    assert tag_html_links(markup, params, skip_prefixes=skip) == _HREF.sub(slow, markup)
+    assert 'xhref="https://s.example.com/b"' in tag_html_links(markup, params)
