@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any, Literal, Protocol
 
-import orjson
 from redis.asyncio import Redis
 
 from delivery.context import Recommender, build_context, merge_customer
@@ -134,9 +133,9 @@ class Deliverer:
         """
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(self.ledger.key(command.id))
-        pipe.get(self.shared.key("profile", command.customer_id))
+        pipe.get(self.shared.profile_key(command.customer_id))
         if command.marketing:
-            pipe.hget(self.shared.key("consent", command.customer_id), command.channel)
+            pipe.hget(self.shared.consent_key(command.customer_id), command.channel)
         pipe.get(self._bounce_key(command))
         results = await pipe.execute()
         ledger_raw, profile_raw = results[0], results[1]
@@ -144,7 +143,7 @@ class Deliverer:
         bounced = _text(results[-1])
         return _Facts(
             ledger=self.ledger.state_of(ledger_raw),
-            profile=orjson.loads(profile_raw) if profile_raw else None,
+            profile=self.shared.decode_profile(profile_raw),
             consent=_text(consent_raw),
             # Bounces belong to an address: a customer who changed it may be mailed again.
             hard_bounced=bounced is not None and bounced.lower() == command.recipient.lower(),

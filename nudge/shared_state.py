@@ -23,23 +23,33 @@ class SharedState:
         return ":".join((self.ns, *parts))
 
     # -- customers -------------------------------------------------------
-    async def put_profile(self, customer_id: str, profile: Mapping[str, Any]) -> None:
-        await self.redis.set(self.key("profile", customer_id), orjson.dumps(dict(profile)))
+    def profile_key(self, customer_id: str) -> str:
+        """The key layout, public so a caller can batch reads in its own pipeline."""
+        return self.key("profile", customer_id)
 
-    async def get_profile(self, customer_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(self.key("profile", customer_id))
+    def consent_key(self, customer_id: str) -> str:
+        return self.key("consent", customer_id)
+
+    @staticmethod
+    def decode_profile(raw: bytes | str | None) -> dict[str, Any] | None:
         return orjson.loads(raw) if raw else None
 
+    async def put_profile(self, customer_id: str, profile: Mapping[str, Any]) -> None:
+        await self.redis.set(self.profile_key(customer_id), orjson.dumps(dict(profile)))
+
+    async def get_profile(self, customer_id: str) -> dict[str, Any] | None:
+        return self.decode_profile(await self.redis.get(self.profile_key(customer_id)))
+
     async def set_consent(self, customer_id: str, channel: str, status: str) -> None:
-        await self.redis.hset(self.key("consent", customer_id), channel, status)
+        await self.redis.hset(self.consent_key(customer_id), channel, status)
 
     async def set_consents(self, customer_id: str, consents: Mapping[str, str]) -> None:
         if consents:
             mapping: Any = dict(consents)
-            await self.redis.hset(self.key("consent", customer_id), mapping=mapping)
+            await self.redis.hset(self.consent_key(customer_id), mapping=mapping)
 
     async def get_consent(self, customer_id: str, channel: str) -> str | None:
-        raw = await self.redis.hget(self.key("consent", customer_id), channel)
+        raw = await self.redis.hget(self.consent_key(customer_id), channel)
         return raw.decode() if isinstance(raw, bytes) else raw
 
     # -- catalogue -------------------------------------------------------
