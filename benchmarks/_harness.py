@@ -134,22 +134,7 @@ class Environment:
 
 
 def nudge_env(settings: Settings) -> dict[str, str]:
-    keys = (
-        "kafka_bootstrap",
-        "topic_prefix",
-        "app_id",
-        "redis_url",
-        "redis_namespace",
-        "web_port",
-        "public_url",
-        "delivery_web_port",
-        "smtp_host",
-        "smtp_port",
-        "partitions",
-        "data_dir",
-        "log_level",
-    )
-    return {f"NUDGE_{k.upper()}": str(getattr(settings, k)) for k in keys}
+    return settings.as_env()
 
 
 # -- mail catcher in another process ---------------------------------------------

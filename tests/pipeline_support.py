@@ -21,15 +21,9 @@ WAIT_S = 60.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment a child `nudge` process needs to see ``settings``."""
+    """The environment a child `nudge` process needs to see ``settings``, and only them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGE_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"NUDGE_{name.upper()}"] = str(value)
-    return env
+    return {**env, **settings.as_env()}
 
 
 class NudgeProcess:

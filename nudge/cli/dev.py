@@ -75,7 +75,7 @@ def run_dev(
             "delivery_web_port": _port(settings.delivery_web_port),
         }
     )
-    env = {**os.environ, **_env(settings)}
+    env = {**os.environ, **settings.as_env()}
     children: list[subprocess.Popen[bytes]] = []
     try:
         create_topics(settings)
@@ -106,29 +106,6 @@ def run_dev(
         broker.stop()
         if redis_server is not None:
             redis_server.stop()
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    keys = (
-        "kafka_bootstrap",
-        "redis_url",
-        "smtp_host",
-        "smtp_port",
-        "web_port",
-        "public_url",
-        "delivery_web_port",
-        "secret_key",
-        "topic_prefix",
-        "partitions",
-        "data_dir",
-    )
-    env: dict[str, str] = {}
-    for key in keys:
-        value = getattr(settings, key)
-        env[f"NUDGE_{key.upper()}"] = (
-            value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        )
-    return env
 
 
 async def _watch(
