@@ -23,6 +23,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("orders"),
     TopicSpec("customers"),
     TopicSpec("catalog", compacted=True, co_partitioned=False),
+    TopicSpec("catalog-changes", co_partitioned=False),
     TopicSpec("trigger-config", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("send-commands"),
     TopicSpec("delivery-events"),

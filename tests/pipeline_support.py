@@ -78,7 +78,9 @@ class Storefront:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.producer = Producer(producer_config(settings.kafka_bootstrap, **{"linger.ms": 0}))
+        # Compressed, as many storefronts produce: the workers must read lz4 batches.
+        config = producer_config(settings.kafka_bootstrap, **{"linger.ms": 0})
+        self.producer = Producer({**config, "compression.type": "lz4"})
         self._seq = 0
 
     def send(

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
+from imports.cli import import_group
 from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
+from recommender.cli import recommend_command, train_command
 
 
 def _settings(*, signs_links: bool = False) -> Settings:
@@ -143,3 +145,8 @@ def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -
         sys.exit(run_dev(settings, demo=demo, outbox=outbox, duration=duration, speed=speed))
     except NudgeError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+main.add_command(import_group)
+main.add_command(train_command)
+main.add_command(recommend_command)

@@ -1,0 +1,1 @@
+"""Product feed formats, each mapped to ``catalog`` records (see ``records``)."""

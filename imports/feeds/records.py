@@ -1,0 +1,103 @@
+"""The ``catalog`` record every feed format is mapped to, and the checks it must pass.
+
+``category_ids`` lists the product's category and all its ancestors, root first. The
+category *names* are not carried: ``schemas/catalog.avsc`` has no field for them, and
+the JSON decoder would silently drop an extra one, so the ids are the contract.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from imports.errors import RowError
+
+# ISO 4217 replaced these codes; feeds (Yandex's above all) still use them.
+_CURRENCY_ALIASES = {"RUR": "RUB", "BYR": "BYN"}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(slots=True)
+class Offer:
+    """One product read from a feed, at ``line`` of the source."""
+
+    line: int | None
+    record: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Rejected:
+    line: int | None
+    reason: str
+    product_id: str | None = None
+
+
+def parse_price(raw: str) -> float:
+    """``"1234.50"``, ``"1 234,50"``: a finite, non-negative amount, or RowError."""
+    cleaned = raw.replace("\u00a0", "").replace(" ", "")
+    if "," in cleaned and "." not in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise RowError(f"bad price {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise RowError(f"bad price {raw!r}")
+    return value
+
+
+def parse_amount(raw: str) -> tuple[float, str]:
+    """Google's ``"12.99 USD"`` (either order) as (amount, currency)."""
+    parts = raw.split()
+    if len(parts) == 2:
+        number, code = (parts[0], parts[1]) if _looks_numeric(parts[0]) else (parts[1], parts[0])
+        return parse_price(number), currency(code)
+    if len(parts) == 1:
+        return parse_price(parts[0]), ""
+    raise RowError(f"bad price {raw!r}")
+
+
+def _looks_numeric(token: str) -> bool:
+    return bool(token) and (token[0].isdigit() or token[0] in ".-")
+
+
+def currency(code: str) -> str:
+    code = code.strip().upper()
+    code = _CURRENCY_ALIASES.get(code, code)
+    if code and not _CURRENCY.match(code):
+        raise RowError(f"bad currency {code!r}")
+    return code
+
+
+def build_record(
+    *,
+    product_id: str,
+    title: str,
+    url: str,
+    price: float,
+    currency_code: str,
+    category_ids: list[str],
+    available: bool,
+    image_url: str,
+) -> dict[str, Any]:
+    """The contract's record; raises RowError for what the codec would refuse."""
+    if not product_id:
+        raise RowError("missing id")
+    if not title:
+        raise RowError("missing name")
+    if not url:
+        raise RowError("missing url")
+    record: dict[str, Any] = {
+        "product_id": product_id,
+        "title": title,
+        "url": url,
+        "price": price,
+        "currency": currency_code,
+        "category_ids": category_ids,
+        "available": available,
+    }
+    if image_url:
+        record["image_url"] = image_url
+    return record

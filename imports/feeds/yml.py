@@ -1,0 +1,98 @@
+"""Yandex Market Language: ``yml_catalog/shop/{currencies,categories,offers}``.
+
+Categories and currencies come before offers in every real feed, so the tree is known
+by the time offers arrive; an offer naming an unknown category keeps just that id.
+``description`` and ``param`` are read past: the catalogue contract has no field for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from imports.errors import RowError
+from imports.feeds.records import Offer, Rejected, build_record, currency, parse_price
+from imports.xmlsafe import Readable, iter_elements, text
+
+ROOT = "yml_catalog"
+_TAGS = ("currency", "category", "offer")
+
+
+class CategoryTree:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.name: dict[str, str] = {}
+        self._paths: dict[str, list[str]] = {}
+
+    def add(self, category_id: str, name: str, parent_id: str) -> None:
+        self.name[category_id] = name
+        if parent_id:
+            self.parent[category_id] = parent_id
+        self._paths.clear()  # a late category may re-root an earlier path
+
+    def ids(self, leaf: str) -> list[str]:
+        """``leaf`` and its ancestors, root first; a cycle in the feed stops the walk."""
+        cached = self._paths.get(leaf)
+        if cached is not None:
+            return cached
+        path, seen, node = [], set(), leaf
+        while node and node not in seen:
+            seen.add(node)
+            path.append(node)
+            node = self.parent.get(node, "")
+        path.reverse()
+        self._paths[leaf] = path
+        return path
+
+    def names(self, leaf: str) -> list[str]:
+        return [self.name.get(i, i) for i in self.ids(leaf)]
+
+
+def parse_yml(stream: Readable, tree: CategoryTree | None = None) -> Iterator[Offer | Rejected]:
+    tree = tree if tree is not None else CategoryTree()
+    base_currency = ""
+    for element in iter_elements(stream, _TAGS):
+        tag = element.tag
+        if tag == "offer":
+            yield _offer(element, tree, base_currency)
+        elif tag == "category":
+            cid = (element.get("id") or "").strip()
+            if cid:
+                tree.add(cid, text(element), (element.get("parentId") or "").strip())
+        elif element.get("rate", "").strip() == "1" and not base_currency:
+            # The shop's base currency: the one offers without currencyId are priced in.
+            with contextlib.suppress(RowError):
+                base_currency = currency(element.get("id") or "")
+
+
+def _offer(element: Any, tree: CategoryTree, base_currency: str) -> Offer | Rejected:
+    line = element.sourceline
+    product_id = (element.get("id") or "").strip()
+    fields: dict[str, str] = {}
+    for child in element:
+        tag = child.tag
+        # Only the first picture is the main image; later ones are extra angles.
+        if isinstance(tag, str) and tag not in fields:
+            fields[tag] = text(child)
+    try:
+        raw_price = fields.get("price", "")
+        if not raw_price:
+            raise RowError("missing price")
+        title = fields.get("name") or " ".join(
+            p for p in (fields.get("typePrefix"), fields.get("vendor"), fields.get("model")) if p
+        )
+        category_id = fields.get("categoryId", "")
+        record = build_record(
+            product_id=product_id,
+            title=title,
+            url=fields.get("url", ""),
+            price=parse_price(raw_price),
+            currency_code=currency(fields.get("currencyId", "")) or base_currency,
+            category_ids=tree.ids(category_id) if category_id else [],
+            available=(element.get("available") or "true").strip().lower() != "false",
+            image_url=fields.get("picture", ""),
+        )
+    except RowError as exc:
+        return Rejected(line, str(exc), product_id or None)
+    return Offer(line, record)
