@@ -13,7 +13,6 @@ import click
 from imports.cli import import_group
 from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
-from recommender.cli import recommend_command, train_command
 
 
 def _settings(*, signs_links: bool = False) -> Settings:
@@ -148,5 +147,3 @@ def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -
 
 
 main.add_command(import_group)
-main.add_command(train_command)
-main.add_command(recommend_command)
