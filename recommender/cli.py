@@ -1,0 +1,170 @@
+"""``nudge train`` and ``nudge recommend``: learn a model, and recommend in batch."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from nudge.errors import NudgeError
+
+_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_UNIT_S = {"weeks": 604_800.0, "days": 86_400.0, "hours": 3_600.0, "minutes": 60.0, "seconds": 1.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in an ISO 8601 duration (``P30D``, ``PT12H``, ``P1W``); ``none`` = no decay."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    match = _DURATION.match(text.strip().upper())
+    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 duration like P30D or PT12H")
+    seconds = sum(float(v) * _UNIT_S[k] for k, v in match.groupdict().items() if v)
+    if seconds <= 0:
+        raise click.BadParameter("the half-life must be positive (or 'none')")
+    return seconds
+
+
+def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
+    from recommender.training import DEFAULT_EVENT_WEIGHTS
+
+    weights = dict(DEFAULT_EVENT_WEIGHTS)
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r}: expected TYPE=WEIGHT", param_hint="--weight")
+    return weights
+
+
+@click.command("train")
+@click.option(
+    "--interactions",
+    "interactions_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or JSONL: customer_id, product_id, type or weight, ts (epoch ms or ISO 8601).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Model directory to create (default: .nudge/models/<model version>).",
+)
+@click.option("--half-life", default="P30D", show_default=True, help="Time decay; 'none' = off.")
+@click.option("--k", "k", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--shrink", type=click.FloatRange(min=0), default=10.0, show_default=True)
+@click.option("--weight", "weights", multiple=True, help="Event weight override, TYPE=WEIGHT.")
+def train_command(
+    interactions_path: Path,
+    out: Path | None,
+    half_life: str,
+    k: int,
+    shrink: float,
+    weights: tuple[str, ...],
+) -> None:
+    """Learn an item-similarity model from interactions."""
+    from tqdm import tqdm
+
+    from recommender.data import read_interactions
+    from recommender.model import ItemKNN
+    from recommender.training import TrainParams
+
+    params = TrainParams(
+        event_weights=_weights(weights), half_life_s=parse_duration(half_life), k=k, shrink=shrink
+    )
+    try:
+        with tqdm(desc="reading", unit=" rows", file=sys.stderr) as bar:
+            data, stats = read_interactions(interactions_path, params.event_weights, bar.update)
+        skipped = ", ".join(f"{n} {t}" for t, n in sorted(stats.skipped_types.items()))
+        click.echo(
+            f"read {stats.rows} rows, used {stats.used}"
+            + (f" (skipped {skipped})" if skipped else ""),
+            err=True,
+        )
+        with tqdm(total=len(data.item_ids), desc="training", unit=" items", file=sys.stderr) as bar:
+            model = ItemKNN.fit(data, params, bar.update)
+        target = out if out is not None else Path(".nudge/models") / model.model_version
+        model.save(target)
+    except NudgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    metrics = model.metadata["metrics"]
+    click.echo(
+        f"model {model.model_version}: {metrics['items']} items, "
+        f"{metrics['neighbour_pairs']} neighbour pairs, fit {metrics['fit_seconds']} s"
+    )
+    click.echo(f"written to {target}")
+
+
+def _histories(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line_no, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"line {line_no}: not JSON: {exc}") from None
+        history = record.get("history") if isinstance(record, dict) else None
+        if not isinstance(history, list) or "customer_id" not in record:
+            raise click.ClickException(f"line {line_no}: need customer_id and a history list")
+        yield line_no, record
+
+
+@click.command("recommend")
+@click.option(
+    "--model", "model_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--input", "input_file", required=True, type=click.File("r"))
+@click.option("--output", "output_file", type=click.File("w"), default="-", show_default=True)
+@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["personal", "similar", "popular"]),
+    default="personal",
+    show_default=True,
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, hidden=True)
+def recommend_command(
+    model_dir: Path,
+    input_file: IO[str],
+    output_file: IO[str],
+    k: int,
+    algorithm: str,
+    batch_size: int,
+) -> None:
+    """Recommend for lines of {"customer_id", "history": [...]} (JSONL)."""
+    from recommender.model import ItemKNN
+
+    try:
+        model = ItemKNN.load(model_dir)
+    except NudgeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def flush(batch: list[dict[str, Any]]) -> None:
+        histories = [[str(p) for p in record["history"]] for record in batch]
+        for record, items in zip(
+            batch, model.recommend_batch(histories, k, algorithm), strict=True
+        ):
+            output_file.write(json.dumps({"customer_id": record["customer_id"], "items": items}))
+            output_file.write("\n")
+
+    batch: list[dict[str, Any]] = []
+    for _, record in _histories(input_file):
+        batch.append(record)
+        if len(batch) == batch_size:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)

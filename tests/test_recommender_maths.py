@@ -1,0 +1,146 @@
+"""The item-item maths: shrunk cosine, time decay, top-k pruning, chunking, popularity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recommender import synthetic
+from recommender.errors import DataError
+from recommender.model import ItemKNN
+from recommender.training import (
+    TrainParams,
+    cosine_top_k,
+    interaction_matrix,
+    interactions_from_records,
+    popularity,
+    top_k_rows,
+    train,
+)
+
+# 3 customers x 3 items, weights given directly:
+#        i0  i1  i2
+#   u0    1   1   0
+#   u1    1   0   2
+#   u2    0   3   1
+TINY = [
+    ("u0", "i0", 1.0, 0.0),
+    ("u0", "i1", 1.0, 0.0),
+    ("u1", "i0", 1.0, 0.0),
+    ("u1", "i2", 2.0, 0.0),
+    ("u2", "i1", 3.0, 0.0),
+    ("u2", "i2", 1.0, 0.0),
+]
+
+
+def neighbours_of(model: ItemKNN, item: str) -> dict[str, float]:
+    n = model.item_ids.index(item)
+    lo, hi = model.indptr[n], model.indptr[n + 1]
+    return {
+        model.item_ids[j]: float(s)
+        for j, s in zip(model.indices[lo:hi], model.scores[lo:hi], strict=True)
+    }
+
+
+def test_cosine_with_shrinkage_matches_the_formula_by_hand() -> None:
+    shrink = 1.0
+    # column norms: |i0| = sqrt(1+1), |i1| = sqrt(1+9), |i2| = sqrt(4+1)
+    n0, n1, n2 = math.sqrt(2), math.sqrt(10), math.sqrt(5)
+    # dot products: i0·i1 = 1*1, i0·i2 = 1*2, i1·i2 = 3*1
+    s01 = 1 / (n0 * n1 + shrink)
+    s02 = 2 / (n0 * n2 + shrink)
+    s12 = 3 / (n1 * n2 + shrink)
+    params = TrainParams(half_life_s=None, k=5, shrink=shrink)
+    model = ItemKNN.fit(interactions_from_records(TINY), params)
+    assert neighbours_of(model, "i0") == pytest.approx({"i2": s02, "i1": s01}, rel=1e-6)
+    assert neighbours_of(model, "i1") == pytest.approx({"i2": s12, "i0": s01}, rel=1e-6)
+    assert neighbours_of(model, "i2") == pytest.approx({"i1": s12, "i0": s02}, rel=1e-6)
+    # rows are sorted best first: s02 ≈ 0.4084 > s01 ≈ 0.1827
+    assert list(neighbours_of(model, "i0")) == ["i2", "i1"]
+
+
+def test_zero_shrink_is_plain_cosine_and_self_similarity_is_dropped() -> None:
+    params = TrainParams(half_life_s=None, k=5, shrink=0.0)
+    model = ItemKNN.fit(interactions_from_records(TINY), params)
+    assert neighbours_of(model, "i1")["i2"] == pytest.approx(3 / math.sqrt(50), rel=1e-6)
+    for item in ("i0", "i1", "i2"):
+        assert item not in neighbours_of(model, item)
+
+
+def test_time_decay_halves_a_weight_per_half_life() -> None:
+    half_life = 1000.0
+    data = interactions_from_records(
+        [
+            ("u0", "a", 4.0, 0.0),  # one half-life before the newest event
+            ("u0", "a", 4.0, 0.0),  # duplicates are summed
+            ("u1", "a", 4.0, 1000.0),  # the newest event: no decay
+            ("u2", "a", 4.0, -1000.0),  # two half-lives old
+        ]
+    )
+    matrix = interaction_matrix(data, half_life).toarray()
+    assert matrix[:, 0] == pytest.approx([2.0 + 2.0, 4.0, 1.0])
+    assert interaction_matrix(data, None).toarray()[:, 0] == pytest.approx([8.0, 4.0, 4.0])
+
+
+def test_top_k_rows_keeps_the_best_per_row_and_breaks_ties_by_column() -> None:
+    rows = np.array([0, 0, 0, 0, 2, 2])
+    cols = np.array([1, 3, 5, 7, 0, 4])
+    vals = np.array([0.5, 0.9, 0.5, 0.1, 0.2, 0.3])
+    counts, kept_cols, kept_vals = top_k_rows(rows, cols, vals, 3, 2)
+    assert counts.tolist() == [2, 0, 2]
+    assert kept_cols.tolist() == [3, 1, 4, 0]
+    assert kept_vals.tolist() == [0.9, 0.5, 0.3, 0.2]
+
+
+def test_top_k_pruning_and_chunking_do_not_change_the_neighbours() -> None:
+    data = synthetic.interactions(synthetic.SyntheticSpec(n_customers=300, n_groups=10, seed=3))
+    matrix = interaction_matrix(data, None)
+    full = cosine_top_k(matrix, k=1000, shrink=5.0, chunk_budget=10**9)
+    chunked = cosine_top_k(matrix, k=1000, shrink=5.0, chunk_budget=50)
+    assert np.array_equal(full.indptr, chunked.indptr)
+    assert np.array_equal(full.indices, chunked.indices)
+    assert np.allclose(full.scores, chunked.scores)
+    pruned = cosine_top_k(matrix, k=3, shrink=5.0, chunk_budget=200)
+    assert np.diff(pruned.indptr).max() == 3
+    dense = matrix.T @ matrix
+    norms = np.sqrt(dense.diagonal())
+    for item in range(0, matrix.shape[1], 7):
+        lo, hi = full.indptr[item], full.indptr[item + 1]
+        row = dense[item].toarray().ravel() / (norms[item] * norms + 5.0)
+        row[item] = 0
+        best = np.sort(row[row > 0])[::-1][:3]
+        plo, phi = pruned.indptr[item], pruned.indptr[item + 1]
+        assert pruned.scores[plo:phi] == pytest.approx(best, rel=1e-5)
+        assert full.scores[lo:hi] == pytest.approx(np.sort(row[row > 0])[::-1], rel=1e-5)
+
+
+def test_popularity_counts_only_the_recent_window() -> None:
+    data = interactions_from_records(
+        [
+            ("u0", "old", 5.0, 0.0),
+            ("u1", "old", 5.0, 0.0),
+            ("u0", "new", 1.0, 900.0),
+            ("u1", "newer", 3.0, 1000.0),
+        ]
+    )
+    items, scores = popularity(data, window_s=500.0, count=10)
+    assert [data.item_ids[n] for n in items] == ["newer", "new"]
+    assert scores.tolist() == [3.0, 1.0]
+
+
+def test_training_refuses_empty_or_non_positive_data() -> None:
+    with pytest.raises(DataError):
+        train(interactions_from_records([]), TrainParams())
+    with pytest.raises(DataError):
+        train(interactions_from_records([("u", "p", -1.0, 0.0)]), TrainParams())
+
+
+def test_train_params_validate() -> None:
+    with pytest.raises(ValueError):
+        TrainParams(k=0)
+    with pytest.raises(ValueError):
+        TrainParams(shrink=-1)
+    with pytest.raises(ValueError):
+        TrainParams(half_life_s=0)
