@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -53,6 +54,10 @@ def worker() -> None:
     redis_url, _server = ensure_redis(settings.redis_url)
     settings = settings.model_copy(update={"redis_url": redis_url})
     create_topics(settings)
+    # Every customer's state lives in memory as long-lived objects; with the default
+    # thresholds the cyclic collector rescans them all over and over (measured: about
+    # 12% of throughput). Garbage here is almost all freed by reference counting.
+    gc.set_threshold(100_000, 50, 1000)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     built = create_app(settings)
     faust_worker = FaustWorker(built.app, loglevel=settings.log_level.upper(), quiet=True)
