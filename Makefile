@@ -28,7 +28,10 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/stream_throughput.py
+	$(BIN)/python benchmarks/trigger_latency.py
 	$(BIN)/python benchmarks/delivery_throughput.py
+	$(BIN)/python benchmarks/import_catalog.py
+	$(BIN)/python benchmarks/import_customers.py
 
 clean:
 	rm -rf $(VENV) .nudge .pytest_cache .mypy_cache .ruff_cache

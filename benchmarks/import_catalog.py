@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._harness import REPO, environment, machine, markdown_table, nudge_env, say
+from _harness import REPO, environment, machine, markdown_table, nudge_env, say
 
 BARE_LOOP = """
 import sys

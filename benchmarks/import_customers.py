@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._harness import environment, machine, markdown_table, nudge_env, say
-from benchmarks.import_catalog import run_child
+from _harness import environment, machine, markdown_table, nudge_env, say
+from import_catalog import run_child
 
 BARE_LOOP = """
 import csv, sys
