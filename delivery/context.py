@@ -94,7 +94,9 @@ async def build_context(
     if trigger is not None and trigger.recommendations is not None:
         algorithm, count = trigger.recommendations.algorithm, trigger.recommendations.count
     exclude = [item["product_id"] for item in items]
-    recs = await recommender.recommend(command.customer_id, algorithm, count, exclude)
+    carried_history = command.context.get("history")
+    history = [str(p) for p in carried_history] if isinstance(carried_history, list) else []
+    recs = await recommender.recommend(command.customer_id, algorithm, count, exclude, history)
     recommendations = [_product(rec, {}, utm, skip) for rec in recs]
 
     category = command.context.get("category")

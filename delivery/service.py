@@ -16,6 +16,9 @@ from nudge.clock import SystemClock
 from nudge.embedded import ensure_redis
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
+from recommender import PopularRecommender, Recommender
+from recommender.model import ItemKNN
+from recommender.service import ModelRecommender
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,17 @@ def make_web_app(worker: DeliveryWorker) -> web.Application:
     return app
 
 
+def make_recommender(settings: Settings, shared: SharedState) -> Recommender:
+    """The model from ``NUDGE_MODEL_DIR`` when set (a bad one stops start-up with a
+    clear error), else the catalogue's most popular products."""
+    popular = PopularRecommender(shared)
+    if settings.model_dir is None:
+        return popular
+    model = ItemKNN.load(settings.model_dir)
+    log.info("recommendations from model %s", settings.model_dir)
+    return ModelRecommender(model, products_of=shared.get_products, fallback=popular)
+
+
 async def run_delivery(
     settings: Settings,
     *,
@@ -52,14 +66,16 @@ async def run_delivery(
         log.warning("NUDGE_REDIS_URL unset: started a throwaway Redis at %s", redis_url)
     redis = aioredis.from_url(redis_url)
     transport = SmtpPool(settings)
+    shared = SharedState(redis, settings.redis_namespace)
     worker = DeliveryWorker(
         settings,
         redis,
         transport,
-        SharedState(redis, settings.redis_namespace),
+        shared,
         triggers or NoTriggers(),
         SystemClock(),
         registry=CollectorRegistry(),
+        recommender=make_recommender(settings, shared),
     )
     runner = web.AppRunner(make_web_app(worker), access_log=None)
     await runner.setup()

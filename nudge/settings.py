@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     frequency_cap_per_day: int = Field(default=0, ge=0, description="0 disables the cap")
     quiet_hours: str = Field(default="", description="e.g. '22-8' in the customer's timezone")
 
+    # Recommendations
+    model_dir: Path | None = Field(
+        default=None, description="an item-similarity model from `nudge train`; else popular"
+    )
+
     # Links
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     unsubscribe_ttl_days: int = Field(default=180, ge=1)

@@ -12,8 +12,15 @@ class Recommender(Protocol):
     """What message rendering asks of a recommender, whatever the model behind it."""
 
     async def recommend(
-        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
-    ) -> list[dict[str, Any]]: ...
+        self,
+        customer_id: str,
+        algorithm: str,
+        count: int,
+        exclude: Sequence[str],
+        history: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """``history``: the customer's recent product ids, oldest first, when known."""
+        ...
 
 
 class PopularRecommender:
@@ -27,6 +34,11 @@ class PopularRecommender:
         self.shared = shared
 
     async def recommend(
-        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
+        self,
+        customer_id: str,
+        algorithm: str,
+        count: int,
+        exclude: Sequence[str],
+        history: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         return await self.shared.popular(count, exclude=exclude)

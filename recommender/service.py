@@ -32,7 +32,7 @@ class ModelRecommender:
     def __init__(
         self,
         model: ItemKNN,
-        history_of: HistoryOf,
+        history_of: HistoryOf | None = None,
         products_of: ProductsOf | None = None,
         fallback: Recommender | None = None,
         overfetch: int = 2,
@@ -44,15 +44,25 @@ class ModelRecommender:
         self.overfetch = max(1, overfetch)
 
     async def recommend(
-        self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
+        self,
+        customer_id: str,
+        algorithm: str,
+        count: int,
+        exclude: Sequence[str],
+        history: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         if count <= 0:
             return []
         if algorithm not in ALGORITHMS:
             if self.fallback is not None:
-                return await self.fallback.recommend(customer_id, algorithm, count, exclude)
+                return await self.fallback.recommend(
+                    customer_id, algorithm, count, exclude, history
+                )
             algorithm = "personal"
-        history = list(await self.history_of(customer_id)) if algorithm != "popular" else []
+        if algorithm == "popular":
+            history = []
+        elif not history and self.history_of is not None:
+            history = list(await self.history_of(customer_id))
         if self.products_of is None:
             ids = self.model.recommend(history, count, algorithm, exclude)
             return [{"product_id": product_id} for product_id in ids]

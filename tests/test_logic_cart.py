@@ -248,3 +248,11 @@ def test_redelivered_cart_add_and_order_apply_once(sim: Sim) -> None:
     assert after.orders == 1
     another = sim.apply(click("cart_add", sim.now + 2000, product_id="p1", quantity=1, price=9.5))
     assert another.cart == (CartLine("p1", 1, 9.5),), "a new event with a new id still counts"
+
+
+def test_command_carries_the_history_the_recommender_needs(sim: Sim) -> None:
+    sim.click("product_view", product_id="p9")
+    sim.click("product_view", product_id="p8")
+    sim.click("cart_add", product_id="p1", quantity=1, price=2.0)
+    [cmd] = sim.tick(60)
+    assert cmd.context["history"] == ["p9", "p8", "p1"], "viewed oldest first, then the cart"

@@ -136,7 +136,12 @@ async def test_adapter_hands_unserved_algorithms_to_the_fallback(model: ItemKNN)
 
     class Fallback:
         async def recommend(
-            self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str]
+            self,
+            customer_id: str,
+            algorithm: str,
+            count: int,
+            exclude: Sequence[str],
+            history: Sequence[str] = (),
         ) -> list[dict[str, Any]]:
             calls.append((customer_id, algorithm, count))
             return [{"product_id": "fallback"}]

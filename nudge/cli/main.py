@@ -91,8 +91,11 @@ def deliver() -> None:
         finally:
             feed_task.cancel()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except NudgeError as exc:  # e.g. a model that fails its checks: refuse to start
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

@@ -58,7 +58,11 @@ def build_command(
     profile = state.profile
     if not profile.email or profile.consent.get("email") == "unsubscribed":
         return None
-    context: dict[str, Any] = {"customer": profile.as_context(state.customer_id)}
+    context: dict[str, Any] = {
+        "customer": profile.as_context(state.customer_id),
+        # What the recommender personalises from: viewed, then carted products, oldest first.
+        "history": _history(state),
+    }
     kind = trigger.kind
     if kind == "abandoned_cart":
         if not state.cart:
@@ -92,3 +96,9 @@ def build_command(
         due_ms=pending.due_ms,
         created_ms=now_ms,
     )
+
+
+def _history(state: CustomerState) -> list[str]:
+    viewed = [seen.value for seen in reversed(state.views)]
+    carted = [line.product_id for line in state.cart if line.product_id not in viewed]
+    return viewed + carted

@@ -1,0 +1,89 @@
+"""Emails use the trained model: history carried by the command, products from Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from delivery.context import build_context
+from delivery.service import make_recommender
+from models.commands import SendCommand, TemplateRef
+from models.triggers import TriggerDef
+from nudge.settings import Settings
+from nudge.shared_state import SharedState
+from recommender import PopularRecommender
+from recommender.errors import ModelError
+from recommender.model import ItemKNN
+from recommender.training import TrainParams, interactions_from_records
+
+
+def train(model_dir: Path) -> None:
+    # Shoppers who look at a boot also look at its laces; jackets go with scarves.
+    records = []
+    for shopper in range(40):
+        pair = ("boot", "laces") if shopper % 2 else ("jacket", "scarf")
+        for product in pair:
+            records.append((f"s{shopper}", product, 1.0, 1_700_000_000.0))
+    ItemKNN.fit(interactions_from_records(records), TrainParams(k=5, shrink=0.0)).save(model_dir)
+
+
+def command(history: list[str]) -> SendCommand:
+    return SendCommand(
+        id="view:c1:1:0", trigger_id="view", kind="abandoned_view", step=0, channel="email",
+        customer_id="c1", recipient="c1@example.com", template=TemplateRef("view", 0, "v"),
+        context={"items": [], "history": history}, due_ms=0, created_ms=0,
+    )  # fmt: skip
+
+
+async def recommended(settings: Settings, history: list[str]) -> list[str]:
+    client = aioredis.from_url(settings.redis_url or "")
+    shared = SharedState(client, settings.redis_namespace)
+    try:
+        await shared.put_products(
+            {"product_id": p, "title": p.title(), "url": f"https://s.example/{p}", "price": 1.0,
+             "currency": "EUR", "category_ids": [], "available": True}
+            for p in ("boot", "laces", "jacket", "scarf")
+        )  # fmt: skip
+        await shared.bump_popularity({"jacket": 10.0, "scarf": 9.0, "boot": 1.0, "laces": 1.0})
+        trigger = TriggerDef.from_dict(
+            {
+                "id": "view",
+                "kind": "abandoned_view",
+                "recommendations": {"algorithm": "personal", "count": 1},
+            }
+        )
+        context = await build_context(
+            command(history), customer={}, trigger=trigger, shared=shared,
+            recommender=make_recommender(settings, shared), utm={}, unsubscribe_url="",
+            shop_url="https://s.example", sender={},
+        )  # fmt: skip
+        return [r["product_id"] for r in context["recommendations"]]
+    finally:
+        await client.aclose()
+
+
+async def test_emails_recommend_from_the_model_when_one_is_configured(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    train(tmp_path / "model")
+    with_model = make_settings(model_dir=tmp_path / "model")
+    assert await recommended(with_model, ["boot"]) == ["laces"]
+    # Without a model the same email gets the best seller instead.
+    assert await recommended(make_settings(), ["boot"]) == ["jacket"]
+
+
+def test_a_bad_model_stops_delivery_at_start_up(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    train(tmp_path / "model")
+    (tmp_path / "model" / "metadata.json").write_text("{broken")
+    settings = make_settings(model_dir=tmp_path / "model")
+    with pytest.raises(ModelError):
+        make_recommender(settings, SharedState(aioredis.from_url(settings.redis_url or "")))
+    assert isinstance(
+        make_recommender(make_settings(), SharedState(aioredis.from_url(settings.redis_url or ""))),
+        PopularRecommender,
+    )
