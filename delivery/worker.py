@@ -182,17 +182,7 @@ class DeliveryWorker:
     ) -> asyncio.Future[Any]:
         log.warning("dead-lettering %s@%s: %s", record.topic, record.offset, exc)
         self.metrics.dead_letters.labels(reason=exc.reason).inc()
-        letter = DeadLetter(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            reason=exc.reason,
-            detail=exc.detail,
-            ts=self.clock.now_ms(),
-            original_headers=[(k, bytes(v)) for k, v in (record.headers or ())],
-        )
+        letter = DeadLetter.of(record, exc, self.clock.now_ms())
         return await self._require_producer().send(
             self.settings.topic("dead-letter"),
             letter.value,

@@ -98,6 +98,26 @@ class DeadLetter:
     ts: int
     original_headers: list[tuple[str, bytes]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, record: Any, error: InvalidMessage, now_ms: int) -> DeadLetter:
+        """From any consumed record with topic, partition, offset, key, value and
+        headers (a Faust message or an aiokafka record alike)."""
+        raw = record.headers or ()
+        items = raw.items() if hasattr(raw, "items") else raw
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            reason=error.reason,
+            detail=error.detail,
+            ts=now_ms,
+            original_headers=[
+                (str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items
+            ],
+        )
+
     def headers(self) -> list[tuple[str, bytes]]:
         own = [
             ("nudge.dlq.reason", self.reason.encode()),

@@ -15,13 +15,6 @@ from streams.metrics import StreamMetrics
 log = logging.getLogger(__name__)
 
 
-def _headers(raw: Any) -> list[tuple[str, bytes]]:
-    if not raw:
-        return []
-    items = raw.items() if hasattr(raw, "items") else raw
-    return [(str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
-
-
 class DeadLetterSink:
     def __init__(self, topic: TopicT, clock: Clock, metrics: StreamMetrics) -> None:
         self.topic = topic
@@ -30,17 +23,7 @@ class DeadLetterSink:
 
     def send(self, message: Any, error: InvalidMessage) -> None:
         """Queue the record for the dead-letter topic (non-blocking, ordered with the rest)."""
-        letter = DeadLetter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            value=message.value,
-            reason=error.reason,
-            detail=error.detail,
-            ts=self.clock.now_ms(),
-            original_headers=_headers(message.headers),
-        )
+        letter = DeadLetter.of(message, error, self.clock.now_ms())
         self.metrics.dead_letters.labels(message.topic, error.reason).inc()
         log.info("dead-letter %s/%s@%s: %s", letter.topic, letter.partition, letter.offset, error)
         self.topic.send_soon(
