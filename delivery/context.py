@@ -29,7 +29,10 @@ __all__ = ["PopularRecommender", "Recommender", "build_context", "merge_customer
 
 DEFAULT_RECOMMENDATIONS = 4
 
-_PRODUCT_FIELDS = ("product_id", "title", "url", "image_url", "price", "currency")
+_PRODUCT_FIELDS = (
+    "product_id", "title", "url", "image_url", "price", "currency",
+    "old_price", "description", "category_path", "params",
+)  # fmt: skip
 
 
 def merge_customer(command: SendCommand, profile: Mapping[str, Any] | None) -> dict[str, Any]:

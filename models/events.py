@@ -80,6 +80,10 @@ class Product(_Record):
     image_url: str | None = None
     category_ids: list[str] = []
     available: bool = True
+    category_path: list[str] | None = None
+    old_price: float | None = None
+    description: str | None = None
+    params: dict[str, str] | None = None
 
     def as_context(self, quantity: int | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -89,6 +93,10 @@ class Product(_Record):
             "image_url": self.image_url,
             "price": self.price,
             "currency": self.currency,
+            "old_price": self.old_price,
+            "description": self.description,
+            "category_path": self.category_path,
+            "params": self.params,
         }
         if quantity is not None:
             data["quantity"] = quantity

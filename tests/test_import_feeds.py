@@ -38,11 +38,16 @@ def test_yml_offers_categories_and_rejects() -> None:
         "category_ids": ["1", "10", "101"],  # root first
         "available": True,
         "image_url": "https://img.example.com/1a.jpg",
+        "category_path": ["Home", "Kitchen", "Knives"],
+        "old_price": 1500.0,
+        "description": "<p>Forged <b>steel</b>.</p>",  # CDATA kept as the feed wrote it
+        "params": {"Length": "20 cm"},  # the unit follows the value
     }
     assert offers["p-2"]["title"] == "Hose Gardena Classic 15m"
     assert offers["p-2"]["available"] is False
     assert offers["p-2"]["currency"] == "RUB"  # the base currency (rate="1")
     assert "image_url" not in offers["p-2"]
+    assert not {"old_price", "description", "params"} & set(offers["p-2"]), "absent stays absent"
     assert offers["p-6"]["price"] == 5.5
     assert offers["p-6"]["category_ids"] == ["999"]
     assert [(r.line, r.reason) for r in rejected] == [
@@ -59,6 +64,8 @@ def test_google_rss() -> None:
     shirt = offers["sku-1"]
     assert shirt["title"] == "Linen Shirt & Co."
     assert shirt["price"] == 29.99 and shirt["currency"] == "USD"
+    assert shirt["old_price"] > shirt["price"], "g:price becomes the old price under a sale"
+    assert shirt["category_path"] == ["Apparel", "Men", "Shirts"]
     assert shirt["category_ids"] == [
         "Apparel",
         "Apparel > Men",
@@ -74,6 +81,7 @@ def test_google_atom() -> None:
     offers, rejected = parse("merchant.atom.xml")
     assert offers["a-1"]["url"] == "https://shop.example.com/a-1"
     assert offers["a-1"]["category_ids"] == ["Home", "Home > Kitchen"]
+    assert offers["a-1"]["category_path"] == ["Home", "Kitchen"]
     assert offers["a-2"]["price"] == 20.0 and offers["a-2"]["currency"] == "EUR"
     assert offers["a-2"]["available"] is False
     assert [(r.line, r.reason) for r in rejected] == [(22, "missing name")]

@@ -36,6 +36,9 @@ _FIELDS = {
     f"{G}availability": "availability",
     f"{G}product_type": "product_type",
     f"{G}google_product_category": "gpc",
+    f"{G}description": "description",
+    "description": "description",
+    f"{ATOM}summary": "description",
 }
 
 
@@ -62,10 +65,11 @@ def _item(element: Any) -> Offer | Rejected:
         if not fields.get("price"):
             raise RowError("missing price")
         price, code = parse_amount(fields["price"])
+        old_price = None
         if fields.get("sale_price"):
             sale, sale_code = parse_amount(fields["sale_price"])
             if sale < price and sale_code in ("", code):
-                price = sale
+                price, old_price = sale, price
         record = build_record(
             product_id=product_id,
             title=fields.get("title", ""),
@@ -75,15 +79,22 @@ def _item(element: Any) -> Offer | Rejected:
             category_ids=_categories(fields),
             available=fields.get("availability", "in stock").lower() in _AVAILABLE,
             image_url=fields.get("image", ""),
+            category_path=_path(fields) or None,
+            old_price=old_price,
+            description=fields.get("description", ""),
         )
     except RowError as exc:
         return Rejected(line, str(exc), product_id or None)
     return Offer(line, record)
 
 
+def _path(fields: dict[str, str]) -> list[str]:
+    return [p.strip() for p in fields.get("product_type", "").split(">") if p.strip()]
+
+
 def _categories(fields: dict[str, str]) -> list[str]:
     ids: list[str] = []
-    parts = [p.strip() for p in fields.get("product_type", "").split(">") if p.strip()]
+    parts = _path(fields)
     for i in range(len(parts)):
         ids.append(" > ".join(parts[: i + 1]))
     if fields.get("gpc"):

@@ -1,8 +1,8 @@
 """The ``catalog`` record every feed format is mapped to, and the checks it must pass.
 
-``category_ids`` lists the product's category and all its ancestors, root first. The
-category *names* are not carried: ``schemas/catalog.avsc`` has no field for them, and
-the JSON decoder would silently drop an extra one, so the ids are the contract.
+``category_ids`` lists the product's category and all its ancestors, root first, and
+``category_path`` their names in the same order. ``old_price`` is kept only when it is
+above the price (a discount to show), ``description`` and ``params`` as the feed has them.
 """
 
 from __future__ import annotations
@@ -81,6 +81,10 @@ def build_record(
     category_ids: list[str],
     available: bool,
     image_url: str,
+    category_path: list[str] | None = None,
+    old_price: float | None = None,
+    description: str = "",
+    params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The contract's record; raises RowError for what the codec would refuse."""
     if not product_id:
@@ -100,4 +104,14 @@ def build_record(
     }
     if image_url:
         record["image_url"] = image_url
+    # Optional fields only when the feed has them: a lean record, and fingerprints that
+    # do not change when a feed starts sending an empty element.
+    if category_path:
+        record["category_path"] = category_path
+    if old_price is not None and old_price > price:
+        record["old_price"] = old_price
+    if description:
+        record["description"] = description
+    if params:
+        record["params"] = params
     return record

@@ -2,7 +2,8 @@
 
 Categories and currencies come before offers in every real feed, so the tree is known
 by the time offers arrive; an offer naming an unknown category keeps just that id.
-``description`` and ``param`` are read past: the catalogue contract has no field for them.
+``description`` keeps the feed's text (often HTML in CDATA; templates escape it), and
+each ``param`` becomes ``params[name]``, with its ``unit`` appended when there is one.
 """
 
 from __future__ import annotations
@@ -70,10 +71,16 @@ def _offer(element: Any, tree: CategoryTree, base_currency: str) -> Offer | Reje
     line = element.sourceline
     product_id = (element.get("id") or "").strip()
     fields: dict[str, str] = {}
+    params: dict[str, str] = {}
     for child in element:
         tag = child.tag
+        if tag == "param":
+            name = (child.get("name") or "").strip()
+            unit = (child.get("unit") or "").strip()
+            if name:
+                params[name] = f"{text(child)} {unit}".strip()
         # Only the first picture is the main image; later ones are extra angles.
-        if isinstance(tag, str) and tag not in fields:
+        elif isinstance(tag, str) and tag not in fields:
             fields[tag] = text(child)
     try:
         raw_price = fields.get("price", "")
@@ -92,6 +99,10 @@ def _offer(element: Any, tree: CategoryTree, base_currency: str) -> Offer | Reje
             category_ids=tree.ids(category_id) if category_id else [],
             available=(element.get("available") or "true").strip().lower() != "false",
             image_url=fields.get("picture", ""),
+            category_path=tree.names(category_id) if category_id else None,
+            old_price=parse_price(fields["oldprice"]) if fields.get("oldprice") else None,
+            description=fields.get("description", ""),
+            params=params or None,
         )
     except RowError as exc:
         return Rejected(line, str(exc), product_id or None)
