@@ -47,7 +47,7 @@ def catalog(
     drops and returns to stock also go to `catalog-changes`.
     """
     from imports.catalog import import_catalog
-    from imports.every import parse_every
+    from imports.every import parse_every, run_every
     from imports.rejects import default_rejects_path
 
     try:
@@ -71,15 +71,14 @@ def catalog(
         except NudgeError as exc:
             raise click.ClickException(str(exc)) from None
         return
+
+    def report(exc: Exception) -> None:
+        if not isinstance(exc, NudgeError | click.ClickException):
+            raise exc
+        click.echo(f"error: {exc}", err=True)
+
     try:
-        while True:
-            started = time.monotonic()
-            try:
-                once()
-            except (NudgeError, click.ClickException) as exc:
-                # One bad fetch must not end a schedule: report it, try again next time.
-                click.echo(f"error: {exc}", err=True)
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        run_every(interval, once, report)
     except KeyboardInterrupt:
         click.echo("stopped")
 
