@@ -125,14 +125,15 @@ def _run(
             for batch in _batches(items, summary, rejects):
                 previous = store.get_many([o.record["product_id"] for o in batch])
                 for offer, old in zip(batch, previous, strict=True):
-                    new = fingerprint(offer.record)
+                    payload = orjson.dumps(offer.record)
+                    new = fingerprint(offer.record, payload)
                     if old is not None and old.digest == new.digest:
                         summary.unchanged += 1
                         continue
                     summary.changed += 1
                     key = offer.record["product_id"].encode()
                     store.stage(key, new)
-                    producer.send(catalog_topic, key, orjson.dumps(offer.record), tracked=True)
+                    producer.send(catalog_topic, key, payload, tracked=True)
                     if old is not None:
                         changes.compare(offer.record, old, new, summary)
                 store.confirm(producer.take_delivered())

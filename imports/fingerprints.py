@@ -38,9 +38,12 @@ class Known:
             return None  # an unreadable entry counts as unknown: the product is re-sent
 
 
-def fingerprint(record: dict[str, Any]) -> Known:
-    # Sorted keys make the hash independent of how a format happened to build the dict.
-    digest = hashlib.blake2b(orjson.dumps(record, option=orjson.OPT_SORT_KEYS), digest_size=8)
+def fingerprint(record: dict[str, Any], payload: bytes | None = None) -> Known:
+    """``payload``, when given, is ``record`` as it will be produced: hashing those bytes
+    saves serialising twice. ``build_record`` fixes the key order, so equal records
+    give equal bytes."""
+    data = payload if payload is not None else orjson.dumps(record)
+    digest = hashlib.blake2b(data, digest_size=8)
     return Known(digest.hexdigest(), record["price"], record["available"], record["currency"])
 
 
