@@ -17,6 +17,7 @@ import orjson
 
 from models.triggers import TriggerDef, TriggerSet
 from nudge.errors import ConfigError
+from nudge.topic_tail import TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -72,44 +73,8 @@ class TriggerFeed:
 
     def __init__(self, registry: TriggerRegistry, bootstrap: str, topic: str) -> None:
         self.registry = registry
-        self.bootstrap = bootstrap
-        self.topic = topic
+        self._tail = TopicTail(bootstrap, topic, registry.apply_record)
+        self._tail.ready = registry.ready
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
-        )
-        await consumer.start()
-        try:
-            partitions = await self._partitions(consumer)
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            while stop is None or not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200)
-                for records in batches.values():
-                    for record in records:
-                        self.registry.apply_record(record.key, record.value)
-                if not self.registry.ready.is_set() and all(
-                    await asyncio.gather(*(self._caught_up(consumer, tp, end[tp]) for tp in tps))
-                ):
-                    self.registry.ready.set()
-                    log.info("triggers loaded: %d", len(self.registry.current))
-        finally:
-            await consumer.stop()
-
-    async def _partitions(self, consumer: Any) -> set[int]:
-        for _ in range(100):
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                return set(partitions)
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
-        raise ConfigError(f"topic {self.topic!r} does not exist: run `nudge topics create`")
-
-    @staticmethod
-    async def _caught_up(consumer: Any, tp: Any, end: int) -> bool:
-        return bool(await consumer.position(tp) >= end)
+        await self._tail.run(stop)
