@@ -16,7 +16,9 @@ from nudge.clock import SystemClock
 from nudge.embedded import ensure_redis
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
+from nudge.topic_tail import TopicTail
 from recommender import PopularRecommender, Recommender
+from recommender.hot_swap import ModelAnnouncements, SwappableRecommender
 from recommender.model import ItemKNN
 from recommender.service import ModelRecommender
 
@@ -38,15 +40,22 @@ def make_web_app(worker: DeliveryWorker) -> web.Application:
     return app
 
 
-def make_recommender(settings: Settings, shared: SharedState) -> Recommender:
+def make_recommender(settings: Settings, shared: SharedState) -> SwappableRecommender:
     """The model from ``NUDGE_MODEL_DIR`` when set (a bad one stops start-up with a
-    clear error), else the catalogue's most popular products."""
+    clear error), else the catalogue's most popular products; either is replaced when
+    a model is published on ``model-updates``."""
     popular = PopularRecommender(shared)
     if settings.model_dir is None:
-        return popular
+        return SwappableRecommender(popular)
     model = ItemKNN.load(settings.model_dir)
     log.info("recommendations from model %s", settings.model_dir)
-    return ModelRecommender(model, products_of=shared.get_products, fallback=popular)
+    return SwappableRecommender(model_recommender(model, shared), model.model_version)
+
+
+def model_recommender(model: ItemKNN, shared: SharedState) -> Recommender:
+    return ModelRecommender(
+        model, products_of=shared.get_products, fallback=PopularRecommender(shared)
+    )
 
 
 async def run_delivery(
@@ -67,6 +76,9 @@ async def run_delivery(
     redis = aioredis.from_url(redis_url)
     transport = SmtpPool(settings)
     shared = SharedState(redis, settings.redis_namespace)
+    recommender = make_recommender(settings, shared)
+    models = ModelAnnouncements(recommender, lambda model: model_recommender(model, shared))
+    model_feed = TopicTail(settings.kafka_bootstrap, settings.topic("model-updates"), models.apply)
     worker = DeliveryWorker(
         settings,
         redis,
@@ -75,14 +87,19 @@ async def run_delivery(
         triggers or NoTriggers(),
         SystemClock(),
         registry=CollectorRegistry(),
-        recommender=make_recommender(settings, shared),
+        recommender=recommender,
     )
     runner = web.AppRunner(make_web_app(worker), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web_host, settings.delivery_web_port)
         await site.start()
-        await worker.run(stop)
+        model_task = asyncio.create_task(model_feed.run(stop), name="model-updates")
+        try:
+            await worker.run(stop)
+        finally:
+            model_task.cancel()
+            await asyncio.gather(model_task, return_exceptions=True)
     finally:
         await runner.cleanup()
         await transport.close()

@@ -25,6 +25,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("catalog", compacted=True, co_partitioned=False),
     TopicSpec("catalog-changes", co_partitioned=False),
     TopicSpec("trigger-config", compacted=True, co_partitioned=False, partitions=1),
+    TopicSpec("model-updates", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("send-commands"),
     TopicSpec("delivery-events"),
     TopicSpec("dead-letter"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,26 +10,22 @@ from typing import IO, Any
 
 import click
 
-from nudge.errors import NudgeError
-
-_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
-_UNIT_S = {"weeks": 604_800.0, "days": 86_400.0, "hours": 3_600.0, "minutes": 60.0, "seconds": 1.0}
+from nudge.durations import parse_duration_ms
+from nudge.errors import ConfigError, NudgeError
 
 
 def parse_duration(text: str) -> float | None:
     """Seconds in an ISO 8601 duration (``P30D``, ``PT12H``, ``P1W``); ``none`` = no decay."""
     if text.strip().lower() in ("none", "off", "0"):
         return None
-    match = _DURATION.match(text.strip().upper())
-    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 duration like P30D or PT12H")
-    seconds = sum(float(v) * _UNIT_S[k] for k, v in match.groupdict().items() if v)
+    try:
+        seconds = parse_duration_ms(text.strip()) / 1000
+    except ConfigError as exc:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 duration like P30D or PT12H"
+        ) from exc
     if seconds <= 0:
-        raise click.BadParameter("the half-life must be positive (or 'none')")
+        raise click.BadParameter(f"{text!r}: the half-life must be positive")
     return seconds
 
 
@@ -168,3 +163,38 @@ def recommend_command(
             batch = []
     if batch:
         flush(batch)
+
+
+@click.group("model")
+def model_group() -> None:
+    """Manage recommendation models."""
+
+
+@model_group.command("publish")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def publish_command(model_dir: Path) -> None:
+    """Announce MODEL_DIR on `model-updates`: delivery workers load it and swap it in.
+
+    The directory must be readable by the workers at the same path (a shared volume).
+    It is checked here first, so a bad artifact is refused before anyone sees it.
+    """
+    import time
+
+    from confluent_kafka import Producer
+
+    from nudge.kafka import producer_config
+    from nudge.settings import Settings
+    from recommender.hot_swap import ANNOUNCEMENT_KEY, announcement
+    from recommender.model import ItemKNN
+
+    try:
+        model = ItemKNN.load(model_dir)
+    except NudgeError as exc:
+        raise click.ClickException(f"refused: {exc}") from None
+    settings = Settings()
+    producer = Producer(producer_config(settings.kafka_bootstrap))
+    value = announcement(model_dir, model.model_version, int(time.time() * 1000))
+    producer.produce(settings.topic("model-updates"), key=ANNOUNCEMENT_KEY, value=value)
+    if producer.flush(30):
+        raise click.ClickException("could not publish the announcement")
+    click.echo(f"published {model.model_version} ({model_dir.resolve()})")

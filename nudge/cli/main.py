@@ -14,7 +14,7 @@ import click
 from imports.cli import import_group
 from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
-from recommender.cli import recommend_command, train_command
+from recommender.cli import model_group, recommend_command, train_command
 
 
 def _settings(*, signs_links: bool = False) -> Settings:
@@ -158,3 +158,4 @@ def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -
 main.add_command(import_group)
 main.add_command(train_command)
 main.add_command(recommend_command)
+main.add_command(model_group)
