@@ -24,7 +24,8 @@ class Recommender(Protocol):
 
 
 class PopularRecommender:
-    """The catalogue's most popular available products, whatever algorithm was asked for.
+    """The catalogue's most popular available products; for ``recently_viewed``, the
+    customer's own recent products first. Needs no model.
 
     Popularity is a weighted count of views, cart adds and orders that the stream
     workers keep in Redis; the item-similarity model replaces this per algorithm.
@@ -41,4 +42,20 @@ class PopularRecommender:
         exclude: Sequence[str],
         history: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
-        return await self.shared.popular(count, exclude=exclude)
+        picked: list[dict[str, Any]] = []
+        if algorithm == "recently_viewed" and history:
+            picked = await self._recently_viewed(history, count, exclude)
+        if len(picked) < count:  # a cold customer still gets a full block
+            seen = [*exclude, *(p["product_id"] for p in picked)]
+            picked += await self.shared.popular(count - len(picked), exclude=seen)
+        return picked
+
+    async def _recently_viewed(
+        self, history: Sequence[str], count: int, exclude: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The customer's own products, most recent first, still available."""
+        skip = set(exclude)
+        recent = [p for p in dict.fromkeys(reversed(history)) if p not in skip]
+        products = await self.shared.get_products(recent)
+        available = [products[p] for p in recent if products.get(p, {}).get("available", False)]
+        return available[:count]

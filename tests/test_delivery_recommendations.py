@@ -87,3 +87,26 @@ def test_a_bad_model_stops_delivery_at_start_up(
         make_settings(), SharedState(aioredis.from_url(settings.redis_url or ""))
     )
     assert isinstance(without.current, PopularRecommender), "no model: best sellers"
+
+
+async def test_recently_viewed_is_the_customers_own_products_newest_first(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    client = aioredis.from_url(settings.redis_url or "")
+    shared = SharedState(client, settings.redis_namespace)
+    try:
+        await shared.put_products(
+            {"product_id": p, "title": p, "url": f"https://s.example/{p}", "price": 1.0,
+             "currency": "EUR", "category_ids": [], "available": p != "gone"}
+            for p in ("boot", "hat", "gone", "scarf", "best")
+        )  # fmt: skip
+        await shared.bump_popularity({"best": 10.0})
+        recs = await PopularRecommender(shared).recommend(
+            "c1", "recently_viewed", 3, ["hat"], ["boot", "hat", "gone", "scarf", "boot"]
+        )
+        assert [r["product_id"] for r in recs] == ["boot", "scarf", "best"], (
+            "newest first, no duplicates, nothing excluded or unavailable, topped up"
+        )
+    finally:
+        await client.aclose()
