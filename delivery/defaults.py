@@ -57,7 +57,7 @@ _ITEMS_HTML = (
     + """">
 <a href="{{ item.url }}" style="color:#222222;font-weight:bold;font-size:15px;text-decoration:none">{{ item.title }}</a><br>
 <span style="color:#555555;font-size:14px">Quantity: {{ item.quantity }}</span><br>
-<span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
+{% if item.old_price %}<s style="color:#888888;font-size:13px">{{ item.old_price|money(item.currency) }}</s> {% endif %}<span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
 </td>
 </tr>
 {% endfor %}
@@ -110,7 +110,7 @@ def _html(intro: str, button_url: str, button_label: str, *, with_items: bool = 
 # -- shared text fragments ----------------------------------------------------
 
 _ITEMS_TEXT = """{% for item in items %}
-- {{ item.title }} (x{{ item.quantity }}) {{ item.price|money(item.currency) }}
+- {{ item.title }} (x{{ item.quantity }}) {{ item.price|money(item.currency) }}{% if item.old_price %} (was {{ item.old_price|money(item.currency) }}){% endif %}
   {{ item.url }}
 {% endfor %}
 """

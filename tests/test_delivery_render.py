@@ -212,3 +212,12 @@ def test_header_injection_is_rejected(overrides: dict[str, Any]) -> None:
     with pytest.raises(HeaderInjection) as err:
         build(**overrides)
     assert err.value.reason == "header_injection"
+
+
+def test_a_discount_shows_the_old_price_struck_through() -> None:
+    discounted = {**context()["items"][0], "old_price": 20.0}
+    out = render(items=[discounted])
+    assert "<s" in out.html and "€20.00</s>" in out.html and "€12.50" in out.html
+    assert "(was €20.00)" in out.text
+    plain = render()
+    assert "<s " not in plain.html and "(was" not in plain.text, "no old price, no strike"
