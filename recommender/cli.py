@@ -104,17 +104,15 @@ def train_command(
 
 
 def _histories(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line_no, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise click.ClickException(f"line {line_no}: not JSON: {exc}") from None
-        history = record.get("history") if isinstance(record, dict) else None
-        if not isinstance(history, list) or "customer_id" not in record:
-            raise click.ClickException(f"line {line_no}: need customer_id and a history list")
-        yield line_no, record
+    from recommender.data import json_objects
+
+    try:
+        for line_no, record in json_objects(handle, "input"):
+            if not isinstance(record.get("history"), list) or "customer_id" not in record:
+                raise click.ClickException(f"line {line_no}: need customer_id and a history list")
+            yield line_no, record
+    except NudgeError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("recommend")

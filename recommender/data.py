@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,22 +44,28 @@ def parse_ts(value: Any) -> float:
     return moment.timestamp()
 
 
+def json_objects(handle: Iterable[str], where: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """One JSON object per line, with its line number; blank lines skipped. A line that
+    is not an object stops the read with ``DataError`` naming ``where`` and the line."""
+    for line_no, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}:{line_no}: not JSON: {exc}") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{where}:{line_no}: expected a JSON object")
+        yield line_no, record
+
+
 def _records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     suffix = path.suffix.lower()
     with path.open(newline="") as handle:
         if suffix == ".csv":
             yield from enumerate(csv.DictReader(handle), start=2)
         elif suffix in (".jsonl", ".ndjson", ".json"):
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no}: not JSON: {exc}") from None
-                if not isinstance(record, dict):
-                    raise DataError(f"{path}:{line_no}: expected a JSON object")
-                yield line_no, record
+            yield from json_objects(handle, str(path))
         else:
             raise DataError(f"{path}: unknown format {suffix!r}; use .csv or .jsonl")
 
