@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -14,6 +15,18 @@ from nudge.settings import Settings
 def _fail_on_delivery(failed: int, first_error: str) -> None:
     if failed:
         raise click.ClickException(f"{failed} record(s) not delivered: {first_error}")
+
+
+def _tabular_file(command: Callable[..., None]) -> Callable[..., None]:
+    """The PATH argument and --format option every row import takes."""
+    command = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["csv", "jsonl"]),
+        default=None,
+        help="Default: from the file extension.",
+    )(command)
+    return click.argument("path", type=click.Path(dir_okay=False, path_type=Path))(command)
 
 
 @click.group("import")
@@ -84,14 +97,7 @@ def catalog(
 
 
 @import_group.command("customers")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "jsonl"]),
-    default=None,
-    help="Default: from the file extension.",
-)
+@_tabular_file
 @click.option(
     "--map",
     "maps",
@@ -135,14 +141,7 @@ def customers(
 
 
 @import_group.command("orders")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "jsonl"]),
-    default=None,
-    help="Default: from the file extension.",
-)
+@_tabular_file
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--currency", default="", help="Currency of rows without one (ISO 4217).")
 @click.option("--no-progress", is_flag=True)
