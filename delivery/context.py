@@ -15,13 +15,13 @@ Everything a template may use is built here, so the documented names are in one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from delivery.links import add_params
 from models.commands import SendCommand
-from models.triggers import TriggerDef
+from models.triggers import CURRENT_CATEGORY, Recommendations, TriggerDef
 from nudge.shared_state import SharedState
 from recommender import PopularRecommender, Recommender
 
@@ -69,6 +69,21 @@ def _product(
     return product
 
 
+def _current_category(
+    category: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    catalogue: Mapping[str, Mapping[str, Any]],
+) -> str | None:
+    """The category a message is about: its own, else its first product's (leaf)."""
+    if category.get("category_id"):
+        return str(category["category_id"])
+    for item in items:
+        path = (catalogue.get(str(item["product_id"])) or {}).get("category_ids") or []
+        if path:
+            return str(path[-1])
+    return None
+
+
 async def build_context(
     command: SendCommand,
     *,
@@ -93,21 +108,27 @@ async def build_context(
         item["quantity"] = quantity if isinstance(quantity, int) and quantity > 0 else 1
         items.append(item)
 
-    algorithm, count = "popular", DEFAULT_RECOMMENDATIONS
-    if trigger is not None and trigger.recommendations is not None:
-        algorithm, count = trigger.recommendations.algorithm, trigger.recommendations.count
-    exclude = [item["product_id"] for item in items]
-    carried_history = command.context.get("history")
-    history = [str(p) for p in carried_history] if isinstance(carried_history, list) else []
-    recs = await recommender.recommend(command.customer_id, algorithm, count, exclude, history)
-    recommendations = [_product(rec, {}, utm, skip) for rec in recs]
-
     category = command.context.get("category")
     if isinstance(category, str):
         category = {"category_id": category}
     if not isinstance(category, Mapping):
         category = {}
     category = {"category_id": None, "name": None, **category}
+
+    wanted = Recommendations(count=DEFAULT_RECOMMENDATIONS)
+    if trigger is not None and trigger.recommendations is not None:
+        wanted = trigger.recommendations
+    in_category = wanted.category
+    if in_category == CURRENT_CATEGORY:
+        in_category = _current_category(category, carried_items, catalogue)
+    exclude = [item["product_id"] for item in items]
+    carried_history = command.context.get("history")
+    history = [str(p) for p in carried_history] if isinstance(carried_history, list) else []
+    algorithm = wanted.algorithm
+    recs = await recommender.recommend(
+        command.customer_id, algorithm, wanted.count, exclude, history, in_category
+    )
+    recommendations = [_product(rec, {}, utm, skip) for rec in recs]
 
     base = shop_url.rstrip("/")
     query = str(command.context.get("search_query") or "")

@@ -33,10 +33,17 @@ class FollowUp:
     message: Message
 
 
+#: ``recommendations.category`` value meaning "the category this message is about".
+CURRENT_CATEGORY = "current"
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendations:
     algorithm: str = "popular"
     count: int = 4
+    #: for ``popular``: a category id, or ``"current"`` for the message's own category
+    #: (the abandoned category, else the category of the message's first product)
+    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +133,14 @@ def _recommendations(raw: Any) -> Recommendations | None:
     count = raw.get("count", 4)
     if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= 50:
         raise ConfigError("'recommendations.count' must be an integer from 1 to 50")
-    return Recommendations(algorithm, count)
+    category = raw.get("category")
+    if category is not None:
+        if not isinstance(category, str | int) or isinstance(category, bool) or not str(category):
+            raise ConfigError("'recommendations.category' must be a category id or \"current\"")
+        if algorithm != "popular":
+            raise ConfigError("'recommendations.category' applies to the popular algorithm")
+        category = str(category)
+    return Recommendations(algorithm, count, category)
 
 
 class TriggerSet:

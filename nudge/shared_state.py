@@ -72,12 +72,20 @@ class SharedState:
                 pipe.zincrby(self.key("popular"), weight, pid)
             await pipe.execute()
 
-    async def popular(self, count: int, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
-        """The most popular available catalogue products, best first."""
+    async def popular(
+        self,
+        count: int,
+        exclude: Iterable[str] = (),
+        category: str | None = None,
+        max_scanned: int = 2000,
+    ) -> list[dict[str, Any]]:
+        """The most popular available catalogue products, best first; with ``category``,
+        only products in it or its subcategories, among the ``max_scanned`` best sellers."""
         skip = set(exclude)
         result: list[dict[str, Any]] = []
-        start, page = 0, max(count * 3, 20)
-        while len(result) < count:
+        # a category's products are a fraction of the best sellers: read bigger pages
+        start, page = 0, max(count * 3, 200 if category else 20)
+        while len(result) < count and (category is None or start < max_scanned):
             ids = await self.redis.zrevrange(self.key("popular"), start, start + page - 1)
             if not ids:
                 break
@@ -85,10 +93,13 @@ class SharedState:
             products = await self.get_products(p for p in decoded if p not in skip)
             for pid in decoded:
                 product = products.get(pid)
-                if product and product.get("available", True) and pid not in skip:
-                    result.append(product)
-                    skip.add(pid)
-                    if len(result) == count:
-                        break
+                if not product or not product.get("available", True) or pid in skip:
+                    continue
+                if category is not None and category not in product.get("category_ids", ()):
+                    continue
+                result.append(product)
+                skip.add(pid)
+                if len(result) == count:
+                    break
             start += page
         return result

@@ -21,11 +21,11 @@ import numpy as np
 from recommender.errors import ModelError
 
 FORMAT = "nudge-itemknn"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA = "metadata.json"
 
 # name -> numpy dtype kind and dimensionality the reader accepts
-ARRAY_SPECS: Mapping[str, tuple[str, int]] = {
+V1_ARRAY_SPECS: Mapping[str, tuple[str, int]] = {
     "item_ids": ("U", 1),
     "neighbour_indptr": ("int64", 1),
     "neighbour_indices": ("int32", 1),
@@ -33,6 +33,18 @@ ARRAY_SPECS: Mapping[str, tuple[str, int]] = {
     "popular_items": ("int32", 1),
     "popular_scores": ("float32", 1),
 }
+ARRAY_SPECS: Mapping[str, tuple[str, int]] = {
+    **V1_ARRAY_SPECS,
+    "bought_indptr": ("int64", 1),
+    "bought_indices": ("int32", 1),
+    "bought_scores": ("float32", 1),
+    "category_ids": ("U", 1),
+    "category_indptr": ("int64", 1),
+    "category_items": ("int32", 1),
+}
+#: Format versions this nudge reads, with the arrays each must list. A version 1 model
+#: (no co-purchase, no categories) still serves; the model fills those in empty.
+READABLE: Mapping[int, Mapping[str, tuple[str, int]]] = {1: V1_ARRAY_SPECS, 2: ARRAY_SPECS}
 
 
 def _sha256(path: Path) -> str:
@@ -97,15 +109,16 @@ def read_artifact(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ModelError(f"{meta_path} does not describe a {FORMAT} model")
     version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
+    specs = READABLE.get(version) if isinstance(version, int) else None
+    if specs is None:
         raise ModelError(
-            f"{directory} has format version {version!r}; this nudge reads {FORMAT_VERSION}"
+            f"{directory} has format version {version!r}; this nudge reads {sorted(READABLE)}"
         )
     listing = metadata.get("arrays")
-    if not isinstance(listing, dict) or set(listing) != set(ARRAY_SPECS):
-        raise ModelError(f"{meta_path} must list exactly the arrays {sorted(ARRAY_SPECS)}")
+    if not isinstance(listing, dict) or set(listing) != set(specs):
+        raise ModelError(f"{meta_path} must list exactly the arrays {sorted(specs)}")
     arrays: dict[str, np.ndarray] = {}
-    for name, (kind, ndim) in ARRAY_SPECS.items():
+    for name, (kind, ndim) in specs.items():
         entry = listing[name]
         if not isinstance(entry, dict) or not {"file", "sha256", "shape"} <= set(entry):
             raise ModelError(f"{meta_path}: bad entry for array {name}")

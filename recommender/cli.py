@@ -48,9 +48,19 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option(
     "--interactions",
     "interactions_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV or JSONL: customer_id, product_id, type or weight, ts (epoch ms or ISO 8601).",
+)
+@click.option(
+    "--from-topics",
+    is_flag=True,
+    help="Replay the clickstream and orders topics from the beginning instead.",
+)
+@click.option(
+    "--since",
+    default=None,
+    metavar="DURATION",
+    help="With --from-topics: only events of the last DURATION (ISO 8601, e.g. P90D).",
 )
 @click.option(
     "--out",
@@ -63,32 +73,78 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option("--shrink", type=click.FloatRange(min=0), default=10.0, show_default=True)
 @click.option("--weight", "weights", multiple=True, help="Event weight override, TYPE=WEIGHT.")
 def train_command(
-    interactions_path: Path,
+    interactions_path: Path | None,
+    from_topics: bool,
+    since: str | None,
     out: Path | None,
     half_life: str,
     k: int,
     shrink: float,
     weights: tuple[str, ...],
 ) -> None:
-    """Learn an item-similarity model from interactions."""
+    """Learn an item-similarity model from interactions.
+
+    Exactly one source: --interactions reads a file; --from-topics replays the
+    clickstream and orders topics (NUDGE_KAFKA_BOOTSTRAP, NUDGE_TOPIC_PREFIX) from
+    the beginning to their end at start, without a consumer group. Product views
+    count as `view`, cart adds as `cart_add` and each product of a placed order,
+    historical imports included, as `purchase`; other events and undecodable
+    records are skipped and counted.
+    """
     from tqdm import tqdm
 
-    from recommender.data import read_interactions
+    from recommender.data import ReadStats, read_interactions
     from recommender.model import ItemKNN
-    from recommender.training import TrainParams
+    from recommender.training import Interactions, TrainParams
 
+    if (interactions_path is None) == (not from_topics):
+        raise click.UsageError("give exactly one of --interactions PATH and --from-topics")
+    since_s: float | None = None
+    if since is not None:
+        if not from_topics:
+            raise click.UsageError("--since applies to --from-topics only")
+        try:
+            since_s = parse_duration_ms(since.strip()) / 1000
+        except ConfigError:
+            since_s = 0.0
+        if since_s <= 0:
+            raise click.BadParameter(
+                f"{since!r} is not a positive ISO 8601 duration like P90D", param_hint="--since"
+            )
     params = TrainParams(
         event_weights=_weights(weights), half_life_s=parse_duration(half_life), k=k, shrink=shrink
     )
+    problems = ""
     try:
-        with tqdm(desc="reading", unit=" rows", file=sys.stderr) as bar:
-            data, stats = read_interactions(interactions_path, params.event_weights, bar.update)
+        data: Interactions
+        stats: ReadStats
+        if interactions_path is not None:
+            with tqdm(desc="reading", unit=" rows", file=sys.stderr) as bar:
+                data, stats = read_interactions(interactions_path, params.event_weights, bar.update)
+            summary = f"read {stats.rows} rows, used {stats.used}"
+        else:
+            from nudge.settings import Settings
+            from recommender.topic_source import read_topics
+
+            def set_total(total: int) -> None:
+                bar.total = total
+                bar.refresh()
+
+            with tqdm(desc="reading", unit=" records", file=sys.stderr) as bar:
+                data, topic_stats = read_topics(
+                    Settings(), params.event_weights, bar.update, set_total, since_s
+                )
+            stats = topic_stats
+            per_topic = ", ".join(f"{n} {t}" for t, n in sorted(topic_stats.by_topic.items()))
+            summary = (
+                f"read {stats.rows} records ({per_topic}), used {stats.used}"
+                f" -> {len(data)} interactions"
+            )
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(topic_stats.undecodable.items()))
+            if reasons:
+                problems = f"; {topic_stats.undecodable_total} undecodable ({reasons})"
         skipped = ", ".join(f"{n} {t}" for t, n in sorted(stats.skipped_types.items()))
-        click.echo(
-            f"read {stats.rows} rows, used {stats.used}"
-            + (f" (skipped {skipped})" if skipped else ""),
-            err=True,
-        )
+        click.echo(summary + (f" (skipped {skipped})" if skipped else "") + problems, err=True)
         with tqdm(total=len(data.item_ids), desc="training", unit=" items", file=sys.stderr) as bar:
             model = ItemKNN.fit(data, params, bar.update)
         target = out if out is not None else Path(".nudge/models") / model.model_version

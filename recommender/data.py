@@ -1,7 +1,8 @@
 """Reading training interactions from CSV or JSON Lines.
 
 Columns: ``customer_id``, ``product_id``, ``type`` (weighted by the event weights) or
-``weight`` (used as is), and ``ts`` as epoch milliseconds or ISO 8601 (naive = UTC).
+``weight`` (used as is; with a ``type`` too, a purchase type still marks the row as a
+purchase for ``also_bought``), and ``ts`` as epoch milliseconds or ISO 8601 (naive = UTC).
 Rows of an event type without a weight (a category view, a search) are skipped and
 counted; a malformed row stops the read with :class:`DataError` naming its line.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.errors import DataError
-from recommender.training import Interactions, InteractionsBuilder
+from recommender.training import PURCHASE_TYPES, Interactions, InteractionsBuilder
 
 
 @dataclass(slots=True)
@@ -89,10 +90,10 @@ def read_interactions(
             customer = record["customer_id"]
             product = record["product_id"]
             raw_weight = record.get("weight")
+            kind = str(record.get("type") or "")
             if raw_weight not in (None, ""):
                 weight = float(raw_weight)
             else:
-                kind = str(record.get("type") or "")
                 if not kind:
                     raise KeyError("type or weight")
                 if kind not in event_weights:
@@ -111,7 +112,7 @@ def read_interactions(
                 stats.skipped_types.get("non-positive weight", 0) + 1
             )
             continue
-        builder.add(str(customer), str(product), weight, ts)
+        builder.add(str(customer), str(product), weight, ts, kind in PURCHASE_TYPES)
         stats.used += 1
     if progress is not None:
         progress(stats.rows % 10_000)

@@ -42,8 +42,11 @@ class SwappableRecommender:
         count: int,
         exclude: Sequence[str],
         history: Sequence[str] = (),
+        category: str | None = None,
     ) -> list[dict[str, Any]]:
-        return await self.current.recommend(customer_id, algorithm, count, exclude, history)
+        return await self.current.recommend(
+            customer_id, algorithm, count, exclude, history, category
+        )
 
 
 def announcement(model_dir: Path, version: str, now_ms: int) -> bytes:

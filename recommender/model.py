@@ -21,28 +21,52 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.artifact import FORMAT_VERSION, read_artifact, write_artifact
+from recommender.batch import recommend_batch
 from recommender.errors import ModelError
-from recommender.training import Interactions, TrainedArrays, TrainParams, top_k_rows, train
+from recommender.model_check import check_arrays
+from recommender.training import Interactions, TrainedArrays, TrainParams, train
 
-ALGORITHMS = frozenset({"personal", "similar", "popular"})
+ALGORITHMS = frozenset({"personal", "similar", "also_bought", "popular"})
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
+def _empty_arrays(n_items: int) -> dict[str, np.ndarray]:
+    """What a version 1 model lacks: no co-purchases, no categories."""
+    return {
+        "bought_indptr": np.zeros(n_items + 1, dtype=np.int64),
+        "bought_indices": np.zeros(0, dtype=np.int32),
+        "bought_scores": np.zeros(0, dtype=np.float32),
+        "category_ids": np.zeros(0, dtype="<U1"),
+        "category_indptr": np.zeros(1, dtype=np.int64),
+        "category_items": np.zeros(0, dtype=np.int32),
+    }
+
+
 class ItemKNN:
-    """Top-k item neighbours in CSR arrays, plus a popularity list for fallback."""
+    """Item neighbours (all interactions, and purchases alone) in CSR arrays, plus
+    popularity lists, global and per category, for ``popular`` and for fallback.
+
+    A neighbour row ``i`` lists the items that a history holding ``i`` makes likely,
+    with their similarity; a candidate's score is the sum over the history.
+    """
 
     def __init__(self, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
-        self.item_ids_array = arrays["item_ids"]
-        self.indptr = arrays["neighbour_indptr"]
-        self.indices = arrays["neighbour_indices"]
-        self.scores = arrays["neighbour_scores"]
-        self.popular_items = arrays["popular_items"]
-        self.popular_scores = arrays["popular_scores"]
+        full = {**_empty_arrays(arrays["item_ids"].shape[0]), **arrays}
+        check_arrays(full, metadata.get("item_count"))
+        self._arrays = full
+        self.item_ids_array = full["item_ids"]
+        self.indptr = full["neighbour_indptr"]
+        self.indices = full["neighbour_indices"]
+        self.scores = full["neighbour_scores"]
+        self.bought_indptr = full["bought_indptr"]
+        self.bought_indices = full["bought_indices"]
+        self.bought_scores = full["bought_scores"]
+        self.popular_items = full["popular_items"]
+        self.popular_scores = full["popular_scores"]
         self.metadata = dict(metadata)
-        self._check()
         params = self.metadata.get("params", {})
         self.history_half_life: float | None = params.get("history_half_life", 5.0)
         self.max_history = int(params.get("max_history", 50))
@@ -50,49 +74,34 @@ class ItemKNN:
         self.item_ids: list[str] = self.item_ids_array.tolist()
         self._index = {item: n for n, item in enumerate(self.item_ids)}
         self._popular_list: list[int] = self.popular_items.tolist()
-        self._matrix: sp.csr_matrix | None = None
-
-    def _check(self) -> None:
-        n = self.item_ids_array.shape[0]
-        nnz = self.indices.shape[0]
-        problems = []
-        if self.metadata.get("item_count", n) != n:
-            problems.append(f"item_count {self.metadata.get('item_count')} != {n} item ids")
-        if self.indptr.shape != (n + 1,):
-            problems.append(f"neighbour_indptr has shape {self.indptr.shape}, expected ({n + 1},)")
-        elif self.indptr[0] != 0 or self.indptr[-1] != nnz or np.any(np.diff(self.indptr) < 0):
-            problems.append("neighbour_indptr is not a valid CSR pointer array")
-        if self.scores.shape != (nnz,):
-            problems.append("neighbour_scores and neighbour_indices differ in length")
-        if nnz and (self.indices.min() < 0 or self.indices.max() >= n):
-            problems.append("neighbour_indices point outside the catalogue")
-        if self.popular_scores.shape != self.popular_items.shape:
-            problems.append("popular_scores and popular_items differ in length")
-        pop = self.popular_items
-        if pop.size and (pop.min() < 0 or pop.max() >= n):
-            problems.append("popular_items point outside the catalogue")
-        if len(set(self.item_ids_array.tolist())) != n:
-            problems.append("item_ids are not unique")
-        if problems:
-            raise ModelError("inconsistent model: " + "; ".join(problems))
+        self._categories = {c: n for n, c in enumerate(full["category_ids"].tolist())}
+        self._matrices: dict[str, sp.csr_matrix] = {}
 
     # -- building and storing -------------------------------------------------------------
 
     @classmethod
     def from_trained(cls, trained: TrainedArrays, params: TrainParams) -> ItemKNN:
+        def strings(values: list[str]) -> np.ndarray:
+            return np.asarray(values, dtype=str) if values else np.zeros(0, dtype="<U1")
+
         arrays = {
-            "item_ids": np.asarray(trained.item_ids, dtype=str)
-            if trained.item_ids
-            else np.zeros(0, dtype="<U1"),
+            "item_ids": strings(trained.item_ids),
             "neighbour_indptr": trained.neighbours.indptr.astype(np.int64),
             "neighbour_indices": trained.neighbours.indices.astype(np.int32),
             "neighbour_scores": trained.neighbours.scores.astype(np.float32),
+            "bought_indptr": trained.bought.indptr.astype(np.int64),
+            "bought_indices": trained.bought.indices.astype(np.int32),
+            "bought_scores": trained.bought.scores.astype(np.float32),
             "popular_items": trained.popular_items.astype(np.int32),
             "popular_scores": trained.popular_scores.astype(np.float32),
+            "category_ids": strings(trained.category_ids),
+            "category_indptr": trained.category_indptr.astype(np.int64),
+            "category_items": trained.category_items.astype(np.int32),
         }
         now = datetime.now(UTC)
         digest = hashlib.sha256()
-        for name in ("neighbour_indptr", "neighbour_indices", "neighbour_scores"):
+        # the products too: two catalogues can share the same neighbour codes
+        for name in ("item_ids", "neighbour_indptr", "neighbour_indices", "neighbour_scores"):
             digest.update(arrays[name].tobytes())
         data_range = dict(trained.data_range)
         data_range["first_event"] = _iso(data_range["first_ts"])
@@ -114,22 +123,19 @@ class ItemKNN:
         data: Interactions,
         params: TrainParams | None = None,
         progress: Callable[[int], None] | None = None,
+        categories: Mapping[str, Sequence[str]] | None = None,
     ) -> ItemKNN:
+        """Train on ``data``; ``categories`` (product id -> category path) enables
+        per-category ``popular``."""
         params = params or TrainParams()
-        return cls.from_trained(train(data, params, progress), params)
+        return cls.from_trained(train(data, params, progress, categories), params)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "item_ids": self.item_ids_array,
-            "neighbour_indptr": self.indptr,
-            "neighbour_indices": self.indices,
-            "neighbour_scores": self.scores,
-            "popular_items": self.popular_items,
-            "popular_scores": self.popular_scores,
-        }
+        return dict(self._arrays)
 
     def save(self, directory: Path) -> Path:
         meta = {k: v for k, v in self.metadata.items() if k not in ("arrays", "format")}
+        meta["format_version"] = FORMAT_VERSION
         return write_artifact(Path(directory), self.arrays(), meta)
 
     @classmethod
@@ -141,13 +147,20 @@ class ItemKNN:
     def model_version(self) -> str:
         return str(self.metadata.get("model_version", ""))
 
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the model's arrays (what a worker's memory grows by, roughly,
+        plus Python's copy of the item ids)."""
+        return sum(int(array.nbytes) for array in self._arrays.values())
+
     # -- serving ------------------------------------------------------------------------
 
-    def _known(self, product_ids: Iterable[str]) -> list[int]:
+    def known(self, product_ids: Iterable[str]) -> list[int]:
+        """Item codes of the product ids the model knows, in order."""
         index = self._index
         return [index[p] for p in product_ids if p in index]
 
-    def _seeds(self, history: Sequence[str], algorithm: str) -> tuple[np.ndarray, np.ndarray]:
+    def seeds(self, history: Sequence[str], algorithm: str) -> tuple[np.ndarray, np.ndarray]:
         """Distinct known history items (newest first) and their weights."""
         if algorithm not in ALGORITHMS:
             raise ModelError(
@@ -155,7 +168,7 @@ class ItemKNN:
             )
         if algorithm == "popular":
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        limit = self.similar_seeds if algorithm == "similar" else self.max_history
+        limit = self.max_history if algorithm == "personal" else self.similar_seeds
         seen: dict[int, int] = {}
         for product in reversed(history):
             n = self._index.get(product)
@@ -169,34 +182,60 @@ class ItemKNN:
             return seeds, np.exp2(-ages / self.history_half_life)
         return seeds, np.ones(len(seen))
 
-    def _score(self, seeds: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts = self.indptr[seeds]
-        lengths = self.indptr[seeds + 1] - starts
+    def _csr(self, algorithm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if algorithm == "also_bought":
+            return self.bought_indptr, self.bought_indices, self.bought_scores
+        return self.indptr, self.indices, self.scores
+
+    def neighbour_matrix(self, algorithm: str = "personal") -> sp.csr_matrix:
+        """The neighbour rows ``algorithm`` scores with, as a sparse item x item matrix."""
+        name = "also_bought" if algorithm == "also_bought" else "personal"
+        if name not in self._matrices:
+            indptr, indices, scores = self._csr(name)
+            n = len(self.item_ids)
+            self._matrices[name] = sp.csr_matrix(
+                (scores.astype(np.float64), indices, indptr), shape=(n, n)
+            )
+        return self._matrices[name]
+
+    def _score(
+        self, seeds: np.ndarray, weights: np.ndarray, algorithm: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        indptr, indices, scores = self._csr(algorithm)
+        starts = indptr[seeds]
+        lengths = indptr[seeds + 1] - starts
         total = int(lengths.sum())
         if total == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         offsets = np.cumsum(lengths) - lengths
         positions = np.arange(total) + np.repeat(starts - offsets, lengths)
-        candidates = self.indices[positions]
-        contributions = self.scores[positions] * np.repeat(weights, lengths)
+        candidates = indices[positions]
+        contributions = scores[positions] * np.repeat(weights, lengths)
         items, inverse = np.unique(candidates, return_inverse=True)
         return items.astype(np.int64), np.bincount(inverse, weights=contributions)
 
-    def _fill(self, chosen: list[int], k: int, banned: set[int]) -> list[int]:
-        """Top ``chosen`` up to ``k`` items from popularity, skipping ``banned`` and repeats."""
+    def fill(
+        self, chosen: list[int], k: int, banned: set[int], ranked: Iterable[int] = ()
+    ) -> list[int]:
+        """``chosen`` topped up to ``k`` from ``ranked`` and then global popularity,
+        skipping ``banned`` and repeats."""
         if len(chosen) >= k:
             return chosen
         taken = banned.union(chosen)
-        for n in self._popular_list:
-            if n not in taken:
-                chosen.append(n)
-                taken.add(n)
-                if len(chosen) == k:
-                    break
+        for source in (ranked, self._popular_list):
+            for n in source:
+                if n not in taken:
+                    chosen.append(n)
+                    taken.add(n)
+                    if len(chosen) == k:
+                        return chosen
         return chosen
 
-    def _rank(self, seeds: np.ndarray, weights: np.ndarray, k: int, banned: set[int]) -> list[str]:
-        items, totals = self._score(seeds, weights)
+    def _ranked(
+        self, seeds: np.ndarray, weights: np.ndarray, k: int, banned: set[int], algorithm: str
+    ) -> list[int]:
+        """Up to ``k`` scored candidates, best first (ties: lower item code)."""
+        items, totals = self._score(seeds, weights, algorithm)
         if banned and items.size:
             keep = ~np.isin(items, np.fromiter(banned, dtype=np.int64, count=len(banned)))
             items, totals = items[keep], totals[keep]
@@ -204,9 +243,16 @@ class ItemKNN:
             top = np.argpartition(-totals, k - 1)[:k]
             items, totals = items[top], totals[top]
         order = np.lexsort((items, -totals))
-        chosen = self._fill(items[order].tolist(), k, banned)
-        ids = self.item_ids
-        return [ids[n] for n in chosen]
+        ranked: list[int] = items[order].tolist()
+        return ranked
+
+    def _category_items(self, category: str | None) -> list[int]:
+        code = self._categories.get(category) if category is not None else None
+        if code is None:
+            return []
+        indptr = self._arrays["category_indptr"]
+        items: list[int] = self._arrays["category_items"][indptr[code] : indptr[code + 1]].tolist()
+        return items
 
     def recommend(
         self,
@@ -214,44 +260,52 @@ class ItemKNN:
         k: int,
         algorithm: str = "personal",
         exclude: Iterable[str] = (),
+        category: str | None = None,
     ) -> list[str]:
         """Up to ``k`` product ids for a customer whose history is given oldest first.
 
         ``personal`` sums neighbour similarities of the last ``max_history`` distinct
         items, each weighted ``0.5 ** (age / history_half_life)`` (age 0 = newest);
-        ``similar`` uses the newest ``similar_seeds`` items equally; ``popular`` ranks by
-        recent popularity. Unknown product ids are ignored.
+        ``similar`` uses the newest ``similar_seeds`` items equally; ``also_bought`` does
+        the same with co-purchase neighbours and tops up with ``personal``; ``popular``
+        ranks by popularity over the training's recent window, within ``category`` (and
+        its subcategories) when given and known. Unknown product ids are ignored.
         """
         if k <= 0:
             return []
-        seeds, weights = self._seeds(history, algorithm)
-        banned = set(self._known(history))
-        banned.update(self._known(exclude))
-        return self._rank(seeds, weights, k, banned)
+        seeds, weights = self.seeds(history, algorithm)
+        banned = set(self.known(history))
+        banned.update(self.known(exclude))
+        if algorithm == "popular":
+            chosen = self.fill([], k, banned, self._category_items(category))
+        elif algorithm == "also_bought":
+            chosen = self._ranked(seeds, weights, k, banned, algorithm)
+            if len(chosen) < k:
+                personal = self.seeds(history, "personal")
+                chosen = self.fill(
+                    chosen, k, banned, self._ranked(*personal, k, banned, "personal")
+                )
+        else:
+            chosen = self.fill(self._ranked(seeds, weights, k, banned, algorithm), k, banned)
+        ids = self.item_ids
+        return [ids[n] for n in chosen]
 
     def similar(self, product_ids: Sequence[str], k: int, exclude: Iterable[str] = ()) -> list[str]:
         """Products most similar to all of ``product_ids`` together (which are left out)."""
         if k <= 0:
             return []
-        seeds = np.asarray(sorted(set(self._known(product_ids))), dtype=np.int64)
+        seeds = np.asarray(sorted(set(self.known(product_ids))), dtype=np.int64)
         banned = set(seeds.tolist())
-        banned.update(self._known(exclude))
-        return self._rank(seeds, np.ones(seeds.size), k, banned)
-
-    def popular(self, k: int, exclude: Iterable[str] = ()) -> list[str]:
-        """The most popular products of the training window, best first."""
-        if k <= 0:
-            return []
+        banned.update(self.known(exclude))
+        ranked = self._ranked(seeds, np.ones(seeds.size), k, banned, "similar")
         ids = self.item_ids
-        return [ids[n] for n in self._fill([], k, set(self._known(exclude)))]
+        return [ids[n] for n in self.fill(ranked, k, banned)]
 
-    def _neighbour_matrix(self) -> sp.csr_matrix:
-        if self._matrix is None:
-            n = len(self.item_ids)
-            self._matrix = sp.csr_matrix(
-                (self.scores.astype(np.float64), self.indices, self.indptr), shape=(n, n)
-            )
-        return self._matrix
+    def popular(
+        self, k: int, exclude: Iterable[str] = (), category: str | None = None
+    ) -> list[str]:
+        """The most popular products of the training window, best first."""
+        return self.recommend([], k, "popular", exclude, category)
 
     def recommend_batch(
         self,
@@ -261,55 +315,4 @@ class ItemKNN:
         excludes: Sequence[Iterable[str]] | None = None,
     ) -> list[list[str]]:
         """:meth:`recommend` for many customers at once, as one sparse product."""
-        if excludes is not None and len(excludes) != len(histories):
-            raise ModelError("excludes must have one entry per history")
-        if k <= 0 or not histories:
-            return [[] for _ in histories]
-        n_items = len(self.item_ids)
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        banned_sets: list[set[int]] = []
-        for r, history in enumerate(histories):
-            seeds, weights = self._seeds(history, algorithm)
-            rows.append(np.full(seeds.size, r, dtype=np.int64))
-            cols.append(seeds)
-            vals.append(weights)
-            banned = set(self._known(history))
-            if excludes is not None:
-                banned.update(self._known(excludes[r]))
-            banned_sets.append(banned)
-        n = len(histories)
-        seed_matrix = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n, n_items),
-        )
-        scores = (seed_matrix @ self._neighbour_matrix()).tocsr()
-        banned_rows = np.repeat(np.arange(n, dtype=np.int64), [len(b) for b in banned_sets])
-        banned_cols = np.fromiter(
-            (c for banned in banned_sets for c in banned), dtype=np.int64, count=banned_rows.size
-        )
-        banned_matrix = sp.csr_matrix(
-            (np.ones(banned_rows.size), (banned_rows, banned_cols)), shape=(n, n_items)
-        )
-        scores = (scores - scores.multiply(banned_matrix)).tocsr()
-        scores.eliminate_zeros()
-        scores.sort_indices()
-        score_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(scores.indptr))
-        score_cols = scores.indices.astype(np.int64)
-        keep = scores.data > 0
-        counts, top_cols, _ = top_k_rows(
-            score_rows[keep], score_cols[keep], scores.data[keep], n, k
-        )
-        ends = np.cumsum(counts)
-        ids = self.item_ids
-        result: list[list[str]] = []
-        flat = top_cols.tolist()
-        start = 0
-        for r in range(n):
-            chosen = flat[start : int(ends[r])]
-            start = int(ends[r])
-            if len(chosen) < k:
-                chosen = self._fill(chosen, k, banned_sets[r])
-            result.append([ids[c] for c in chosen])
-        return result
+        return recommend_batch(self, histories, k, algorithm, excludes)

@@ -18,8 +18,11 @@ class Recommender(Protocol):
         count: int,
         exclude: Sequence[str],
         history: Sequence[str] = (),
+        category: str | None = None,
     ) -> list[dict[str, Any]]:
-        """``history``: the customer's recent product ids, oldest first, when known."""
+        """``history``: the customer's recent product ids, oldest first, when known.
+        ``category``: for ``popular``, a category id to pick best sellers from (its
+        subcategories included); the list is topped up from all categories."""
         ...
 
 
@@ -41,10 +44,13 @@ class PopularRecommender:
         count: int,
         exclude: Sequence[str],
         history: Sequence[str] = (),
+        category: str | None = None,
     ) -> list[dict[str, Any]]:
         picked: list[dict[str, Any]] = []
         if algorithm == "recently_viewed" and history:
             picked = await self._recently_viewed(history, count, exclude)
+        elif algorithm == "popular" and category:
+            picked = await self.shared.popular(count, exclude=exclude, category=category)
         if len(picked) < count:  # a cold customer still gets a full block
             seen = [*exclude, *(p["product_id"] for p in picked)]
             picked += await self.shared.popular(count - len(picked), exclude=seen)

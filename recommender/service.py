@@ -25,7 +25,7 @@ class ModelRecommender:
     ``products_of(ids)`` (e.g. ``SharedState.get_products``) turns ids into catalogue
     records; products it does not know or marks ``available: False`` are skipped.
     Without it, each recommendation is ``{"product_id": id}``. Algorithms the model does
-    not serve (``also_bought``, ``recently_viewed``) go to ``fallback`` when given, and
+    not serve (``recently_viewed``) go to ``fallback`` when given, and
     are answered as ``personal`` otherwise.
     """
 
@@ -50,13 +50,14 @@ class ModelRecommender:
         count: int,
         exclude: Sequence[str],
         history: Sequence[str] = (),
+        category: str | None = None,
     ) -> list[dict[str, Any]]:
         if count <= 0:
             return []
         if algorithm not in ALGORITHMS:
             if self.fallback is not None:
                 return await self.fallback.recommend(
-                    customer_id, algorithm, count, exclude, history
+                    customer_id, algorithm, count, exclude, history, category
                 )
             algorithm = "personal"
         if algorithm == "popular":
@@ -64,9 +65,9 @@ class ModelRecommender:
         elif not history and self.history_of is not None:
             history = list(await self.history_of(customer_id))
         if self.products_of is None:
-            ids = self.model.recommend(history, count, algorithm, exclude)
+            ids = self.model.recommend(history, count, algorithm, exclude, category)
             return [{"product_id": product_id} for product_id in ids]
-        ids = self.model.recommend(history, count * self.overfetch, algorithm, exclude)
+        ids = self.model.recommend(history, count * self.overfetch, algorithm, exclude, category)
         catalogue = await self.products_of(ids)
         result: list[dict[str, Any]] = []
         for product_id in ids:

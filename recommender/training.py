@@ -1,20 +1,21 @@
-"""Learning item-item cosine similarities from weighted, time-decayed interactions.
+"""Learning item-item similarities from weighted, time-decayed interactions.
 
 The customer x item matrix ``X`` holds, per customer and product, the sum of the event
 weights (view 1, cart add 3, purchase 5 by default), each decayed by
 ``0.5 ** (age / half_life)`` where the age is measured from the newest interaction.
-Similarities are ``sim(i, j) = X[:, i] · X[:, j] / (‖X[:, i]‖ ‖X[:, j]‖ + shrink)``;
-only the ``k`` most similar neighbours of each item are kept.
+With ``weighting="bm25"`` (the default) ``X`` is then BM25-weighted, customers being the
+documents. Similarities are ``sim(i, j) = X[:, i] · X[:, j] / (‖X[:, i]‖ ‖X[:, j]‖ +
+shrink)``; only the ``k`` most similar neighbours of each item are kept (see
+:mod:`recommender.similarity` for the ``target`` and ``source`` neighbourhoods).
 
-``X.T @ X`` is computed in chunks of item rows whose size is bounded by an upper estimate
-of the number of products each row creates, so memory stays bounded on catalogues with
-hundreds of thousands of items and customers with thousands of interactions.
+``also_bought`` gets its own similarities, from purchases alone; ``popular`` gets a
+global and a per-category list over the last ``popular_window_s`` of the data.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.errors import DataError
+from recommender.popularity import per_category, top_items, window_totals
+from recommender.similarity import (
+    Neighbours,
+    bm25_weight,
+    cosine_top_k,
+    serving_rows,
+    top_k_rows,
+)
+
+__all__ = ["Interactions", "Neighbours", "TrainParams", "TrainedArrays", "top_k_rows", "train"]
 
 DAY_S = 86_400.0
 
@@ -34,6 +45,10 @@ DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = {
     "order": 5.0,
     "transaction": 5.0,
 }
+#: Event types that are purchases: they also feed ``also_bought``.
+PURCHASE_TYPES = frozenset({"purchase", "order", "transaction"})
+WEIGHTINGS = frozenset({"none", "bm25"})
+NEIGHBOURHOODS = frozenset({"target", "source"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +59,14 @@ class TrainParams:
     half_life_s: float | None = 30 * DAY_S
     k: int = 50
     shrink: float = 10.0
+    weighting: str = "bm25"
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+    neighbourhood: str = "target"
+    max_fan_out: int | None = 1000
     popular_window_s: float = 30 * DAY_S
     popular_count: int = 1000
+    popular_per_category: int = 100
     history_half_life: float | None = 5.0
     max_history: int = 50
     similar_seeds: int = 3
@@ -62,6 +83,16 @@ class TrainParams:
             raise ValueError("history_half_life must be positive (or None)")
         if self.max_history < 1 or self.similar_seeds < 1 or self.chunk_budget < 1:
             raise ValueError("max_history, similar_seeds and chunk_budget must be positive")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {sorted(WEIGHTINGS)}")
+        if self.neighbourhood not in NEIGHBOURHOODS:
+            raise ValueError(f"neighbourhood must be one of {sorted(NEIGHBOURHOODS)}")
+        if self.bm25_k1 <= 0 or not 0 <= self.bm25_b <= 1:
+            raise ValueError("bm25_k1 must be positive and bm25_b within [0, 1]")
+        if self.max_fan_out is not None and self.max_fan_out < 1:
+            raise ValueError("max_fan_out must be positive (or None)")
+        if self.popular_count < 1 or self.popular_per_category < 1:
+            raise ValueError("popular_count and popular_per_category must be positive")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +110,7 @@ class Interactions:
     ts: np.ndarray
     item_ids: list[str]
     n_customers: int
+    purchases: np.ndarray | None = None  # bool per interaction; None: no purchase known
 
     def __len__(self) -> int:
         return int(self.items.shape[0])
@@ -94,12 +126,22 @@ class InteractionsBuilder:
         self._i: list[int] = []
         self._w: list[float] = []
         self._t: list[float] = []
+        self._bought: list[int] = []  # positions of purchases
 
-    def add(self, customer_id: str, product_id: str, weight: float, ts: float) -> None:
+    def add(
+        self, customer_id: str, product_id: str, weight: float, ts: float, purchase: bool = False
+    ) -> None:
+        if purchase:
+            self._bought.append(len(self._c))
         self._c.append(self._customers.setdefault(customer_id, len(self._customers)))
         self._i.append(self._items.setdefault(product_id, len(self._items)))
         self._w.append(weight)
         self._t.append(ts)
+
+    def _purchase_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self._c), dtype=bool)
+        mask[np.asarray(self._bought, dtype=np.int64)] = True
+        return mask
 
     def build(self) -> Interactions:
         return Interactions(
@@ -109,6 +151,7 @@ class InteractionsBuilder:
             ts=np.asarray(self._t, dtype=np.float64),
             item_ids=list(self._items),
             n_customers=len(self._customers),
+            purchases=self._purchase_mask(),
         )
 
 
@@ -119,127 +162,40 @@ def interactions_from_records(records: Iterable[tuple[str, str, float, float]]) 
     return builder.build()
 
 
-def interaction_matrix(data: Interactions, half_life_s: float | None) -> sp.csr_matrix:
-    """The customer x item matrix of decayed weights (duplicates summed)."""
-    weights = data.weights
-    if half_life_s is not None and len(data):
-        age = data.ts.max() - data.ts
-        weights = weights * np.exp2(-age / half_life_s)
-    matrix = sp.coo_matrix(
-        (weights, (data.customers, data.items)),
-        shape=(data.n_customers, len(data.item_ids)),
-    ).tocsr()
-    matrix.sum_duplicates()
-    return matrix
+def decayed_weights(data: Interactions, half_life_s: float | None) -> np.ndarray:
+    if half_life_s is None or not len(data):
+        return data.weights
+    age = data.ts.max() - data.ts
+    return data.weights * np.exp2(-age / half_life_s)
 
 
-@dataclass(slots=True)
-class Neighbours:
-    """Top-k neighbours per item in CSR layout, each row sorted best first."""
-
-    indptr: np.ndarray  # int64, n_items + 1
-    indices: np.ndarray  # int32
-    scores: np.ndarray  # float32
-
-
-def _row_costs(matrix: sp.csr_matrix) -> np.ndarray:
-    """Per item, an upper bound of the products its row of ``X.T @ X`` creates."""
-    degree = np.diff(matrix.indptr).astype(np.float64)
-    item_of_entry = matrix.indices
-    return np.bincount(
-        item_of_entry, weights=degree[_entry_rows(matrix)], minlength=matrix.shape[1]
+def interaction_matrix(
+    data: Interactions, half_life_s: float | None, rows: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """The customer x item matrix of decayed weights (duplicates summed); ``rows``
+    (a boolean mask) keeps only some interactions."""
+    weights = decayed_weights(data, half_life_s)
+    customers, items = data.customers, data.items
+    if rows is not None:
+        weights, customers, items = weights[rows], customers[rows], items[rows]
+    # csr_matrix sums duplicates itself while building (cheaper than coo -> csr -> sum)
+    return sp.csr_matrix(
+        (weights, (customers, items)), shape=(data.n_customers, len(data.item_ids))
     )
 
 
-def _entry_rows(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-
-
-def _chunks(costs: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive row ranges whose summed cost stays within ``budget`` (one row at least)."""
-    cumulative = np.cumsum(costs)
-    bounds: list[tuple[int, int]] = []
-    start, n = 0, costs.shape[0]
-    while start < n:
-        spent = cumulative[start - 1] if start else 0.0
-        end = int(np.searchsorted(cumulative, spent + budget, side="right"))
-        end = min(max(end, start + 1), n)
-        bounds.append((start, end))
-        start = end
-    return bounds
-
-
-def top_k_rows(
-    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep the ``k`` largest positive values per row.
-
-    Entries must come ordered by (row, column) and values must be positive; values are
-    compared at float32 precision and ties go to the lower column. Returns (counts per
-    row, columns, values) with each row's entries best first.
-    """
-    # A positive float32's bit pattern orders like its value: one stable int64 sort
-    # on (row, -value) replaces a much slower three-key lexsort.
-    bits = vals.astype(np.float32).view(np.uint32).astype(np.int64)
-    order = np.argsort((rows.astype(np.int64) << 32) | (0xFFFFFFFF - bits), kind="stable")
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    counts = np.bincount(rows, minlength=n_rows)
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(rows.shape[0]) - starts[rows]
-    keep = rank < k
-    return np.bincount(rows[keep], minlength=n_rows), cols[keep], vals[keep]
-
-
-def cosine_top_k(
+def similarities(
     matrix: sp.csr_matrix,
-    k: int,
-    shrink: float,
-    chunk_budget: int = 10_000_000,
+    params: TrainParams,
     progress: Callable[[int], None] | None = None,
 ) -> Neighbours:
-    """Shrunk cosine similarities between the columns of ``matrix``, top ``k`` per item."""
-    n_items = matrix.shape[1]
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
-    by_item = matrix.T.tocsr()
-    counts: list[np.ndarray] = []
-    indices: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
-    for start, end in _chunks(_row_costs(matrix), chunk_budget):
-        block = (by_item[start:end] @ matrix).tocsr()
-        block.sort_indices()
-        rows = _entry_rows(block)
-        cols = block.indices.astype(np.int64)
-        item = rows + start
-        sims = block.data / (norms[item] * norms[cols] + shrink)
-        keep = (cols != item) & (sims > 0)
-        row_counts, kept_cols, kept_sims = top_k_rows(
-            rows[keep], cols[keep], sims[keep], end - start, k
-        )
-        counts.append(row_counts)
-        indices.append(kept_cols.astype(np.int32))
-        scores.append(kept_sims.astype(np.float32))
-        if progress is not None:
-            progress(end - start)
-    all_counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-    indptr = np.zeros(n_items + 1, dtype=np.int64)
-    np.cumsum(all_counts, out=indptr[1:])
-    return Neighbours(
-        indptr=indptr,
-        indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32),
-        scores=np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32),
-    )
-
-
-def popularity(data: Interactions, window_s: float, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Items by summed raw weight over the last ``window_s`` of the data, best first."""
-    n_items = len(data.item_ids)
-    if not len(data):
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-    recent = data.ts >= data.ts.max() - window_s
-    totals = np.bincount(data.items[recent], weights=data.weights[recent], minlength=n_items)
-    order = np.lexsort((np.arange(n_items), -totals))
-    order = order[totals[order] > 0][:count]
-    return order.astype(np.int32), totals[order].astype(np.float32)
+    """The serving neighbour lists of ``matrix``'s items under ``params``."""
+    if params.weighting == "bm25":
+        matrix = bm25_weight(matrix, params.bm25_k1, params.bm25_b)
+    neighbours = cosine_top_k(matrix, params.k, params.shrink, params.chunk_budget, progress)
+    if params.neighbourhood == "target":
+        neighbours = serving_rows(neighbours, matrix.shape[1], params.max_fan_out)
+    return neighbours
 
 
 @dataclass(slots=True)
@@ -248,27 +204,52 @@ class TrainedArrays:
 
     item_ids: list[str]
     neighbours: Neighbours
+    bought: Neighbours
     popular_items: np.ndarray
     popular_scores: np.ndarray
+    category_ids: list[str]
+    category_indptr: np.ndarray
+    category_items: np.ndarray
     data_range: dict[str, Any]
     metrics: dict[str, Any]
+
+
+def _empty_neighbours(n_items: int) -> Neighbours:
+    return Neighbours(
+        indptr=np.zeros(n_items + 1, dtype=np.int64),
+        indices=np.zeros(0, dtype=np.int32),
+        scores=np.zeros(0, dtype=np.float32),
+    )
 
 
 def train(
     data: Interactions,
     params: TrainParams,
     progress: Callable[[int], None] | None = None,
+    categories: Mapping[str, Sequence[str]] | None = None,
 ) -> TrainedArrays:
-    """Learn neighbours and popularity; ``progress`` is called with item rows done."""
+    """Learn neighbours, co-purchase neighbours and popularity.
+
+    ``progress`` is called with item rows done; ``categories`` maps product ids to their
+    category path, for the per-category popular lists.
+    """
     if not len(data):
         raise DataError("no usable interactions to train on")
     if np.any(data.weights <= 0) or not np.all(np.isfinite(data.weights)):
         raise DataError("interaction weights must be positive and finite")
     began = time.perf_counter()
-    matrix = interaction_matrix(data, params.half_life_s)
-    neighbours = cosine_top_k(matrix, params.k, params.shrink, params.chunk_budget, progress)
-    popular_items, popular_scores = popularity(data, params.popular_window_s, params.popular_count)
     n_items = len(data.item_ids)
+    matrix = interaction_matrix(data, params.half_life_s)
+    neighbours = similarities(matrix, params, progress)
+    bought = _empty_neighbours(n_items)
+    if data.purchases is not None and data.purchases.any():
+        purchases = interaction_matrix(data, params.half_life_s, rows=data.purchases)
+        bought = similarities(purchases, params)
+    totals = window_totals(data.items, data.weights, data.ts, n_items, params.popular_window_s)
+    popular_items, popular_scores = top_items(totals, params.popular_count)
+    category_ids, category_indptr, category_items = per_category(
+        totals, data.item_ids, categories or {}, params.popular_per_category
+    )
     with_neighbours = int(np.count_nonzero(np.diff(neighbours.indptr)))
     metrics = {
         "fit_seconds": round(time.perf_counter() - began, 3),
@@ -277,6 +258,8 @@ def train(
         "items": n_items,
         "matrix_nnz": int(matrix.nnz),
         "neighbour_pairs": int(neighbours.indices.shape[0]),
+        "co_purchase_pairs": int(bought.indices.shape[0]),
+        "categories": len(category_ids),
         "item_coverage": round(with_neighbours / n_items, 6) if n_items else 0.0,
     }
     data_range = {
@@ -288,8 +271,12 @@ def train(
     return TrainedArrays(
         item_ids=list(data.item_ids),
         neighbours=neighbours,
+        bought=bought,
         popular_items=popular_items,
         popular_scores=popular_scores,
+        category_ids=category_ids,
+        category_indptr=category_indptr,
+        category_items=category_items,
         data_range=data_range,
         metrics=metrics,
     )

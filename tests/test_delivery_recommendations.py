@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,7 +13,8 @@ import redis.asyncio as aioredis
 from delivery.context import build_context
 from delivery.service import make_recommender
 from models.commands import SendCommand, TemplateRef
-from models.triggers import TriggerDef
+from models.triggers import Recommendations, TriggerDef
+from nudge.errors import ConfigError
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from recommender import PopularRecommender
@@ -110,3 +113,72 @@ async def test_recently_viewed_is_the_customers_own_products_newest_first(
         )
     finally:
         await client.aclose()
+
+
+CAMPING = {"tent": ["outdoor", "camping"], "stove": ["outdoor", "camping"],
+           "lamp": ["home"], "mug": ["home"]}  # fmt: skip
+
+
+async def popular_in(
+    settings: Settings, category: str, context: dict[str, Any], count: int = 2
+) -> list[str]:
+    client = aioredis.from_url(settings.redis_url or "")
+    shared = SharedState(client, settings.redis_namespace)
+    try:
+        await shared.put_products(
+            {"product_id": p, "title": p, "url": f"https://s.example/{p}", "price": 1.0,
+             "currency": "EUR", "category_ids": path, "available": True}
+            for p, path in CAMPING.items()
+        )  # fmt: skip
+        await shared.bump_popularity({"mug": 10.0, "lamp": 9.0, "tent": 5.0, "stove": 4.0})
+        trigger = TriggerDef.from_dict(
+            {
+                "id": "view",
+                "kind": "abandoned_view",
+                "recommendations": {"algorithm": "popular", "count": count, "category": category},
+            }
+        )
+        sent = replace(command([]), context={"history": [], **context})
+        built = await build_context(
+            sent, customer={}, trigger=trigger, shared=shared,
+            recommender=make_recommender(settings, shared), utm={}, unsubscribe_url="",
+            shop_url="https://s.example", sender={},
+        )  # fmt: skip
+        return [r["product_id"] for r in built["recommendations"]]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("with_model", [False, True], ids=["redis best sellers", "model"])
+async def test_popular_in_the_messages_category(
+    make_settings: Callable[..., Settings], tmp_path: Path, with_model: bool
+) -> None:
+    settings = make_settings()
+    if with_model:
+        records = [(f"s{n}", p, 1.0, 1_700_000_000.0)
+                   for p, times in (("mug", 10), ("lamp", 9), ("tent", 5), ("stove", 4))
+                   for n in range(times)]  # fmt: skip
+        model = ItemKNN.fit(interactions_from_records(records), TrainParams(), categories=CAMPING)
+        settings = make_settings(model_dir=model.save(tmp_path / "model"))
+    abandoned_category = {"category": {"category_id": "camping", "name": "Camping"}}
+    assert await popular_in(settings, "current", abandoned_category) == ["tent", "stove"]
+    assert await popular_in(settings, "outdoor", {}) == ["tent", "stove"]
+    # a product message: the first product's own category; the block is topped up
+    lamp = {"items": [{"product_id": "lamp"}]}
+    assert await popular_in(settings, "current", lamp) == ["mug", "tent"]
+    assert await popular_in(settings, "no-such-category", {}) == ["mug", "lamp"]
+
+
+def test_a_category_is_only_for_popular_and_must_be_an_id() -> None:
+    def define(recommendations: dict[str, Any]) -> TriggerDef:
+        return TriggerDef.from_dict(
+            {"id": "t", "kind": "abandoned_view", "recommendations": recommendations}
+        )
+
+    assert define({"algorithm": "popular", "category": 42}).recommendations == (
+        Recommendations("popular", 4, "42")
+    )
+    with pytest.raises(ConfigError, match="applies to the popular algorithm"):
+        define({"algorithm": "personal", "category": "shoes"})
+    with pytest.raises(ConfigError, match="category id"):
+        define({"algorithm": "popular", "category": ["shoes"]})

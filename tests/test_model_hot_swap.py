@@ -35,6 +35,7 @@ class Initial:
     async def recommend(
         self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str],
         history: Sequence[str] = (),
+        category: str | None = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
         return [{"product_id": "popular"}]
 

@@ -1,4 +1,5 @@
-"""The item-item maths: shrunk cosine, time decay, top-k pruning, chunking, popularity."""
+"""The item-item maths: shrunk cosine, BM25, time decay, top-k pruning, chunking, the
+target-side serving rows, popularity."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import pytest
 from recommender import synthetic
 from recommender.errors import DataError
 from recommender.model import ItemKNN
+from recommender.popularity import top_items, window_totals
+from recommender.similarity import Neighbours, bm25_weight, serving_rows
 from recommender.training import (
     TrainParams,
     cosine_top_k,
     interaction_matrix,
     interactions_from_records,
-    popularity,
     top_k_rows,
     train,
 )
@@ -52,7 +54,9 @@ def test_cosine_with_shrinkage_matches_the_formula_by_hand() -> None:
     s01 = 1 / (n0 * n1 + shrink)
     s02 = 2 / (n0 * n2 + shrink)
     s12 = 3 / (n1 * n2 + shrink)
-    params = TrainParams(half_life_s=None, k=5, shrink=shrink)
+    params = TrainParams(
+        half_life_s=None, k=5, shrink=shrink, weighting="none", neighbourhood="source"
+    )
     model = ItemKNN.fit(interactions_from_records(TINY), params)
     assert neighbours_of(model, "i0") == pytest.approx({"i2": s02, "i1": s01}, rel=1e-6)
     assert neighbours_of(model, "i1") == pytest.approx({"i2": s12, "i0": s01}, rel=1e-6)
@@ -62,7 +66,9 @@ def test_cosine_with_shrinkage_matches_the_formula_by_hand() -> None:
 
 
 def test_zero_shrink_is_plain_cosine_and_self_similarity_is_dropped() -> None:
-    params = TrainParams(half_life_s=None, k=5, shrink=0.0)
+    params = TrainParams(
+        half_life_s=None, k=5, shrink=0.0, weighting="none", neighbourhood="source"
+    )
     model = ItemKNN.fit(interactions_from_records(TINY), params)
     assert neighbours_of(model, "i1")["i2"] == pytest.approx(3 / math.sqrt(50), rel=1e-6)
     for item in ("i0", "i1", "i2"):
@@ -125,7 +131,8 @@ def test_popularity_counts_only_the_recent_window() -> None:
             ("u1", "newer", 3.0, 1000.0),
         ]
     )
-    items, scores = popularity(data, window_s=500.0, count=10)
+    totals = window_totals(data.items, data.weights, data.ts, len(data.item_ids), 500.0)
+    items, scores = top_items(totals, count=10)
     assert [data.item_ids[n] for n in items] == ["newer", "new"]
     assert scores.tolist() == [3.0, 1.0]
 
@@ -144,3 +151,68 @@ def test_train_params_validate() -> None:
         TrainParams(shrink=-1)
     with pytest.raises(ValueError):
         TrainParams(half_life_s=0)
+
+
+def test_bm25_weights_match_the_formula_by_hand() -> None:
+    k1, b = 1.2, 0.75
+    matrix = interaction_matrix(interactions_from_records(TINY), None)
+    weighted = bm25_weight(matrix, k1, b).toarray()
+    # every item is used by 2 of the 3 customers: idf = ln 3 - ln(1 + 2)= 0 -> floored
+    floor = 1e-6
+    row_sums = [2.0, 3.0, 4.0]
+    mean = 3.0
+    raw = matrix.toarray()
+    for u in range(3):
+        norm = (1 - b) + b * row_sums[u] / mean
+        for i in range(3):
+            x = raw[u, i]
+            expected = x * (k1 + 1) / (k1 * norm + x) * floor if x else 0.0
+            assert weighted[u, i] == pytest.approx(expected, rel=1e-9)
+
+
+def test_bm25_idf_favours_rare_items() -> None:
+    data = interactions_from_records(
+        [("u0", "rare", 1.0, 0.0)] + [(f"u{n}", "common", 1.0, 0.0) for n in range(5)]
+    )
+    weighted = bm25_weight(interaction_matrix(data, None), 100.0, 0.0).toarray()
+    rare, common = data.item_ids.index("rare"), data.item_ids.index("common")
+    # 5 customers: idf(rare) = ln 5 - ln 2, idf(common) = ln 5 - ln 6 < 0 -> floored
+    assert weighted[0, rare] == pytest.approx(math.log(5) - math.log(2))
+    assert weighted[0, common] == pytest.approx(1e-6)
+
+
+def test_target_neighbourhood_serves_each_item_from_the_lists_it_is_in() -> None:
+    shrink = 1.0
+    s01 = 1 / (math.sqrt(2) * math.sqrt(10) + shrink)
+    s02 = 2 / (math.sqrt(2) * math.sqrt(5) + shrink)
+    s12 = 3 / (math.sqrt(10) * math.sqrt(5) + shrink)
+    assert s02 > s12 > s01  # so with k=1: i0 -> i2, i1 -> i2, i2 -> i0
+    data = interactions_from_records(TINY)
+    source = ItemKNN.fit(
+        data,
+        TrainParams(half_life_s=None, k=1, shrink=shrink, weighting="none", neighbourhood="source"),
+    )
+    assert neighbours_of(source, "i0") == pytest.approx({"i2": s02})
+    assert neighbours_of(source, "i1") == pytest.approx({"i2": s12})
+    assert neighbours_of(source, "i2") == pytest.approx({"i0": s02})
+    target = ItemKNN.fit(data, TrainParams(half_life_s=None, k=1, shrink=shrink, weighting="none"))
+    # i2 is the neighbour of i0 and i1: a history holding i2 makes both likely
+    assert neighbours_of(target, "i2") == pytest.approx({"i0": s02, "i1": s12})
+    assert list(neighbours_of(target, "i2")) == ["i0", "i1"]  # best first
+    assert neighbours_of(target, "i0") == pytest.approx({"i2": s02})
+    assert neighbours_of(target, "i1") == {}
+
+
+def test_serving_rows_cap_the_fan_out_of_hub_items() -> None:
+    # items 1..4 each have item 0 as their only neighbour, with rising similarity
+    lists = Neighbours(
+        indptr=np.array([0, 0, 1, 2, 3, 4]),
+        indices=np.array([0, 0, 0, 0], dtype=np.int32),
+        scores=np.array([0.1, 0.4, 0.3, 0.2], dtype=np.float32),
+    )
+    rows = serving_rows(lists, 5, max_fan_out=2)
+    assert rows.indptr.tolist() == [0, 2, 2, 2, 2, 2]
+    assert rows.indices.tolist() == [2, 3]
+    assert rows.scores.tolist() == pytest.approx([0.4, 0.3])
+    uncapped = serving_rows(lists, 5, max_fan_out=None)
+    assert uncapped.indices.tolist() == [2, 3, 4, 1]

@@ -36,10 +36,13 @@ def test_recommend_leaves_out_history_and_exclude(model: ItemKNN) -> None:
     assert items[0] == "p5"
 
 
-def test_recent_history_weighs_more(model: ItemKNN) -> None:
-    # oldest from group 1 (p6..p11), newest from group 2 (p12..p17)
-    items = model.recommend(["p6", "p12"], 4)
-    assert items[0] in {f"p{n}" for n in range(13, 18)}
+def test_recent_history_weighs_more() -> None:
+    # a half-life of half a position: the newest item weighs 4x the one before it
+    params = TrainParams(k=20, shrink=5.0, history_half_life=0.5)
+    model = ItemKNN.fit(synthetic.interactions(SPEC), params)
+    group_1, group_2 = {f"p{n}" for n in range(6, 12)}, {f"p{n}" for n in range(12, 18)}
+    assert model.recommend(["p6", "p12"], 4)[0] in group_2
+    assert model.recommend(["p12", "p6"], 4)[0] in group_1
 
 
 def test_cold_customer_gets_popular_items(model: ItemKNN) -> None:
@@ -77,7 +80,7 @@ def test_similar_leaves_out_its_inputs(model: ItemKNN) -> None:
 
 def test_unknown_algorithm_is_refused(model: ItemKNN) -> None:
     with pytest.raises(ModelError, match="unknown algorithm"):
-        model.recommend(["p0"], 3, algorithm="also_bought")
+        model.recommend(["p0"], 3, algorithm="bestsellers")
 
 
 def test_batch_matches_single_calls(model: ItemKNN) -> None:
@@ -142,6 +145,7 @@ async def test_adapter_hands_unserved_algorithms_to_the_fallback(model: ItemKNN)
             count: int,
             exclude: Sequence[str],
             history: Sequence[str] = (),
+            category: str | None = None,
         ) -> list[dict[str, Any]]:
             calls.append((customer_id, algorithm, count))
             return [{"product_id": "fallback"}]

@@ -1,0 +1,84 @@
+"""Recommending for many customers at once: one sparse product instead of a loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.errors import ModelError
+from recommender.similarity import top_k_rows
+
+if TYPE_CHECKING:
+    from recommender.model import ItemKNN
+
+
+def recommend_batch(
+    model: ItemKNN,
+    histories: Sequence[Sequence[str]],
+    k: int,
+    algorithm: str = "personal",
+    excludes: Sequence[Iterable[str]] | None = None,
+) -> list[list[str]]:
+    """:meth:`ItemKNN.recommend` for each history; the same lists, much faster.
+
+    A customer whose scored candidates fall short of ``k`` is topped up exactly as a
+    single call would be (for ``also_bought``, by a single call).
+    """
+    if excludes is not None and len(excludes) != len(histories):
+        raise ModelError("excludes must have one entry per history")
+    if k <= 0 or not histories:
+        return [[] for _ in histories]
+    n_items = len(model.item_ids)
+    n = len(histories)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    banned_sets: list[set[int]] = []
+    for r, history in enumerate(histories):
+        seeds, weights = model.seeds(history, algorithm)
+        rows.append(np.full(seeds.size, r, dtype=np.int64))
+        cols.append(seeds)
+        vals.append(weights)
+        banned = set(model.known(history))
+        if excludes is not None:
+            banned.update(model.known(excludes[r]))
+        banned_sets.append(banned)
+    seed_matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n, n_items),
+    )
+    scores = (seed_matrix @ model.neighbour_matrix(algorithm)).tocsr()
+    banned_rows = np.repeat(np.arange(n, dtype=np.int64), [len(b) for b in banned_sets])
+    banned_cols = np.fromiter(
+        (c for banned in banned_sets for c in banned), dtype=np.int64, count=banned_rows.size
+    )
+    banned_matrix = sp.csr_matrix(
+        (np.ones(banned_rows.size), (banned_rows, banned_cols)), shape=(n, n_items)
+    )
+    scores = (scores - scores.multiply(banned_matrix)).tocsr()
+    scores.eliminate_zeros()
+    scores.sort_indices()
+    score_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(scores.indptr))
+    keep = scores.data > 0
+    counts, top_cols, _ = top_k_rows(
+        score_rows[keep], scores.indices[keep].astype(np.int64), scores.data[keep], n, k
+    )
+    ends = np.cumsum(counts)
+    ids = model.item_ids
+    result: list[list[str]] = []
+    flat = top_cols.tolist()
+    start = 0
+    for r in range(n):
+        chosen = flat[start : int(ends[r])]
+        start = int(ends[r])
+        if len(chosen) < k and algorithm == "also_bought":
+            exclude = list(excludes[r]) if excludes is not None else ()
+            result.append(model.recommend(histories[r], k, algorithm, exclude))
+            continue
+        if len(chosen) < k:
+            chosen = model.fill(chosen, k, banned_sets[r])
+        result.append([ids[c] for c in chosen])
+    return result
