@@ -15,6 +15,7 @@ from imports.cli import import_group
 from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
 from recommender.cli import model_group, recommend_command, train_command
+from recommender.evaluate_cli import evaluate_command
 
 
 def _settings(*, signs_links: bool = False) -> Settings:
@@ -159,3 +160,4 @@ main.add_command(import_group)
 main.add_command(train_command)
 main.add_command(recommend_command)
 main.add_command(model_group)
+main.add_command(evaluate_command)
