@@ -17,9 +17,10 @@ What this script adds are the peers, in the same run and on the same splits: ``i
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -78,12 +79,12 @@ def implicit_method(kind: str, label: str) -> Method:
     return Method(f"{label} 0.7.3", fits)
 
 
-def big_fit(with_implicit: bool) -> None:
-    """Fit time on a synthetic RetailRocket-sized set: ours vs implicit CosineRecommender."""
+def big_fit(with_implicit: bool, rounds: int) -> None:
+    """Fit time on a synthetic RetailRocket-sized set: ours vs implicit, alternating."""
     n_customers, n_items, n = 1_400_000, 235_000, 2_500_000
     rng = np.random.default_rng(0)
     # mostly one or two events per customer, plus 50 heavy customers (bots, power
-    # shoppers) with ~1,000 events each: they dominate the cost of X.T @ X
+    # shoppers) with ~1,000 events each
     customers = rng.integers(0, n_customers, size=n)
     heavy = rng.random(n) < 0.02
     customers[heavy] = rng.integers(0, 50, size=int(heavy.sum()))
@@ -93,20 +94,54 @@ def big_fit(with_implicit: bool) -> None:
     # noise follows a skewed popularity, like real catalogues
     skewed = np.minimum((rng.pareto(1.2, size=n) * 50).astype(np.int64), n_items - 1)
     items = np.where(rng.random(n) < 0.3, skewed, grouped)
+    weights = rng.choice([1.0, 3.0, 5.0], size=n, p=[0.9, 0.07, 0.03])
     data = Interactions(
         customers=customers,
         items=items,
-        weights=rng.choice([1.0, 3.0, 5.0], size=n, p=[0.9, 0.07, 0.03]),
+        weights=weights,
         ts=1.7e9 + rng.random(n) * 140 * 86_400,
         item_ids=[str(i) for i in range(n_items)],
         n_customers=n_customers,
+        purchases=weights == 5.0,  # so the fit also learns also_bought
     )
-    print(f"\nbig: {n} interactions, {n_customers} customers, {n_items} items")
-    began = time.perf_counter()
+    print(f"\nbig: {n} interactions, {n_customers} customers, {n_items} items; {rounds} rounds")
+    fits: dict[str, Callable[[], object]] = {
+        "nudge ItemKNN fit (K=50; decay, BM25, also_bought, popularity)": partial(
+            ItemKNN.fit, data, TrainParams(k=50, shrink=10.0)
+        )
+    }
+    if with_implicit:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+
+        matrix = sp.csr_matrix(
+            (weights.astype(np.float32), (customers, items)), shape=(n_customers, n_items)
+        )
+        fits["implicit CosineRecommender fit (K=50, 1 thread)"] = lambda: CosineRecommender(
+            K=50, num_threads=1
+        ).fit(matrix, show_progress=False)
+        fits["implicit BM25Recommender fit (K=50, 1 thread)"] = lambda: BM25Recommender(
+            K=50, num_threads=1
+        ).fit(matrix, show_progress=False)
+    seconds: dict[str, list[float]] = {name: [] for name in fits}
+    for _ in range(rounds):
+        for name, fit in fits.items():
+            began = time.perf_counter()
+            fit()
+            seconds[name].append(time.perf_counter() - began)
+    ours = next(iter(seconds))
+    print("| measure | median | runs |")
+    print("|---|---|---|")
+    for name, runs in seconds.items():
+        ratio = statistics.median(runs) / statistics.median(seconds[ours])
+        note = "" if name == ours else f" ({ratio:.2f}x ours)"
+        listed = ", ".join(f"{s:.2f}" for s in runs)
+        print(f"| {name} | {statistics.median(runs):.2f} s{note} | {listed} |")
     model = ItemKNN.fit(data, TrainParams(k=50, shrink=10.0))
-    ours = time.perf_counter() - began
-    print(f"| nudge ItemKNN fit (K=50, decay, weights) | {ours:.1f} s |")
-    print(f"|   neighbour pairs | {model.indices.size} |")
+    print(
+        f"| neighbour pairs / co-purchase pairs | {model.indices.size:,} / "
+        f"{model.bought_indices.size:,} | |"
+    )
+    print(f"| model arrays in memory | {model.memory_bytes / 2**20:.0f} MiB | |")
     histories = [
         [str(i) for i in items[customers == c][:20]] for c in rng.integers(50, n_customers, 300)
     ]
@@ -119,25 +154,16 @@ def big_fit(with_implicit: bool) -> None:
             model.recommend(history, 10)
             latencies.append(time.perf_counter() - began)
         p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-        print(f"| recommend top-10, {label}, p50 / p99 | {p50:.3f} / {p99:.3f} ms |")
+        print(f"| recommend top-10, {label}, p50 / p99 | {p50:.3f} / {p99:.3f} ms | |")
     batch = (histories * 10)[:10_000]
     began = time.perf_counter()
     model.recommend_batch(batch, 10)
     rate = len(batch) / (time.perf_counter() - began)
-    print(f"| recommend_batch top-10, {len(batch)} customers | {rate:,.0f} customers/s |")
-    if with_implicit:
-        from implicit.nearest_neighbours import CosineRecommender
-
-        matrix = sp.csr_matrix(
-            (data.weights.astype(np.float32), (customers, items)), shape=(n_customers, n_items)
-        )
-        began = time.perf_counter()
-        CosineRecommender(K=50, num_threads=1).fit(matrix, show_progress=False)
-        print(f"| implicit CosineRecommender fit (K=50) | {time.perf_counter() - began:.1f} s |")
+    print(f"| recommend_batch top-10, {len(batch)} customers | {rate:,.0f} customers/s | |")
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"| process peak RSS | {peak:.0f} MiB |")
+    print(f"| process peak RSS | {peak:.0f} MiB | |")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -145,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--inter", type=Path, help="a local ml-100k.inter instead of the wheel")
     parser.add_argument("--big", action="store_true", help="also time a RetailRocket-sized fit")
+    parser.add_argument("--rounds", type=int, default=5, help="--big: fits of each, alternating")
+    parser.add_argument("--only-big", action="store_true", help="skip the ML-100k evaluation")
     args = parser.parse_args(argv)
     try:
         import implicit  # noqa: F401
@@ -153,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ImportError:
         print("implicit is not installed (pip install implicit==0.7.3): peers skipped")
         with_implicit = False
+    if args.only_big:
+        big_fit(with_implicit, args.rounds)
+        return
     pairs = load_ml100k(args.inter)
     print(f"{pairs.describe()}; {args.seeds} seeds")
     methods = [itemknn_method(), popularity_method()]
@@ -169,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(table(runs, TOP, anchors_for("ml-100k", TOP)))
     if args.big:
-        big_fit(with_implicit)
+        big_fit(with_implicit, args.rounds)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,20 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option("--k", "k", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--shrink", type=click.FloatRange(min=0), default=10.0, show_default=True)
 @click.option("--weight", "weights", multiple=True, help="Event weight override, TYPE=WEIGHT.")
+@click.option(
+    "--weighting",
+    type=click.Choice(["bm25", "none"]),
+    default="bm25",
+    show_default=True,
+    help="Weighting of the customer x product matrix before the cosine.",
+)
+@click.option(
+    "--catalog",
+    default=None,
+    metavar="PATH_OR_URL",
+    help="A YML or Google Merchant feed giving product categories, for `popular` per "
+    "category (--from-topics reads the catalog topic without it).",
+)
 def train_command(
     interactions_path: Path | None,
     from_topics: bool,
@@ -81,6 +95,8 @@ def train_command(
     k: int,
     shrink: float,
     weights: tuple[str, ...],
+    weighting: str,
+    catalog: str | None,
 ) -> None:
     """Learn an item-similarity model from interactions.
 
@@ -112,9 +128,14 @@ def train_command(
                 f"{since!r} is not a positive ISO 8601 duration like P90D", param_hint="--since"
             )
     params = TrainParams(
-        event_weights=_weights(weights), half_life_s=parse_duration(half_life), k=k, shrink=shrink
+        event_weights=_weights(weights),
+        half_life_s=parse_duration(half_life),
+        k=k,
+        shrink=shrink,
+        weighting=weighting,
     )
     problems = ""
+    categories: dict[str, list[str]] = {}
     try:
         data: Interactions
         stats: ReadStats
@@ -131,7 +152,7 @@ def train_command(
                 bar.refresh()
 
             with tqdm(desc="reading", unit=" records", file=sys.stderr) as bar:
-                data, topic_stats = read_topics(
+                data, topic_stats, categories = read_topics(
                     Settings(), params.event_weights, bar.update, set_total, since_s
                 )
             stats = topic_stats
@@ -145,8 +166,14 @@ def train_command(
                 problems = f"; {topic_stats.undecodable_total} undecodable ({reasons})"
         skipped = ", ".join(f"{n} {t}" for t, n in sorted(stats.skipped_types.items()))
         click.echo(summary + (f" (skipped {skipped})" if skipped else "") + problems, err=True)
+        if catalog is not None:
+            from recommender.catalog_categories import categories_from_feed
+
+            categories = categories_from_feed(catalog)
+        if categories:
+            click.echo(f"categories of {len(categories)} products", err=True)
         with tqdm(total=len(data.item_ids), desc="training", unit=" items", file=sys.stderr) as bar:
-            model = ItemKNN.fit(data, params, bar.update)
+            model = ItemKNN.fit(data, params, bar.update, categories)
         target = out if out is not None else Path(".nudge/models") / model.model_version
         model.save(target)
     except NudgeError as exc:
@@ -154,7 +181,8 @@ def train_command(
     metrics = model.metadata["metrics"]
     click.echo(
         f"model {model.model_version}: {metrics['items']} items, "
-        f"{metrics['neighbour_pairs']} neighbour pairs, fit {metrics['fit_seconds']} s"
+        f"{metrics['neighbour_pairs']} neighbour pairs, {metrics['co_purchase_pairs']} "
+        f"co-purchase pairs, {metrics['categories']} categories, fit {metrics['fit_seconds']} s"
     )
     click.echo(f"written to {target}")
 
@@ -180,7 +208,7 @@ def _histories(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 @click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
     "--algorithm",
-    type=click.Choice(["personal", "similar", "popular"]),
+    type=click.Choice(["personal", "similar", "also_bought", "popular"]),
     default="personal",
     show_default=True,
 )

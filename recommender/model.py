@@ -11,7 +11,7 @@ popularity when the history is unknown or has too few neighbours.
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +53,13 @@ class ItemKNN:
     with their similarity; a candidate's score is the sum over the history.
     """
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        metadata: Mapping[str, Any],
+        item_ids: list[str] | None = None,
+    ) -> None:
+        """``item_ids``: the ids as a list when the caller has one (saves converting)."""
         full = {**_empty_arrays(arrays["item_ids"].shape[0]), **arrays}
         check_arrays(full, metadata.get("item_count"))
         self._arrays = full
@@ -71,8 +77,14 @@ class ItemKNN:
         self.history_half_life: float | None = params.get("history_half_life", 5.0)
         self.max_history = int(params.get("max_history", 50))
         self.similar_seeds = int(params.get("similar_seeds", 3))
-        self.item_ids: list[str] = self.item_ids_array.tolist()
-        self._index = {item: n for n, item in enumerate(self.item_ids)}
+        self.item_ids: list[str] = (
+            list(item_ids) if item_ids is not None else self.item_ids_array.tolist()
+        )
+        self._index: dict[str, int] = dict(
+            zip(self.item_ids, range(len(self.item_ids)), strict=True)
+        )
+        if len(self._index) != len(self.item_ids):
+            raise ModelError("inconsistent model: item_ids are not unique")
         self._popular_list: list[int] = self.popular_items.tolist()
         self._categories = {c: n for n, c in enumerate(full["category_ids"].tolist())}
         self._matrices: dict[str, sp.csr_matrix] = {}
@@ -99,23 +111,22 @@ class ItemKNN:
             "category_items": trained.category_items.astype(np.int32),
         }
         now = datetime.now(UTC)
-        digest = hashlib.sha256()
-        # the products too: two catalogues can share the same neighbour codes
-        for name in ("item_ids", "neighbour_indptr", "neighbour_indices", "neighbour_scores"):
-            digest.update(arrays[name].tobytes())
+        # a random suffix, not a content hash: hashing ~50 MB of arrays cost more than
+        # a tenth of a RetailRocket-sized fit, and two trainings are two versions anyway
+        token = secrets.token_hex(4)
         data_range = dict(trained.data_range)
         data_range["first_event"] = _iso(data_range["first_ts"])
         data_range["last_event"] = _iso(data_range["last_ts"])
         metadata = {
             "format_version": FORMAT_VERSION,
-            "model_version": f"itemknn-{now:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:8]}",
+            "model_version": f"itemknn-{now:%Y%m%dT%H%M%SZ}-{token}",
             "trained_at": now.isoformat().replace("+00:00", "Z"),
             "data_range": data_range,
             "params": params.to_json(),
             "metrics": dict(trained.metrics),
             "item_count": len(trained.item_ids),
         }
-        return cls(arrays, metadata)
+        return cls(arrays, metadata, trained.item_ids)
 
     @classmethod
     def fit(

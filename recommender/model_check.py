@@ -24,7 +24,8 @@ def _csr_problems(
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], item_count: int | None) -> None:
-    """Raise :class:`ModelError` listing every inconsistency between the arrays."""
+    """Raise :class:`ModelError` listing every inconsistency between the arrays (the
+    model checks that item ids are unique as it indexes them)."""
     item_ids = arrays["item_ids"]
     n = item_ids.shape[0]
     problems = []
@@ -43,8 +44,6 @@ def check_arrays(arrays: Mapping[str, np.ndarray], item_count: int | None) -> No
         problems.append("popular_scores and popular_items differ in length")
     if popular.size and (popular.min() < 0 or popular.max() >= n):
         problems.append("popular_items point outside the catalogue")
-    if len(set(item_ids.tolist())) != n:
-        problems.append("item_ids are not unique")
     if len(set(arrays["category_ids"].tolist())) != n_categories:
         problems.append("category_ids are not unique")
     if problems:

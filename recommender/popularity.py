@@ -42,10 +42,9 @@ def per_category(
     codes: dict[str, int] = {}
     pair_categories: list[int] = []
     pair_items: list[int] = []
-    for item, product_id in enumerate(item_ids):
-        if totals[item] <= 0:
-            continue
-        for category in dict.fromkeys(categories.get(product_id, ())):
+    selling = np.flatnonzero(totals > 0).tolist() if categories else []
+    for item in selling:
+        for category in dict.fromkeys(categories.get(item_ids[item], ())):
             pair_categories.append(codes.setdefault(str(category), len(codes)))
             pair_items.append(item)
     rows = np.asarray(pair_categories, dtype=np.int64)

@@ -12,13 +12,14 @@ committed), up to the end they had when the read began; see :class:`EndOfTopics`
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.events import ClickEvent, OrderEvent
-from nudge.codec import decode_click, decode_order
+from nudge.codec import decode_click, decode_order, decode_product
 from nudge.errors import InvalidMessage
 from nudge.settings import Settings
 from recommender.data import ReadStats
@@ -29,6 +30,8 @@ from recommender.training import PURCHASE_TYPES, Interactions, InteractionsBuild
 CLICK_INTERACTIONS: Mapping[str, str] = {"product_view": "view", "cart_add": "cart_add"}
 PURCHASE = "purchase"
 TOPICS = ("clickstream", "orders")
+#: Read alongside, when it exists: the products' categories, for ``popular`` per category.
+CATALOG = "catalog"
 BEFORE_SINCE = "before --since"
 
 TopicPartitionKey = tuple[str, int]
@@ -157,11 +160,15 @@ class InteractionCollector:
         self.max_bytes = max_bytes
         self.builder = InteractionsBuilder()
         self.stats = TopicReadStats()
+        self.categories: dict[str, list[str]] = {}
 
     def add(self, kind: str, value: bytes | None, headers: Any) -> None:
         stats = self.stats
         stats.rows += 1
         _count(stats.by_topic, kind)
+        if kind == CATALOG:
+            self._add_product(value, headers)
+            return
         try:
             event = (decode_click if kind == "clickstream" else decode_order)(
                 value, headers, self.max_bytes
@@ -192,6 +199,17 @@ class InteractionCollector:
             used = True
         if used:
             stats.used += 1
+
+    def _add_product(self, value: bytes | None, headers: Any) -> None:
+        if value is None:  # a tombstone: the key alone, nothing to learn
+            return
+        try:
+            product = decode_product(value, headers, self.max_bytes)
+        except InvalidMessage as exc:
+            _count(self.stats.undecodable, exc.reason)
+            return
+        # the compacted topic's later record of a product wins, as in the catalogue
+        self.categories[product.product_id] = [str(c) for c in product.category_ids]
 
 
 def _reason(exc: Exception) -> str:
@@ -243,8 +261,9 @@ def read_topics(
     quiet_s: float = 1.0,
     stall_s: float = 30.0,
     timeout_s: float = 10.0,
-) -> tuple[Interactions, TopicReadStats]:
-    """Interactions from ``clickstream`` and ``orders`` as they stand now.
+) -> tuple[Interactions, TopicReadStats, dict[str, list[str]]]:
+    """Interactions from ``clickstream`` and ``orders`` as they stand now, and the
+    products' category paths from ``catalog`` when that topic exists.
 
     ``on_total`` gets the number of records expected, an estimate raised again when
     more come (see :class:`EndOfTopics`); ``progress`` the records read since its
@@ -255,16 +274,20 @@ def read_topics(
     from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaException, TopicPartition
 
     kinds = {settings.topic(t): t for t in TOPICS}
+    catalog = settings.topic(CATALOG)
     since_ms = None if since_s is None else int((time.time() - since_s) * 1000)
     collector = InteractionCollector(event_weights, since_ms, settings.max_payload_bytes)
     consumer = _consumer(settings)
     try:
         marks = _watermarks(consumer, kinds, timeout_s)
-        started_ms = int(time.time() * 1000)
         # An empty partition is left out: anything that comes to it now is not ours.
-        ends = {tp: high for tp, (low, high) in marks.items() if high > low}
-        if not ends:
+        if not any(high > low for low, high in marks.values()):
             raise DataError(f"topics {', '.join(kinds)} are empty: nothing to train on")
+        with contextlib.suppress(DataError):  # no catalogue: no per-category lists
+            marks.update(_watermarks(consumer, [catalog], timeout_s))
+            kinds[catalog] = CATALOG
+        started_ms = int(time.time() * 1000)
+        ends = {tp: high for tp, (low, high) in marks.items() if high > low}
         expected = sum(high - marks[tp][0] for tp, high in ends.items())
         if on_total is not None:
             on_total(expected)
@@ -301,4 +324,4 @@ def read_topics(
         raise DataError(f"reading failed: {_reason(exc)}") from None
     finally:
         consumer.close()
-    return collector.builder.build(), collector.stats
+    return collector.builder.build(), collector.stats, collector.categories

@@ -63,7 +63,9 @@ class TrainParams:
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
     neighbourhood: str = "target"
-    max_fan_out: int | None = 1000
+    #: ``target`` only: a served row keeps at most ``fan_out * k`` entries, so a hub item
+    #: in a history cannot make a call slow (4: NDCG@10 on ML-100k within noise of none)
+    fan_out: float | None = 4.0
     popular_window_s: float = 30 * DAY_S
     popular_count: int = 1000
     popular_per_category: int = 100
@@ -89,8 +91,8 @@ class TrainParams:
             raise ValueError(f"neighbourhood must be one of {sorted(NEIGHBOURHOODS)}")
         if self.bm25_k1 <= 0 or not 0 <= self.bm25_b <= 1:
             raise ValueError("bm25_k1 must be positive and bm25_b within [0, 1]")
-        if self.max_fan_out is not None and self.max_fan_out < 1:
-            raise ValueError("max_fan_out must be positive (or None)")
+        if self.fan_out is not None and self.fan_out < 1:
+            raise ValueError("fan_out must be at least 1 (or None)")
         if self.popular_count < 1 or self.popular_per_category < 1:
             raise ValueError("popular_count and popular_per_category must be positive")
 
@@ -170,11 +172,15 @@ def decayed_weights(data: Interactions, half_life_s: float | None) -> np.ndarray
 
 
 def interaction_matrix(
-    data: Interactions, half_life_s: float | None, rows: np.ndarray | None = None
+    data: Interactions,
+    half_life_s: float | None,
+    rows: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> sp.csr_matrix:
     """The customer x item matrix of decayed weights (duplicates summed); ``rows``
-    (a boolean mask) keeps only some interactions."""
-    weights = decayed_weights(data, half_life_s)
+    (a boolean mask) keeps only some interactions; ``weights``, already decayed ones."""
+    if weights is None:
+        weights = decayed_weights(data, half_life_s)
     customers, items = data.customers, data.items
     if rows is not None:
         weights, customers, items = weights[rows], customers[rows], items[rows]
@@ -194,7 +200,8 @@ def similarities(
         matrix = bm25_weight(matrix, params.bm25_k1, params.bm25_b)
     neighbours = cosine_top_k(matrix, params.k, params.shrink, params.chunk_budget, progress)
     if params.neighbourhood == "target":
-        neighbours = serving_rows(neighbours, matrix.shape[1], params.max_fan_out)
+        cap = None if params.fan_out is None else int(params.fan_out * params.k)
+        neighbours = serving_rows(neighbours, matrix.shape[1], cap)
     return neighbours
 
 
@@ -239,11 +246,12 @@ def train(
         raise DataError("interaction weights must be positive and finite")
     began = time.perf_counter()
     n_items = len(data.item_ids)
-    matrix = interaction_matrix(data, params.half_life_s)
+    decayed = decayed_weights(data, params.half_life_s)
+    matrix = interaction_matrix(data, params.half_life_s, weights=decayed)
     neighbours = similarities(matrix, params, progress)
     bought = _empty_neighbours(n_items)
     if data.purchases is not None and data.purchases.any():
-        purchases = interaction_matrix(data, params.half_life_s, rows=data.purchases)
+        purchases = interaction_matrix(data, None, rows=data.purchases, weights=decayed)
         bought = similarities(purchases, params)
     totals = window_totals(data.items, data.weights, data.ts, n_items, params.popular_window_s)
     popular_items, popular_scores = top_items(totals, params.popular_count)

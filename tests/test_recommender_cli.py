@@ -157,3 +157,29 @@ def test_parse_duration() -> None:
     for bad in ("P", "PT", "30D", "P1DT", "P0D"):
         with pytest.raises(click.BadParameter):
             parse_duration(bad)
+
+
+def test_train_takes_categories_from_a_feed(tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    rows = ["customer_id,product_id,type,ts"]
+    bought = {"p-1": 2, "p-2": 1, "p-9": 5}  # p-9 is in no feed
+    for product, times in bought.items():
+        rows += [f"c{n}-{product},{product},purchase,1700000000000" for n in range(times)]
+    events.write_text("\n".join(rows) + "\n")
+    feed = Path(__file__).parent / "fixtures" / "shop.yml.xml"
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        main,
+        ["train", "--interactions", str(events), "--catalog", str(feed), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "categories of" in result.stderr
+    model = ItemKNN.load(out)
+    assert model.popular(1) == ["p-9"]
+    assert model.popular(1, category="1") == ["p-1"]  # Home > Kitchen > Knives
+    assert model.popular(1, category="101") == ["p-1"]
+    assert model.popular(1, category="2") == ["p-2"]  # Garden
+    missing = CliRunner().invoke(
+        main, ["train", "--interactions", str(events), "--catalog", str(tmp_path / "no.xml")]
+    )
+    assert missing.exit_code == 1 and "no such feed file" in missing.output

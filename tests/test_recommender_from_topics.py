@@ -252,24 +252,33 @@ def test_train_from_topics_end_to_end(
     broker: Any, make_settings: MakeSettings, create_topics: CreateTopics, tmp_path: Path
 ) -> None:
     settings = make_settings()
-    create_topics(settings, ["clickstream", "orders"])
+    create_topics(settings, ["clickstream", "orders", "catalog"])
     produce_shop(settings)
     if isinstance(broker, EmbeddedBroker):  # the case this reader exists for
         assert watermark_total(settings) < 22
+    shop = Storefront(settings)
+    shop.product("p-tent", "Tent", 99.0, category_ids=["c-outdoor", "c-camping"])
+    shop.product("p-stove", "Stove", 30.0, category_ids=["c-outdoor", "c-camping"])
+    shop.product("p-stove", "Stove", 25.0, category_ids=["c-outdoor", "c-cooking"])
 
     out = tmp_path / "model"
     args = ["--from-topics", "--half-life", "none", "--shrink", "0", "--k", "5"]
     result = train(settings, *args, "--out", str(out))
     assert result.exit_code == 0, result.output
     assert (
-        "read 22 records (17 clickstream, 5 orders), used 16 -> 19 interactions"
+        "read 25 records (3 catalog, 17 clickstream, 5 orders), used 16 -> 19 interactions"
         " (skipped 1 cart_remove, 1 category_view, 1 order_status, 1 search);"
         " 2 undecodable (1 malformed_json, 1 missing_customer_id)"
     ) in result.stderr
     assert f"written to {out}" in result.stdout
+    assert "categories of 2 products" in result.stderr
 
     model = ItemKNN.load(out)
     assert model.metadata["metrics"]["interactions"] == 19
+    # the stove's later catalogue record moved it out of camping
+    assert model.popular(1, category="c-camping") == ["p-tent"]
+    assert model.popular(1, category="c-cooking") == ["p-stove"]
+    assert set(model.popular(2, category="c-outdoor")) == {"p-tent", "p-stove"}
     assert model.metadata["metrics"]["customers"] == 9
     assert sorted(model.item_ids) == sorted(
         ["p-shoe", "p-sock", "p-mug", "p-cup", "p-tent", "p-stove", "p-lantern"]

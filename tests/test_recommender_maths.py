@@ -4,6 +4,7 @@ target-side serving rows, popularity."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from recommender import synthetic
 from recommender.errors import DataError
 from recommender.model import ItemKNN
 from recommender.popularity import top_items, window_totals
-from recommender.similarity import Neighbours, bm25_weight, serving_rows
+from recommender.similarity import Neighbours, bm25_weight, keep_top_k, serving_rows
 from recommender.training import (
     TrainParams,
     cosine_top_k,
@@ -61,8 +62,9 @@ def test_cosine_with_shrinkage_matches_the_formula_by_hand() -> None:
     assert neighbours_of(model, "i0") == pytest.approx({"i2": s02, "i1": s01}, rel=1e-6)
     assert neighbours_of(model, "i1") == pytest.approx({"i2": s12, "i0": s01}, rel=1e-6)
     assert neighbours_of(model, "i2") == pytest.approx({"i1": s12, "i0": s02}, rel=1e-6)
-    # rows are sorted best first: s02 ≈ 0.4084 > s01 ≈ 0.1827
-    assert list(neighbours_of(model, "i0")) == ["i2", "i1"]
+    # k=1 keeps the best only: s02 ≈ 0.4084 > s01 ≈ 0.1827
+    best_only = ItemKNN.fit(interactions_from_records(TINY), replace(params, k=1))
+    assert neighbours_of(best_only, "i0") == pytest.approx({"i2": s02}, rel=1e-6)
 
 
 def test_zero_shrink_is_plain_cosine_and_self_similarity_is_dropped() -> None:
@@ -97,7 +99,27 @@ def test_top_k_rows_keeps_the_best_per_row_and_breaks_ties_by_column() -> None:
     counts, kept_cols, kept_vals = top_k_rows(rows, cols, vals, 3, 2)
     assert counts.tolist() == [2, 0, 2]
     assert kept_cols.tolist() == [3, 1, 4, 0]
-    assert kept_vals.tolist() == [0.9, 0.5, 0.3, 0.2]
+    assert kept_vals.tolist() == pytest.approx([0.9, 0.5, 0.3, 0.2])
+
+
+def test_top_k_rows_gives_the_same_lists_on_both_paths() -> None:
+    # rows in order take the packed-key sort; the same entries shuffled take lexsort
+    rng = np.random.default_rng(7)
+    n = 20_000
+    rows = np.sort(rng.integers(0, 300, n))
+    cols = rng.integers(0, 5_000, n)
+    vals = rng.integers(1, 50, n) / 64.0  # many exact ties
+    fast = top_k_rows(rows, cols, vals, 300, 7)
+    shuffled = rng.permutation(n)
+    slow = top_k_rows(rows[shuffled], cols[shuffled], vals[shuffled], 300, 7)
+    for a, b in zip(fast, slow, strict=True):
+        assert a.tolist() == b.tolist()
+    counts, kept_cols, kept_vals = fast
+    start = 0
+    for row, count in enumerate(counts.tolist()):
+        mine = sorted(zip(-vals[rows == row], cols[rows == row], strict=True))[:7]
+        assert [c for _, c in mine] == kept_cols[start : start + count].tolist()
+        start += count
 
 
 def test_top_k_pruning_and_chunking_do_not_change_the_neighbours() -> None:
@@ -118,8 +140,10 @@ def test_top_k_pruning_and_chunking_do_not_change_the_neighbours() -> None:
         row[item] = 0
         best = np.sort(row[row > 0])[::-1][:3]
         plo, phi = pruned.indptr[item], pruned.indptr[item + 1]
-        assert pruned.scores[plo:phi] == pytest.approx(best, rel=1e-5)
-        assert full.scores[lo:hi] == pytest.approx(np.sort(row[row > 0])[::-1], rel=1e-5)
+        assert np.sort(pruned.scores[plo:phi])[::-1] == pytest.approx(best, rel=1e-5)
+        assert np.sort(full.scores[lo:hi])[::-1] == pytest.approx(
+            np.sort(row[row > 0])[::-1], rel=1e-5
+        )
 
 
 def test_popularity_counts_only_the_recent_window() -> None:
@@ -198,7 +222,6 @@ def test_target_neighbourhood_serves_each_item_from_the_lists_it_is_in() -> None
     target = ItemKNN.fit(data, TrainParams(half_life_s=None, k=1, shrink=shrink, weighting="none"))
     # i2 is the neighbour of i0 and i1: a history holding i2 makes both likely
     assert neighbours_of(target, "i2") == pytest.approx({"i0": s02, "i1": s12})
-    assert list(neighbours_of(target, "i2")) == ["i0", "i1"]  # best first
     assert neighbours_of(target, "i0") == pytest.approx({"i2": s02})
     assert neighbours_of(target, "i1") == {}
 
@@ -215,4 +238,17 @@ def test_serving_rows_cap_the_fan_out_of_hub_items() -> None:
     assert rows.indices.tolist() == [2, 3]
     assert rows.scores.tolist() == pytest.approx([0.4, 0.3])
     uncapped = serving_rows(lists, 5, max_fan_out=None)
-    assert uncapped.indices.tolist() == [2, 3, 4, 1]
+    assert uncapped.indices.tolist() == [1, 2, 3, 4]  # in item order when not capped
+    assert uncapped.scores.tolist() == pytest.approx([0.1, 0.4, 0.3, 0.2])
+
+
+def test_keep_top_k_cuts_long_rows_and_keeps_short_ones_as_they_are() -> None:
+    indptr = np.array([0, 2, 6, 6, 7])
+    cols = np.array([9, 3, 1, 2, 3, 4, 5], dtype=np.int32)
+    vals = np.array([0.1, 0.2, 0.5, 0.7, 0.6, 0.5, 0.3], dtype=np.float32)
+    kept = keep_top_k(indptr, cols, vals, 2)
+    assert kept.indptr.tolist() == [0, 2, 4, 4, 5]
+    assert kept.indices.tolist() == [9, 3, 2, 3, 5]  # row 1: 0.7, 0.6 (best first)
+    assert kept.scores.tolist() == pytest.approx([0.1, 0.2, 0.7, 0.6, 0.3])
+    same = keep_top_k(indptr, cols, vals, 4)
+    assert same.indptr.tolist() == indptr.tolist() and same.indices.tolist() == cols.tolist()
