@@ -80,11 +80,9 @@ class ItemKNN:
         self.item_ids: list[str] = (
             list(item_ids) if item_ids is not None else self.item_ids_array.tolist()
         )
-        self._index: dict[str, int] = dict(
-            zip(self.item_ids, range(len(self.item_ids)), strict=True)
-        )
-        if len(self._index) != len(self.item_ids):
-            raise ModelError("inconsistent model: item_ids are not unique")
+        self._built_index: dict[str, int] | None = None
+        if item_ids is None:  # loaded: a model with repeated ids is refused before it serves
+            self._built_index = self._index
         self._popular_list: list[int] = self.popular_items.tolist()
         self._categories = {c: n for n, c in enumerate(full["category_ids"].tolist())}
         self._matrices: dict[str, sp.csr_matrix] = {}
@@ -165,6 +163,17 @@ class ItemKNN:
         return sum(int(array.nbytes) for array in self._arrays.values())
 
     # -- serving ------------------------------------------------------------------------
+
+    @property
+    def _index(self) -> dict[str, int]:
+        """Product id -> item code; built on first use (a fit that is only saved never
+        needs it)."""
+        if self._built_index is None:
+            index = dict(zip(self.item_ids, range(len(self.item_ids)), strict=True))
+            if len(index) != len(self.item_ids):
+                raise ModelError("inconsistent model: item_ids are not unique")
+            self._built_index = index
+        return self._built_index
 
     def known(self, product_ids: Iterable[str]) -> list[int]:
         """Item codes of the product ids the model knows, in order."""

@@ -191,7 +191,7 @@ def cosine_top_k(
     norms = np.sqrt(squares).astype(np.float32)
     # A customer with one product only adds to the diagonal, which is dropped: leaving
     # them out of the product (after the norms) saves about a fifth of its time.
-    matrix = matrix[np.diff(matrix.indptr) > 1]
+    matrix = matrix[np.diff(matrix.indptr) > 1].astype(np.float32)
     by_item = matrix.T.tocsr()
     counts: list[np.ndarray] = []
     indices: list[np.ndarray] = []
