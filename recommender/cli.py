@@ -182,7 +182,8 @@ def train_command(
     click.echo(
         f"model {model.model_version}: {metrics['items']} items, "
         f"{metrics['neighbour_pairs']} neighbour pairs, {metrics['co_purchase_pairs']} "
-        f"co-purchase pairs, {metrics['categories']} categories, fit {metrics['fit_seconds']} s"
+        f"co-purchase pairs, {metrics['categories']} categories, fit {metrics['fit_seconds']} s, "
+        f"{model.memory_bytes / 2**20:.1f} MiB of arrays"
     )
     click.echo(f"written to {target}")
 

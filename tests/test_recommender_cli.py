@@ -43,6 +43,7 @@ def test_train_then_recommend(tmp_path: Path, suffix: str) -> None:
     )
     assert result.exit_code == 0, result.output
     assert f"written to {out}" in result.stdout
+    assert "MiB of arrays" in result.stdout  # the model's memory is reported
     model = ItemKNN.load(out)
     assert model.metadata["params"]["k"] == 8
     assert model.metadata["params"]["half_life_s"] == 14 * 86_400
