@@ -4,13 +4,16 @@ Order of work, so that a bad source changes nothing: fetch the whole document, c
 its root (and refuse a DTD that declares entities), reach Redis; only then stream the
 offers. A feed that turns out broken half-way has its earlier upserts produced and
 their fingerprints recorded (they are consistent with each other), and fails loudly.
+
+Two processes share the work: a feed reader (``feed_reader``) parses the XML and
+serialises the records; this one compares fingerprints with Redis and produces. Parsing
+is the larger half; the two overlap, a batch apart.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,18 +21,17 @@ from typing import Any
 import orjson
 
 from imports.errors import FeedError
-from imports.feeds.google import ATOM_ROOT, RSS_ROOT, parse_google
-from imports.feeds.records import Offer, Rejected
+from imports.feeds.google import ATOM_ROOT, RSS_ROOT
 from imports.feeds.yml import ROOT as YML_ROOT
-from imports.feeds.yml import parse_yml
-from imports.fingerprints import FingerprintStore, Known, fingerprint, source_key
+from imports.fingerprints import FingerprintStore, Known, encoded_fingerprint, source_key
+from imports.frames import Batch
 from imports.producer import ImportProducer
-from imports.progress import CountingReader, Progress
+from imports.progress import Progress
+from imports.reader_process import FeedReaderProcess
 from imports.rejects import RejectLog
 from imports.source import is_url, local_copy
 from nudge.settings import Settings
 
-BATCH = 5000
 FORMATS = ("auto", "yml", "google")
 
 
@@ -84,16 +86,20 @@ def import_catalog(
     identity = source if is_url(source) else str(Path(source).resolve())
     with local_copy(source) as path:
         kind = detect_format(path, fmt)
-        store = FingerprintStore.connect(
-            settings.redis_url or "redis://127.0.0.1:6379/0",
-            source_key(settings.redis_namespace, identity),
-        )
-        summary = CatalogSummary(format=kind, rejects_path=rejects)
-        try:
-            _ensure_topics(settings)
-            _run(settings, path, kind, store, summary, rejects, progress)
-        finally:
-            store.close()
+        # Started first: the reader's start-up overlaps reaching Redis and the broker,
+        # and it has no side effects should either fail.
+        with FeedReaderProcess(path, kind) as reader:
+            store = FingerprintStore.connect(
+                settings.redis_url or "redis://127.0.0.1:6379/0",
+                source_key(settings.redis_namespace, identity),
+            )
+            summary = CatalogSummary(format=kind, rejects_path=rejects)
+            try:
+                _ensure_topics(settings)
+                bar = Progress(path.stat().st_size, f"catalog ({kind})", progress)
+                _run(settings, reader, store, summary, rejects, bar)
+            finally:
+                store.close()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -107,39 +113,28 @@ def _ensure_topics(settings: Settings) -> None:
 
 def _run(
     settings: Settings,
-    path: Path,
-    kind: str,
+    reader: FeedReaderProcess,
     store: FingerprintStore,
     summary: CatalogSummary,
     rejects_path: Path,
-    progress: bool,
+    bar: Progress,
 ) -> None:
     producer = ImportProducer(settings.kafka_bootstrap)
     changes = _Changes(settings, producer, int(time.time() * 1000))
     catalog_topic = settings.topic("catalog")
-    bar = Progress(path.stat().st_size, f"catalog ({kind})", progress)
     try:
-        with path.open("rb", buffering=0) as raw, RejectLog(rejects_path) as rejects:
-            stream = CountingReader(raw)
-            items = parse_yml(stream) if kind == "yml" else parse_google(stream, kind == "atom")
-            for batch in _batches(items, summary, rejects):
-                previous = store.get_many([o.record["product_id"] for o in batch])
-                for offer, old in zip(batch, previous, strict=True):
-                    payload = orjson.dumps(offer.record)
-                    new = fingerprint(offer.record, payload)
-                    if old is not None and old.digest == new.digest:
-                        summary.unchanged += 1
-                        continue
-                    summary.changed += 1
-                    key = offer.record["product_id"].encode()
-                    store.stage(key, new)
-                    producer.send(catalog_topic, key, payload, tracked=True)
-                    if old is not None:
-                        changes.compare(offer.record, old, new, summary)
+        with RejectLog(rejects_path) as rejects:
+            for batch in reader:
+                for line, reason, product_id in batch.rejects:
+                    rejects.write(line, reason, product_id=product_id)
+                summary.read += len(batch.keys) + len(batch.rejects)
+                _apply(batch, store, producer, catalog_topic, changes, summary)
                 store.confirm(producer.take_delivered())
-                bar.update(stream.count, summary.read)
+                bar.update(batch.bytes_read, summary.read)
         summary.rejected = rejects.count
     finally:
+        # The reader first: a Ctrl-C or a failure stops parsing before the wait below.
+        reader.stop()
         producer.flush()
         store.confirm(producer.take_delivered())
         store.write()
@@ -147,21 +142,35 @@ def _run(
         bar.close()
 
 
-def _batches(
-    items: Iterator[Offer | Rejected], summary: CatalogSummary, rejects: RejectLog
-) -> Iterator[list[Offer]]:
-    batch: list[Offer] = []
-    for item in items:
-        summary.read += 1
-        if isinstance(item, Rejected):
-            rejects.write(item.line, item.reason, product_id=item.product_id)
+def _apply(
+    batch: Batch,
+    store: FingerprintStore,
+    producer: ImportProducer,
+    topic: str,
+    changes: _Changes,
+    summary: CatalogSummary,
+) -> None:
+    """Produces the batch's offers whose fingerprint differs from the stored one."""
+    previous = store.get_many(batch.keys)
+    changed: list[tuple[bytes, bytes]] = []
+    known_before: list[tuple[bytes, bytes, bytes]] = []
+    for key, payload, state, old in zip(
+        batch.keys, batch.payloads(), batch.states, previous, strict=True
+    ):
+        new = encoded_fingerprint(payload, state)
+        # Equal bytes: the same digest, price, availability and currency as last time.
+        if old == new:
             continue
-        batch.append(item)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        store.stage(key, new)
+        changed.append((key, payload))
+        if old is not None:
+            known_before.append((key, old, new))
+    producer.send_many(topic, changed, tracked=True)
+    # Change events after the upserts they describe, as a trigger may read the product.
+    for key, old, new in known_before:
+        changes.compare(key, old, new, summary)
+    summary.changed += len(changed)
+    summary.unchanged += len(batch.keys) - len(changed)
 
 
 class _Changes:
@@ -172,10 +181,11 @@ class _Changes:
         self.producer = producer
         self.ts = ts
 
-    def compare(
-        self, record: dict[str, Any], old: Known, new: Known, summary: CatalogSummary
-    ) -> None:
-        pid = record["product_id"]
+    def compare(self, key: bytes, raw_old: bytes, raw_new: bytes, summary: CatalogSummary) -> None:
+        old, new = Known.decode(raw_old), Known.decode(raw_new)
+        if old is None or new is None:
+            return  # an unreadable stored entry: the product is simply re-sent
+        pid = key.decode()
         # A price in another currency is not comparable: no drop can be claimed.
         if new.price < old.price and new.currency == old.currency:
             summary.price_drops += 1

@@ -9,10 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 from click.testing import CliRunner, Result
 
+from imports import reader_process
 from imports.catalog import CatalogSummary, import_catalog
+from imports.errors import FeedError
 from nudge.cli.main import main
 from nudge.embedded import free_port
 from nudge.settings import Settings
@@ -156,3 +159,59 @@ def test_url_sources(
     result = run_cli(settings, f"{http_feed}/feed.xml", "--rejects", rejects)
     assert result.exit_code == 0, result.output
     assert [m.key() for m in read_topic(settings, "catalog")] == [b"u1"]
+
+
+def test_feed_broken_half_way(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    """What came before the break is imported (and remembered), then the import fails."""
+    settings = make_settings()
+    feed = tmp_path / "feed.xml"
+    rejects = str(tmp_path / "r.jsonl")
+    good = yml(offer("a", "1"), offer("b", "2"), "<offer><price>abc</price></offer>")
+    feed.write_text(good.replace("</offers></shop></yml_catalog>", "<offer id='c'><url>"))
+    result = run_cli(settings, str(feed), "--rejects", rejects)
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1 and "broken XML" in result.output
+    assert sorted(m.key() for m in read_topic(settings, "catalog")) == [b"a", b"b"]
+    assert [orjson.loads(x)["line"] for x in Path(rejects).read_text().splitlines()] == [5]
+
+    feed.write_text(good)
+    result = run_cli(settings, str(feed), "--rejects", rejects)
+    assert result.exit_code == 0, result.output
+    assert "read 3, changed 0, unchanged 2, rejected 1" in result.output
+
+
+def test_feed_of_rejects_only(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    settings = make_settings()
+    feed = tmp_path / "feed.xml"
+    feed.write_text(yml(*(f"<offer id='x{i}'><price>{i}</price></offer>" for i in range(3))))
+    result = run_cli(settings, str(feed), "--rejects", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert "read 3, changed 0, unchanged 0, rejected 3" in result.output
+    assert read_topic(settings, "catalog") == []
+
+
+def test_reader_process_failure_changes_nothing(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader_process, "READER_MODULE", "imports.no_such_reader")
+    settings = make_settings()
+    feed = tmp_path / "feed.xml"
+    feed.write_text(yml(offer("a", "1")))
+    result = run_cli(settings, str(feed), "--rejects", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert "feed reader process exited with code 1" in result.output
+    assert read_topic(settings, "catalog") == []
+
+
+def test_unreachable_redis_changes_nothing_and_stops_the_reader(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    feed = tmp_path / "feed.xml"
+    feed.write_text(yml(offer("a", "1")))
+    with pytest.raises(FeedError, match="cannot reach Redis"):
+        import_catalog(settings, str(feed), rejects=tmp_path / "r.jsonl", progress=False)
+    readers = [p for p in psutil.Process().children() if "imports.feed_reader" in p.cmdline()]
+    assert readers == []
+    assert read_topic(settings, "catalog") == []

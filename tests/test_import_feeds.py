@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from imports.catalog import detect_format
-from imports.errors import FeedError
+from imports.errors import FeedError, RowError
 from imports.feeds.google import parse_google
-from imports.feeds.records import Offer, Rejected
-from imports.feeds.yml import parse_yml
+from imports.feeds.records import Offer, Rejected, currency, parse_price
+from imports.feeds.yml import CategoryTree, parse_yml
 from imports.xmlsafe import root_tag
 from nudge.codec import decode_product
 
@@ -119,3 +119,33 @@ def test_not_a_feed(tmp_path: Path, content: str, match: str) -> None:
 def test_format_mismatch() -> None:
     with pytest.raises(FeedError, match="--format yml"):
         detect_format(FIXTURES / "merchant.rss.xml", "yml")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("12.5", 12.5), (" 7 ", 7.0), ("1 234,50", 1234.5), ("1\u00a0234.5", 1234.5), ("0", 0.0)],
+)
+def test_prices(raw: str, value: float) -> None:
+    assert parse_price(raw) == value
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-1", "1e999", "abc", "1,2,3", ""])
+def test_bad_prices(raw: str) -> None:
+    with pytest.raises(RowError, match="bad price"):
+        parse_price(raw)
+
+
+def test_currencies_are_checked_every_time() -> None:
+    for _ in range(2):  # the second time from the cache
+        assert currency(" rur ") == "RUB"
+        assert currency("") == ""
+        with pytest.raises(RowError, match="bad currency 'EURO'"):
+            currency("euro")
+
+
+def test_category_names_follow_late_categories() -> None:
+    tree = CategoryTree()
+    tree.add("2", "Knives", "1")
+    assert (tree.ids("2"), tree.names("2")) == (["1", "2"], ["1", "Knives"])
+    tree.add("1", "Kitchen", "")
+    assert (tree.ids("2"), tree.names("2")) == (["1", "2"], ["Kitchen", "Knives"])

@@ -114,7 +114,7 @@ def test_top_k_rows_gives_the_same_lists_on_both_paths() -> None:
     slow = top_k_rows(rows[shuffled], cols[shuffled], vals[shuffled], 300, 7)
     for a, b in zip(fast, slow, strict=True):
         assert a.tolist() == b.tolist()
-    counts, kept_cols, kept_vals = fast
+    counts, kept_cols, _ = fast
     start = 0
     for row, count in enumerate(counts.tolist()):
         mine = sorted(zip(-vals[rows == row], cols[rows == row], strict=True))[:7]

@@ -17,6 +17,7 @@ from imports.errors import RowError
 # ISO 4217 replaced these codes; feeds (Yandex's above all) still use them.
 _CURRENCY_ALIASES = {"RUR": "RUB", "BYR": "BYN"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCIES: dict[str, str] = {}  # raw code as written -> checked code
 
 
 @dataclass(slots=True)
@@ -36,6 +37,16 @@ class Rejected:
 
 def parse_price(raw: str) -> float:
     """``"1234.50"``, ``"1 234,50"``: a finite, non-negative amount, or RowError."""
+    try:
+        # Most prices are plain numbers: float() takes them as they are (it strips
+        # outer whitespace, and refuses the inner spaces and commas handled below).
+        value = float(raw)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value) or value < 0:
+            raise RowError(f"bad price {raw!r}")
+        return value
     cleaned = raw.replace("\u00a0", "").replace(" ", "")
     if "," in cleaned and "." not in cleaned:
         cleaned = cleaned.replace(",", ".")
@@ -64,11 +75,18 @@ def _looks_numeric(token: str) -> bool:
 
 
 def currency(code: str) -> str:
-    code = code.strip().upper()
-    code = _CURRENCY_ALIASES.get(code, code)
-    if code and not _CURRENCY.match(code):
-        raise RowError(f"bad currency {code!r}")
-    return code
+    """An ISO 4217 code, "" for none, or RowError."""
+    known = _CURRENCIES.get(code)
+    if known is not None:
+        return known
+    cleaned = code.strip().upper()
+    cleaned = _CURRENCY_ALIASES.get(cleaned, cleaned)
+    if cleaned and not _CURRENCY.match(cleaned):
+        raise RowError(f"bad currency {cleaned!r}")
+    # Feeds repeat a handful of codes a million times; bad ones are never cached.
+    if len(_CURRENCIES) < 1000:
+        _CURRENCIES[code] = cleaned
+    return cleaned
 
 
 def build_record(

@@ -25,12 +25,15 @@ class CategoryTree:
         self.parent: dict[str, str] = {}
         self.name: dict[str, str] = {}
         self._paths: dict[str, list[str]] = {}
+        self._names: dict[str, list[str]] = {}
 
     def add(self, category_id: str, name: str, parent_id: str) -> None:
         self.name[category_id] = name
         if parent_id:
             self.parent[category_id] = parent_id
-        self._paths.clear()  # a late category may re-root an earlier path
+        # A late category may re-root an earlier path.
+        self._paths.clear()
+        self._names.clear()
 
     def ids(self, leaf: str) -> list[str]:
         """``leaf`` and its ancestors, root first; a cycle in the feed stops the walk."""
@@ -47,7 +50,11 @@ class CategoryTree:
         return path
 
     def names(self, leaf: str) -> list[str]:
-        return [self.name.get(i, i) for i in self.ids(leaf)]
+        """The names of ``ids(leaf)``; shared between calls, like ``ids``: not to modify."""
+        cached = self._names.get(leaf)
+        if cached is None:
+            cached = self._names[leaf] = [self.name.get(i, i) for i in self.ids(leaf)]
+        return cached
 
 
 def parse_yml(stream: Readable, tree: CategoryTree | None = None) -> Iterator[Offer | Rejected]:
@@ -80,8 +87,9 @@ def _offer(element: Any, tree: CategoryTree, base_currency: str) -> Offer | Reje
             if name:
                 params[name] = f"{text(child)} {unit}".strip()
         # Only the first picture is the main image; later ones are extra angles.
-        elif isinstance(tag, str) and tag not in fields:
-            fields[tag] = text(child)
+        elif tag not in fields and isinstance(tag, str):
+            value = child.text  # text() inlined: this loop runs ~10 times per offer
+            fields[tag] = value.strip() if value else ""
     try:
         raw_price = fields.get("price", "")
         if not raw_price:
