@@ -121,7 +121,9 @@ async def build_context(
     in_category = wanted.category
     if in_category == CURRENT_CATEGORY:
         in_category = _current_category(category, carried_items, catalogue)
-    exclude = [item["product_id"] for item in items]
+    carried_bought = command.context.get("bought")
+    bought = [str(p) for p in carried_bought] if isinstance(carried_bought, list) else []
+    exclude = [item["product_id"] for item in items] + bought
     carried_history = command.context.get("history")
     history = [str(p) for p in carried_history] if isinstance(carried_history, list) else []
     algorithm = wanted.algorithm

@@ -26,9 +26,11 @@ class SendCommand:
     """One intended message.
 
     ``context`` holds what the stream worker knows: ``customer`` (profile fields),
-    ``items`` (``[{product_id, quantity, price}]``), and per kind ``category`` or
-    ``search_query``. The delivery worker enriches items from the catalogue and adds
-    recommendations and links before rendering.
+    ``items`` (``[{product_id, quantity, price}]``), ``history`` (viewed and carted
+    product ids, oldest first), ``bought`` (the latest products bought, newest first:
+    never recommended), and per kind ``category`` or ``search_query``. The delivery
+    worker enriches items from the catalogue and adds recommendations and links before
+    rendering.
     """
 
     id: str

@@ -22,7 +22,7 @@ class CartLine:
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    """A viewed product, a browsed category or a search query, and when."""
+    """A viewed or bought product, a browsed category or a search query, and when."""
 
     value: str
     ts: int
@@ -84,6 +84,8 @@ class CustomerState:
     #: Ids of the latest non-idempotent events (cart changes, orders): Kafka delivers
     #: at least once, and a redelivered cart_add must not add the item twice.
     recent_events: tuple[str, ...] = ()
+    #: The latest products bought, newest first: recommendations leave them out.
+    bought: tuple[Seen, ...] = ()
 
     def evolve(self, **changes: Any) -> CustomerState:
         """``dataclasses.replace`` without its introspection: this runs per event."""

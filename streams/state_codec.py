@@ -40,6 +40,7 @@ def state_to_bytes(state: CustomerState) -> bytes:
             state.orders,
             [[q.trigger_id, q.step, q.due_ms, q.episode, q.payload] for q in state.pending],
             list(state.recent_events),
+            _seen(state.bought),
         ]
     )
 
@@ -49,7 +50,8 @@ def state_from_bytes(raw: bytes) -> CustomerState:
     if not isinstance(data, list) or not data or data[0] != VERSION:
         raise ValueError(f"unknown customer-state format: {raw[:40]!r}")
     (_, customer_id, partition, profile, cart, views, categories, searches,
-     last_activity_ms, last_order_ms, orders, pending, recent) = data  # fmt: skip
+     last_activity_ms, last_order_ms, orders, pending, recent) = data[:13]  # fmt: skip
+    bought = data[13] if len(data) > 13 else []  # appended later: older records lack it
     return CustomerState(
         customer_id=customer_id,
         partition=partition,
@@ -63,6 +65,7 @@ def state_from_bytes(raw: bytes) -> CustomerState:
         orders=orders,
         pending=tuple(Pending(*q) for q in pending),
         recent_events=tuple(recent),
+        bought=tuple(Seen(*s) for s in bought),
     )
 
 

@@ -41,7 +41,9 @@ def command(history: list[str]) -> SendCommand:
     )  # fmt: skip
 
 
-async def recommended(settings: Settings, history: list[str]) -> list[str]:
+async def recommended(
+    settings: Settings, history: list[str], bought: list[str] | None = None
+) -> list[str]:
     client = aioredis.from_url(settings.redis_url or "")
     shared = SharedState(client, settings.redis_namespace)
     try:
@@ -58,8 +60,11 @@ async def recommended(settings: Settings, history: list[str]) -> list[str]:
                 "recommendations": {"algorithm": "personal", "count": 1},
             }
         )
+        sent = command(history)
+        if bought is not None:
+            sent = replace(sent, context={**sent.context, "bought": bought})
         context = await build_context(
-            command(history), customer={}, trigger=trigger, shared=shared,
+            sent, customer={}, trigger=trigger, shared=shared,
             recommender=make_recommender(settings, shared), utm={}, unsubscribe_url="",
             shop_url="https://s.example", sender={},
         )  # fmt: skip
@@ -76,6 +81,15 @@ async def test_emails_recommend_from_the_model_when_one_is_configured(
     assert await recommended(with_model, ["boot"]) == ["laces"]
     # Without a model the same email gets the best seller instead.
     assert await recommended(make_settings(), ["boot"]) == ["jacket"]
+
+
+async def test_what_the_customer_bought_is_not_offered_again(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    train(tmp_path / "model")
+    with_model = make_settings(model_dir=tmp_path / "model")
+    assert await recommended(with_model, ["boot"], bought=["laces"]) != ["laces"]
+    assert await recommended(make_settings(), ["boot"], bought=["jacket"]) == ["scarf"]
 
 
 def test_a_bad_model_stops_delivery_at_start_up(

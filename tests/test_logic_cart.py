@@ -256,3 +256,21 @@ def test_command_carries_the_history_the_recommender_needs(sim: Sim) -> None:
     sim.click("cart_add", product_id="p1", quantity=1, price=2.0)
     [cmd] = sim.tick(60)
     assert cmd.context["history"] == ["p9", "p8", "p1"], "viewed oldest first, then the cart"
+
+
+def test_command_carries_what_was_bought_newest_first(sim: Sim) -> None:
+    sim.order("p-old", offset_s=-90 * 24 * 3600, historical=True)
+    sim.order("p1", "p2")
+    sim.clock.advance(10)
+    sim.order("p3", "p1")  # bought again: moves to the front
+    sim.order("p-older", offset_s=-400 * 24 * 3600, historical=True)  # goes behind
+    sim.click("cart_add", product_id="p9", quantity=1, price=2.0)
+    [cmd] = sim.tick(60)
+    assert cmd.context["bought"] == ["p3", "p1", "p2", "p-old", "p-older"]
+
+
+def test_only_the_latest_purchases_are_kept(sim: Sim) -> None:
+    for n in range(25):
+        sim.clock.advance(1)
+        sim.order(f"p{n}")
+    assert [s.value for s in sim.state.bought] == [f"p{n}" for n in range(24, 4, -1)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
 import pytest
 
 from models.state import CartLine, CustomerState, Pending, Profile, Seen
@@ -33,6 +36,7 @@ def rich_state() -> CustomerState:
             Pending("view", 0, 70, 10, {"product_ids": ["p3", "p4"]}),
         ),
         recent_events=("e9", "e8"),
+        bought=(Seen("p7", 5), Seen("p6", 4)),
     )
 
 
@@ -46,3 +50,11 @@ def test_unknown_format_is_refused() -> None:
         state_from_bytes(b'{"customer_id": "c-1"}')
     with pytest.raises(ValueError):
         state_from_bytes(b"[99]")
+
+
+def test_a_record_from_before_bought_was_kept_still_decodes() -> None:
+    state = rich_state()
+    fields = orjson.loads(state_to_bytes(state))
+    assert len(fields) == 14
+    older = orjson.dumps(fields[:13])  # the layout before ``bought`` was appended
+    assert state_from_bytes(older) == replace(state, bought=())

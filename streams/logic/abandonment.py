@@ -15,12 +15,24 @@ from models.triggers import TriggerSet
 from streams.logic.pending import arm, arm_pending, drop_where, update_payloads
 
 MAX_SEEN = 10
+MAX_BOUGHT = 20
 VIEW_ITEMS = 3
 
 
 def _remember(seen: tuple[Seen, ...], item: Seen) -> tuple[Seen, ...]:
     rest = tuple(s for s in seen if s.value != item.value)
     return (item, *rest)[:MAX_SEEN]
+
+
+def _bought(bought: tuple[Seen, ...], products: Sequence[str], ts: int) -> tuple[Seen, ...]:
+    """The latest ``MAX_BOUGHT`` products bought, newest first; a historical order older
+    than what is known goes behind it."""
+    fresh = {p: Seen(p, ts) for p in products}
+    merged = sorted(
+        [*fresh.values(), *(s for s in bought if s.value not in fresh)],
+        key=lambda s: -s.ts,
+    )
+    return tuple(merged[:MAX_BOUGHT])
 
 
 def _ids(triggers: TriggerSet, kind: str) -> frozenset[str]:
@@ -125,7 +137,11 @@ def apply_order(
     bought_categories.update(
         s.category_id for s in state.views if s.value in bought and s.category_id
     )
-    state = state.evolve(last_order_ms=max(state.last_order_ms, ts), orders=state.orders + 1)
+    state = state.evolve(
+        last_order_ms=max(state.last_order_ms, ts),
+        orders=state.orders + 1,
+        bought=_bought(state.bought, [item.product_id for item in event.items], ts),
+    )
     cart_ids = _ids(triggers, "abandoned_cart")
     if state.cart and not event.historical:
         if any(p.trigger_id in cart_ids and p.episode > ts for p in state.pending):

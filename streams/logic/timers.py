@@ -62,6 +62,8 @@ def build_command(
         "customer": profile.as_context(state.customer_id),
         # What the recommender personalises from: viewed, then carted products, oldest first.
         "history": _history(state),
+        # What it must not offer again: the latest products bought.
+        "bought": [seen.value for seen in state.bought],
     }
     kind = trigger.kind
     if kind == "abandoned_cart":
