@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from nudge import processes
 from nudge.embedded import EmbeddedBroker, ensure_redis, free_port, wait_for_port
 from nudge.embedded.redis_server import EmbeddedRedis
 from nudge.settings import Settings
@@ -32,13 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 # -- processes ------------------------------------------------------------------
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``grace_s``."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    processes.stop_process(proc, grace_s)
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from typing import IO
 import imports
 from imports.errors import FeedError, ImportFailure
 from imports.frames import BATCH, DONE, FAILED, Batch, read_frame
+from nudge.processes import stop_process
 
 STOP_GRACE_S = 5.0
 READER_MODULE = "imports.feed_reader"
@@ -95,13 +95,8 @@ class FeedReaderProcess:
         """Stops the reader if still running, and reaps it."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if not self._done and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            # after DONE the reader is on its way out: let it finish
+            stop_process(proc, STOP_GRACE_S, terminate=not self._done)
             if proc.stdout is not None:
                 proc.stdout.close()
         if self._stderr is not None:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pydantic import SecretStr
 
 from nudge.embedded import EmbeddedBroker, MailCatcher, ensure_redis, free_port
 from nudge.embedded.net import is_listening
+from nudge.processes import stop_process
 from nudge.settings import DEV_SECRET, Settings
 
 
@@ -37,13 +37,7 @@ def _spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Pope
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, 10.0)
 
 
 def run_dev(

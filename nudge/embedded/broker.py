@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from nudge.embedded.net import free_port, wait_for_port
+from nudge.processes import stop_process
 
 
 class EmbeddedBroker:
@@ -50,13 +51,8 @@ class EmbeddedBroker:
         return self
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            stop_process(self._proc, 5.0)
         self._proc = None
 
     def __enter__(self) -> EmbeddedBroker:
