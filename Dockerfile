@@ -24,7 +24,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     NUDGE_WEB_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 nudge \
  && useradd --system --uid 10001 --gid nudge --home-dir /var/lib/nudge --create-home \
-      --shell /usr/sbin/nologin nudge
+      --shell /usr/sbin/nologin nudge \
+ && mkdir /models && chown nudge:nudge /models
+# /models: where `nudge train` writes and delivery workers read published models; a new
+# named volume mounted there takes this owner.
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Trigger files referenced by path (`nudge triggers apply /app/nudge/demo/...`).
