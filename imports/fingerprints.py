@@ -15,7 +15,6 @@ from itertools import chain
 from typing import Any
 
 import hiredis
-import orjson
 import redis
 
 from imports.errors import FeedError
@@ -30,9 +29,6 @@ class Known:
     available: bool
     currency: str
 
-    def encode(self) -> str:
-        return f"{self.digest} {self.price!r} {int(self.available)} {self.currency}"
-
     @classmethod
     def decode(cls, raw: bytes) -> Known | None:
         parts = raw.decode().split(" ")
@@ -40,15 +36,6 @@ class Known:
             return cls(parts[0], float(parts[1]), parts[2] == "1", parts[3])
         except (IndexError, ValueError):
             return None  # an unreadable entry counts as unknown: the product is re-sent
-
-
-def fingerprint(record: dict[str, Any], payload: bytes | None = None) -> Known:
-    """``payload``, when given, is ``record`` as it will be produced: hashing those bytes
-    saves serialising twice. ``build_record`` fixes the key order, so equal records
-    give equal bytes."""
-    data = payload if payload is not None else orjson.dumps(record)
-    digest = hashlib.blake2b(data, digest_size=8)
-    return Known(digest.hexdigest(), record["price"], record["available"], record["currency"])
 
 
 def state_of(record: dict[str, Any]) -> bytes:
@@ -61,9 +48,10 @@ def state_of(record: dict[str, Any]) -> bytes:
 
 
 def encoded_fingerprint(payload: bytes, state: bytes) -> bytes:
-    """``fingerprint(record, payload).encode()`` as bytes, from the record as produced and
-    its :func:`state_of`: compared to what Redis holds without decoding either (equal
-    bytes: unchanged), and stored as is."""
+    """``b"<digest> <price> <available 0|1> <currency>"``, from the record as produced
+    and its :func:`state_of`: compared to what Redis holds without decoding either
+    (equal bytes: unchanged), and stored as is. ``build_record`` fixes the key order,
+    so equal records give equal bytes."""
     return hashlib.blake2b(payload, digest_size=8).hexdigest().encode() + b" " + state
 
 
