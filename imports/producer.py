@@ -56,31 +56,26 @@ class ImportProducer:
         if not self.first_error:
             self.first_error = str(err)
 
-    def send(self, topic: str, key: bytes, value: bytes, tracked: bool = False) -> None:
-        callback = self._on_tracked if tracked else self._on_untracked
+    def _produce(self, topic: str, key: bytes, value: bytes, callback: Any) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
-                break
+                self._producer.produce(topic, value, key, -1, callback)  # -1: the partitioner
+                return
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
                 self._producer.poll(0.05)
+
+    def send(self, topic: str, key: bytes, value: bytes, tracked: bool = False) -> None:
+        self._produce(topic, key, value, self._on_tracked if tracked else self._on_untracked)
         self.sent += 1
         if self.sent % POLL_EVERY == 0:
             self._producer.poll(0)
 
     def send_many(self, topic: str, records: list[tuple[bytes, bytes]], tracked: bool) -> None:
-        """``send`` for (key, value) pairs, with the per-record overhead cut: a batch
-        of offers is sent this way."""
-        produce = self._producer.produce
+        """``send`` for (key, value) pairs, a batch of offers at a time."""
         callback = self._on_tracked if tracked else self._on_untracked
         for key, value in records:
-            while True:
-                try:
-                    produce(topic, value, key, -1, callback)  # -1: the partitioner picks
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
+            self._produce(topic, key, value, callback)
         self.sent += len(records)
         self._producer.poll(0)
 
