@@ -69,6 +69,11 @@ def _product(
     return product
 
 
+def _ids(carried: Any) -> list[str]:
+    """Product ids the stream worker carried (``history``, ``bought``); [] if absent."""
+    return [str(p) for p in carried] if isinstance(carried, list) else []
+
+
 def _current_category(
     category: Mapping[str, Any],
     items: Sequence[Mapping[str, Any]],
@@ -121,11 +126,8 @@ async def build_context(
     in_category = wanted.category
     if in_category == CURRENT_CATEGORY:
         in_category = _current_category(category, carried_items, catalogue)
-    carried_bought = command.context.get("bought")
-    bought = [str(p) for p in carried_bought] if isinstance(carried_bought, list) else []
-    exclude = [item["product_id"] for item in items] + bought
-    carried_history = command.context.get("history")
-    history = [str(p) for p in carried_history] if isinstance(carried_history, list) else []
+    exclude = [item["product_id"] for item in items] + _ids(command.context.get("bought"))
+    history = _ids(command.context.get("history"))
     algorithm = wanted.algorithm
     recs = await recommender.recommend(
         command.customer_id, algorithm, wanted.count, exclude, history, in_category
