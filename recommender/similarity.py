@@ -145,36 +145,31 @@ def top_k_rows(
 
 
 def keep_top_k(indptr: np.ndarray, cols: np.ndarray, vals: np.ndarray, k: int) -> Neighbours:
-    """A CSR matrix's rows cut to their ``k`` largest values (positive values).
+    """A CSR matrix's rows cut to their ``k`` largest values (positive values; ties go
+    to the earlier entry). Entries keep their order: nothing downstream needs another.
 
-    Only rows longer than ``k`` are sorted (best first); shorter ones, usually most of
-    the entries, are kept as they are, since nothing downstream needs an order.
+    Only the entries of rows longer than ``k`` are ranked; the rest, usually most of
+    them, are only copied.
     """
     n_rows = indptr.shape[0] - 1
     counts = np.diff(indptr)
-    long_rows = counts > k
-    if not long_rows.any():
+    long_ids = np.flatnonzero(counts > k)
+    if not long_ids.size:
         return Neighbours(indptr.astype(np.int64), cols, vals)
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
-    in_long = long_rows[rows]
-    long_counts, long_cols, long_vals = top_k_rows(
-        rows[in_long], cols[in_long], vals[in_long], n_rows, k
-    )
-    kept_counts = np.where(long_rows, long_counts, counts)
-    out_indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(kept_counts, out=out_indptr[1:])
-    out_cols = np.empty(int(out_indptr[-1]), dtype=cols.dtype)
-    out_vals = np.empty(int(out_indptr[-1]), dtype=np.float32)
-    short = ~in_long
-    short_rows = rows[short]
-    at = out_indptr[short_rows] + (np.flatnonzero(short) - indptr[short_rows])
-    out_cols[at], out_vals[at] = cols[short], vals[short]
-    kept_rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.where(long_rows, long_counts, 0))
-    starts = np.cumsum(long_counts[long_rows]) - long_counts[long_rows]
-    rank = np.arange(kept_rows.size) - np.repeat(starts, long_counts[long_rows])
-    at = out_indptr[kept_rows] + rank
-    out_cols[at], out_vals[at] = long_cols, long_vals
-    return Neighbours(out_indptr, out_cols, out_vals)
+    lengths = counts[long_ids]
+    offsets = np.cumsum(lengths) - lengths
+    positions = np.arange(int(lengths.sum())) + np.repeat(indptr[long_ids] - offsets, lengths)
+    # ranked by value with their positions standing in for columns: what comes back is
+    # which entries to keep
+    _, chosen, _ = top_k_rows(np.repeat(long_ids, lengths), positions, vals[positions], n_rows, k)
+    keep = np.ones(cols.shape[0], dtype=bool)
+    keep[positions] = False
+    keep[chosen] = True
+    kept_counts = counts.copy()
+    kept_counts[long_ids] = k
+    kept_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(kept_counts, out=kept_indptr[1:])
+    return Neighbours(kept_indptr, cols[keep], vals[keep].astype(np.float32))
 
 
 def cosine_top_k(
