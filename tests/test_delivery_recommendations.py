@@ -41,36 +41,51 @@ def command(history: list[str]) -> SendCommand:
     )  # fmt: skip
 
 
-async def recommended(
-    settings: Settings, history: list[str], bought: list[str] | None = None
+async def recommended_ids(
+    settings: Settings,
+    catalogue: dict[str, list[str]],
+    sales: dict[str, float],
+    recommendations: dict[str, Any],
+    context: dict[str, Any],
 ) -> list[str]:
+    """The product ids an email's context recommends: ``catalogue`` maps each product to
+    its category path, ``sales`` is what the stream workers counted."""
     client = aioredis.from_url(settings.redis_url or "")
     shared = SharedState(client, settings.redis_namespace)
     try:
         await shared.put_products(
             {"product_id": p, "title": p.title(), "url": f"https://s.example/{p}", "price": 1.0,
-             "currency": "EUR", "category_ids": [], "available": True}
-            for p in ("boot", "laces", "jacket", "scarf")
+             "currency": "EUR", "category_ids": path, "available": True}
+            for p, path in catalogue.items()
         )  # fmt: skip
-        await shared.bump_popularity({"jacket": 10.0, "scarf": 9.0, "boot": 1.0, "laces": 1.0})
+        await shared.bump_popularity(sales)
         trigger = TriggerDef.from_dict(
-            {
-                "id": "view",
-                "kind": "abandoned_view",
-                "recommendations": {"algorithm": "personal", "count": 1},
-            }
+            {"id": "view", "kind": "abandoned_view", "recommendations": recommendations}
         )
-        sent = command(history)
-        if bought is not None:
-            sent = replace(sent, context={**sent.context, "bought": bought})
-        context = await build_context(
+        sent = replace(command([]), context={**command([]).context, **context})
+        built = await build_context(
             sent, customer={}, trigger=trigger, shared=shared,
             recommender=make_recommender(settings, shared), utm={}, unsubscribe_url="",
             shop_url="https://s.example", sender={},
         )  # fmt: skip
-        return [r["product_id"] for r in context["recommendations"]]
+        return [r["product_id"] for r in built["recommendations"]]
     finally:
         await client.aclose()
+
+
+async def recommended(
+    settings: Settings, history: list[str], bought: list[str] | None = None
+) -> list[str]:
+    context: dict[str, Any] = {"history": history}
+    if bought is not None:
+        context["bought"] = bought
+    return await recommended_ids(
+        settings,
+        {product: [] for product in ("boot", "laces", "jacket", "scarf")},
+        {"jacket": 10.0, "scarf": 9.0, "boot": 1.0, "laces": 1.0},
+        {"algorithm": "personal", "count": 1},
+        context,
+    )
 
 
 async def test_emails_recommend_from_the_model_when_one_is_configured(
@@ -136,31 +151,13 @@ CAMPING = {"tent": ["outdoor", "camping"], "stove": ["outdoor", "camping"],
 async def popular_in(
     settings: Settings, category: str, context: dict[str, Any], count: int = 2
 ) -> list[str]:
-    client = aioredis.from_url(settings.redis_url or "")
-    shared = SharedState(client, settings.redis_namespace)
-    try:
-        await shared.put_products(
-            {"product_id": p, "title": p, "url": f"https://s.example/{p}", "price": 1.0,
-             "currency": "EUR", "category_ids": path, "available": True}
-            for p, path in CAMPING.items()
-        )  # fmt: skip
-        await shared.bump_popularity({"mug": 10.0, "lamp": 9.0, "tent": 5.0, "stove": 4.0})
-        trigger = TriggerDef.from_dict(
-            {
-                "id": "view",
-                "kind": "abandoned_view",
-                "recommendations": {"algorithm": "popular", "count": count, "category": category},
-            }
-        )
-        sent = replace(command([]), context={"history": [], **context})
-        built = await build_context(
-            sent, customer={}, trigger=trigger, shared=shared,
-            recommender=make_recommender(settings, shared), utm={}, unsubscribe_url="",
-            shop_url="https://s.example", sender={},
-        )  # fmt: skip
-        return [r["product_id"] for r in built["recommendations"]]
-    finally:
-        await client.aclose()
+    return await recommended_ids(
+        settings,
+        CAMPING,
+        {"mug": 10.0, "lamp": 9.0, "tent": 5.0, "stove": 4.0},
+        {"algorithm": "popular", "count": count, "category": category},
+        context,
+    )
 
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["redis best sellers", "model"])
