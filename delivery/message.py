@@ -9,7 +9,10 @@ and the SMTP exchange together. The output is deliberately plain and 7-bit clean
   characters, so no server needs 8BITMIME and nothing long gets rewrapped);
 * CRLF line endings throughout;
 * non-ASCII Subject and display names as RFC 2047 encoded words (``email.header``);
-* the same CR/LF header-injection check on every header value as before.
+* Subject and display names on one line (``delivery.header_text.one_line``): a CR or LF
+  there comes from a shopper's name or a template, and is a space, not a failure;
+* every other header value (addresses, ids, URLs) refused with ``HeaderInjection`` if
+  it holds CR or LF: those cannot be cleaned without becoming different values.
 
 ``tests/test_delivery_message.py`` parses the output back with the standard library.
 """
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, getaddresses, parseaddr
 
+from delivery.header_text import one_line
 from delivery.render import Rendered
 from nudge.errors import PermanentError
 
@@ -33,7 +37,7 @@ _MAX_LINE = 998
 
 
 class HeaderInjection(PermanentError):
-    """A header value with CR or LF: it could smuggle headers (Bcc:) into the message."""
+    """An address, id or URL with CR or LF (it could smuggle in a Bcc:), or not one address."""
 
     reason = "header_injection"
 
@@ -104,13 +108,19 @@ def _structured(name: str, value: str) -> str:
     return line
 
 
-def _mailbox(name: str, value: str) -> tuple[str, str]:
-    """(header line, addr-spec) for exactly one mailbox, display name encoded if needed."""
+def _mailbox(name: str, value: str, display_name: str | None = None) -> tuple[str, str]:
+    """(header line, addr-spec) for exactly one mailbox, display name encoded if needed.
+
+    ``display_name``, when given, replaces any display name in ``value``. Display names
+    are cleaned to one line; the address is refused if it holds CR or LF (in a whole
+    ``Name <addr>`` string there is no telling where an injected line would end).
+    """
     check_header(name, value)
     parsed = getaddresses([value])
     if len(parsed) != 1 or "@" not in parsed[0][1]:
         raise HeaderInjection(f"header_injection: {name} must be one address, got {value!r}")
     display, addr = parsed[0]
+    display = one_line(display if display_name is None else display_name)
     if not addr.isascii():
         # Encoded words are not allowed in an addr-spec (the old EmailMessage path put
         # them there anyway, which no server delivers); without SMTPUTF8 it is unsendable.
@@ -159,9 +169,12 @@ def build_message(
     recipient: str,
     unsubscribe_url: str | None,
     now_ms: int,
+    recipient_name: str | None = None,
 ) -> OutgoingMessage:
+    """``recipient_name`` (e.g. the customer's first and last name) becomes the To
+    display name, cleaned like the Subject."""
     from_line, sender = _sender_mailbox("From", mail_from)
-    to_line, addr = _mailbox("To", recipient)
+    to_line, addr = _mailbox("To", recipient, recipient_name)
     mid = message_id(command_id, mail_from)
     # "=_" cannot occur in quoted-printable output ("=" is always followed by two hex
     # digits or a line break there), so this boundary never collides with a body.
@@ -169,7 +182,8 @@ def build_message(
     lines = [
         from_line,
         to_line,
-        _unstructured("Subject", rendered.subject),
+        # The renderer already cleans what it renders; a Rendered built elsewhere is not.
+        _unstructured("Subject", one_line(rendered.subject)),
         f"Date: {format_datetime(datetime.fromtimestamp(now_ms / 1000, tz=UTC))}",
         f"Message-ID: {mid}",
         _unstructured("X-Nudge-Command-Id", command_id),

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Template, TemplateError, pass_context
+from jinja2 import Template, TemplateError, Undefined, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from delivery.defaults import default_message
+from delivery.header_text import one_line
 from delivery.links import add_params, tag_html_links
 from models.triggers import Message
 from nudge.errors import PermanentError
@@ -91,21 +92,27 @@ def _utm(context: Context, url: Any) -> str:
     return add_params(str(url), params) if url else ""
 
 
-def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
+def _environment(*, autoescape: bool, undefined: type[Undefined]) -> ImmutableSandboxedEnvironment:
     env = make_environment()
     # The shared factory autoescapes everything; subject and text are not HTML, and
     # escaping them would put "&amp;" into a customer's inbox.
     env.autoescape = autoescape
+    env.undefined = undefined
     env.filters["money"] = _money
     env.filters["utm"] = _utm
     return env
 
 
 class Renderer:
-    def __init__(self) -> None:
-        self._html_env = _environment(autoescape=True)
-        self._text_env = _environment(autoescape=False)
+    def __init__(self, *, undefined: type[Undefined] = Undefined) -> None:
+        """``undefined`` is for checks (``nudge.template_check``); sending keeps the default."""
+        self._html_env = _environment(autoescape=True, undefined=undefined)
+        self._text_env = _environment(autoescape=False, undefined=undefined)
         self._cache: dict[tuple[bool, str], Template] = {}
+
+    def environment(self, *, is_html: bool) -> ImmutableSandboxedEnvironment:
+        """The sandbox a field is rendered in: ``money`` and ``utm`` filters included."""
+        return self._html_env if is_html else self._text_env
 
     def _template(self, source: str, *, is_html: bool) -> Template:
         key = (is_html, source)
@@ -115,12 +122,15 @@ class Renderer:
                 # Trigger edits retire old sources; a full reset is simpler than an LRU
                 # and recompiling a few hundred templates costs milliseconds.
                 self._cache.clear()
-            env = self._html_env if is_html else self._text_env
-            template = env.from_string(source)
+            template = self.environment(is_html=is_html).from_string(source)
             self._cache[key] = template
         return template
 
-    def _render(self, name: str, source: str, context: Mapping[str, Any], *, is_html: bool) -> str:
+    def render_field(
+        self, name: str, source: str, context: Mapping[str, Any], *, is_html: bool
+    ) -> str:
+        """One template; any failure is a ``TemplateFailed`` whose ``__cause__`` is the
+        original error (``SecurityError``, ``UndefinedError``, ``TypeError``, ...)."""
         try:
             return self._template(source, is_html=is_html).render(context)
         except SecurityError as exc:
@@ -147,10 +157,11 @@ class Renderer:
         html_src = chosen.html or fallback.html or ""
         text_src = chosen.text or fallback.text or ""
 
-        subject = self._render("subject", subject_src, context, is_html=False).strip()
+        # The subject is a header: a newline from a shopper's name must not end it.
+        subject = one_line(self.render_field("subject", subject_src, context, is_html=False))
         context = {**context, "subject": subject}
-        body_html = self._render("html", html_src, context, is_html=True)
-        body_text = self._render("text", text_src, context, is_html=False)
+        body_html = self.render_field("html", html_src, context, is_html=True)
+        body_text = self.render_field("text", text_src, context, is_html=False)
 
         skip = (footer.unsubscribe_url,) if footer.unsubscribe_url else ()
         body_html = tag_html_links(body_html, utm, skip_prefixes=skip)

@@ -12,10 +12,10 @@ import re
 
 from imports.errors import RowError
 
-_LOCAL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+$")
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LOCAL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+\Z")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _PHONE_JUNK = re.compile(r"[\s().\-/]")
-_PHONE = re.compile(r"^\+?\d{5,15}$")
+_PHONE = re.compile(r"^\+?\d{5,15}\Z")
 
 
 def normalise_email(raw: str) -> str:

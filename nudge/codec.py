@@ -10,18 +10,27 @@ Every failure raises :class:`~nudge.errors.InvalidMessage` with one of these rea
 ``empty_payload``, ``oversized_payload``, ``unsupported_content_type``, ``malformed_json``,
 ``bad_avro``, ``not_an_object``, ``missing_customer_id``, ``missing_field``,
 ``unknown_type``, ``bad_field``. ``detail`` names the field where there is one.
+
+Some fields of a ``customers`` record are optional on their own (today: ``email``). A
+bad value there need not cost the shopper the rest of the record (their consent above
+all): :func:`decode_customer_partial` drops just that field, as if it were absent, and
+reports it as a :class:`FieldRejection` for the dead-letter topic.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import fastavro
 import faust
 import orjson
 
+from imports.emails import normalise_email
+from imports.errors import RowError
 from models.events import (
     CLICK_TYPES,
     ORDER_TYPES,
@@ -31,7 +40,7 @@ from models.events import (
     Product,
 )
 from nudge.errors import InvalidMessage
-from nudge.validation import SPECS, bad_field, builder, check_fields
+from nudge.validation import SPECS, Checker, bad_field, builder, check_fields
 from schemas import load_schema
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None
@@ -159,13 +168,83 @@ def decode_order(
     return _new_order(check_fields(data, _ORDER, ""))
 
 
+@dataclass(frozen=True, slots=True)
+class FieldRejection:
+    """One field of a record that was dropped at the input; the rest was used."""
+
+    field: str
+    reason: str
+    detail: str
+
+    def error(self) -> InvalidMessage:
+        """What the dead-letter sink takes: ``dead_letters.send(message, r.error())``.
+
+        The detail says the record was applied anyway: a whole-record ``bad_field``
+        letter means the opposite, and replaying an applied record (its consent with
+        it) over newer ones is not the same decision as replaying a refused one.
+        """
+        return InvalidMessage(self.reason, f"{self.detail} (field dropped, rest applied)")
+
+
+# CR, LF and the other C0/C1 controls. Checked before ``normalise_email``, whose
+# ``$``-anchored patterns let a newline through before "@" or a dot; an address is
+# never cleaned (a cleaned address is someone else's), only refused.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _email(v: Any, p: str, n: str) -> str:
+    """The address as the importers normalise it (IDNA domain), or ``bad_field``."""
+    if type(v) is not str:
+        raise bad_field(p, n, "a string", v)
+    if _CONTROL.search(v):
+        raise InvalidMessage("bad_field", f"{p}{n}: control character in {v!r:.80}")
+    try:
+        return normalise_email(v)
+    except RowError as exc:
+        raise InvalidMessage("bad_field", f"{p}{n}: {exc}") from None
+
+
+#: ``customers`` fields whose bad value drops the field, not the record: name, checker.
+_CUSTOMER_OWN_FIELDS: tuple[tuple[str, Checker], ...] = (("email", _email),)
+
+
+def decode_customer_partial(
+    value: bytes | None, headers: Headers = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[CustomerEvent, tuple[FieldRejection, ...]]:
+    """A ``customers`` value as a :class:`CustomerEvent`, less any field rejected.
+
+    A rejected field is ``None`` in the event (an upsert keeps the stored value) and
+    comes back as a :class:`FieldRejection`. A record that is unusable as a whole
+    raises :class:`InvalidMessage` as every decoder does, rejections or not.
+    """
+    data = _parse("customers", value, headers, max_bytes)
+    _customer_id(data)
+    rejected: list[FieldRejection] = []
+    for name, check in _CUSTOMER_OWN_FIELDS:
+        raw = data.get(name)
+        if raw is None:
+            continue
+        try:
+            data[name] = check(raw, "", name)
+        except InvalidMessage as exc:
+            data[name] = None
+            rejected.append(FieldRejection(name, exc.reason, exc.detail))
+    event = _new_customer(check_fields(data, _CUSTOMER, ""))
+    return event, tuple(rejected)
+
+
 def decode_customer(
     value: bytes | None, headers: Headers = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> CustomerEvent:
-    """A ``customers`` value as a :class:`CustomerEvent` (``consent`` without nulls)."""
-    data = _parse("customers", value, headers, max_bytes)
-    _customer_id(data)
-    return _new_customer(check_fields(data, _CUSTOMER, ""))
+    """A ``customers`` value as a :class:`CustomerEvent` (``consent`` without nulls).
+
+    All or nothing: a field that :func:`decode_customer_partial` would drop raises
+    here (what an importer validating its rows wants).
+    """
+    event, rejected = decode_customer_partial(value, headers, max_bytes)
+    if rejected:
+        raise InvalidMessage(rejected[0].reason, rejected[0].detail)
+    return event
 
 
 def decode_product(
@@ -224,10 +303,12 @@ __all__ = [
     "DECODERS",
     "DEFAULT_MAX_BYTES",
     "Decoder",
+    "FieldRejection",
     "Headers",
     "InvalidMessage",
     "decode_click",
     "decode_customer",
+    "decode_customer_partial",
     "decode_order",
     "decode_product",
     "encode_avro",

@@ -43,10 +43,18 @@ class SharedState:
     async def set_consent(self, customer_id: str, channel: str, status: str) -> None:
         await self.redis.hset(self.consent_key(customer_id), channel, status)
 
-    async def set_consents(self, customer_id: str, consents: Mapping[str, str]) -> None:
-        if consents:
-            mapping: Any = dict(consents)
-            await self.redis.hset(self.consent_key(customer_id), mapping=mapping)
+    async def put_customers(
+        self, views: Iterable[tuple[str, Mapping[str, Any], Mapping[str, str]]]
+    ) -> None:
+        """Profiles and consents of many customers, ``(id, profile, consent)``, in one
+        round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for customer_id, profile, consents in views:
+            pipe.set(self.profile_key(customer_id), orjson.dumps(dict(profile)))
+            if consents:
+                mapping: Any = dict(consents)
+                pipe.hset(self.consent_key(customer_id), mapping=mapping)
+        await pipe.execute()
 
     async def get_consent(self, customer_id: str, channel: str) -> str | None:
         raw = await self.redis.hget(self.consent_key(customer_id), channel)

@@ -1,12 +1,15 @@
 """``create_app(settings)``: the Faust app, its topics, table, agents and timer.
 
-Agents stay thin: they batch records, hand them to the ``Processor`` and let Faust
-ack. Every dependency (Redis, clock, registry) is built here and handed down.
+Agents stay thin: they batch records, hand them to the ``Processor`` and, once it
+returns (every effect of the batch acknowledged), mark the batch's offsets applied in
+``OffsetProgress``: the consumer commits nothing past them. Every dependency (Redis,
+clock, registry) is built here and handed down.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +22,26 @@ from nudge.clock import Clock, SystemClock
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.trigger_registry import TriggerFeed, TriggerRegistry
+from streams.consumer import NudgeApp
 from streams.dead_letter import DeadLetterSink
 from streams.metrics import StreamMetrics
+from streams.offsets import OffsetProgress
 from streams.processor import Processor
 from streams.quiet_monitor import QuietMonitor
 from streams.table import StateStore, declare_table
+from streams.waiting import Waits
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
+#: Input topics whose commits follow ``OffsetProgress`` (the compacted catalogue
+#: keeps Faust's own bookkeeping: it is an upsert log, and a skipped record is
+#: repaired by the next import).
+GUARDED_TOPICS = ("clickstream", "orders", "customers")
+#: How long a partition's position may stand still behind fetched records before
+#: it is sought back and fetched again.
+STALL_AFTER_S = 5.0
 
 
 @dataclass
@@ -42,6 +55,8 @@ class Worker:
     shared: SharedState
     metrics: StreamMetrics
     redis: Redis
+    progress: OffsetProgress[Any]
+    waits: Waits
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -52,8 +67,12 @@ def create_app(
     settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None
 ) -> Worker:
     clock = clock or SystemClock()
-    app = faust.App(
+    progress: OffsetProgress[Any] = OffsetProgress(
+        [settings.topic(name) for name in GUARDED_TOPICS], stall_after_s=STALL_AFTER_S
+    )
+    app = NudgeApp(
         f"{settings.topic_prefix}{settings.app_id}",
+        offset_progress=progress,
         broker=_broker_urls(settings.kafka_bootstrap),
         store=settings.store,
         datadir=str(settings.data_dir / "faust"),
@@ -78,6 +97,7 @@ def create_app(
         monitor=QuietMonitor(),
     )
     metrics = StreamMetrics()
+    waits = Waits()
     redis_client = redis or Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     shared = SharedState(redis_client, settings.redis_namespace)
     registry = TriggerRegistry()
@@ -108,6 +128,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         max_payload_bytes=settings.max_payload_bytes,
+        waits=waits,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
     feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
@@ -118,31 +139,28 @@ def create_app(
         async def agent(stream: Any) -> None:
             await registry.ready.wait()
             async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-                await handler([e.message for e in events], decode, name)
+                # Records fetched before a rebalance may belong to a partition that
+                # moved to another worker; the current owner reads them again.
+                generation = app.consumer_generation_id
+                messages = [e.message for e in events if e.message.generation_id == generation]
+                try:
+                    await handler(messages, decode, name)
+                except Exception:
+                    # Faust acknowledges the batch anyway; not marking it applied keeps
+                    # the commit behind it, and the stalled partition is fetched again.
+                    log.exception("handling a batch of %s failed; it will be replayed", name)
+                    continue
+                now = time.monotonic()
+                for tp, offsets in _offsets_by_partition(messages).items():
+                    progress.applied(tp, offsets, now)
 
         agent.__name__ = f"on_{name.replace('-', '_')}"
         app.agent(topic, name=agent.__name__)(agent)
 
     agent_for(clicks, processor.on_clicks, codec.decode_click)
     agent_for(orders, processor.on_orders, codec.decode_order)
-    agent_for(customers, processor.on_customers, codec.decode_customer)
-
-    @app.agent(catalog, name="on_catalog")
-    async def on_catalog(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            products = []
-            for event in events:
-                message = event.message
-                try:
-                    product = codec.decode_product(
-                        message.value, message.headers, settings.max_payload_bytes
-                    )
-                except codec.InvalidMessage as exc:
-                    processor.dead_letters.send(message, exc)
-                    continue
-                products.append(product.asdict())
-            metrics.events.labels(catalog.get_topic_name()).inc(len(events))
-            await shared.put_products(products)
+    agent_for(customers, processor.on_customers, codec.decode_customer_partial)
+    agent_for(catalog, processor.on_catalog, codec.decode_product)
 
     @app.task
     async def follow_triggers() -> None:
@@ -156,6 +174,15 @@ def create_app(
     async def rebuild_timers() -> None:
         processor.rebuild_due(active_partitions())
 
+    @app.timer(1.0, name="replay_stalled_partitions")
+    async def replay_stalled_partitions() -> None:
+        if app.rebalancing or waits:
+            return  # a handler waiting for a dependency holds its position on purpose
+        for tp, offset in progress.stalled(time.monotonic()):
+            log.warning("%s stalled at offset %d behind fetched records; replaying", tp, offset)
+            metrics.replays.inc()
+            await app.consumer.seek(tp, offset)
+
     @app.timer(1.0, name="flush_popularity")
     async def flush_popularity() -> None:
         await processor.flush_popularity()
@@ -166,8 +193,17 @@ def create_app(
             return
         await processor.fire(active_partitions())
 
-    worker = Worker(app, settings, processor, registry, shared, metrics, redis_client)
+    worker = Worker(
+        app, settings, processor, registry, shared, metrics, redis_client, progress, waits
+    )
     from streams.web import register_views
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+def _offsets_by_partition(messages: list[Any]) -> dict[Any, list[int]]:
+    offsets: dict[Any, list[int]] = {}
+    for message in messages:
+        offsets.setdefault(message.tp, []).append(message.offset)
+    return offsets

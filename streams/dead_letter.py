@@ -1,7 +1,12 @@
-"""Routing unusable input records to the dead-letter topic, bytes untouched."""
+"""Routing unusable input records to the dead-letter topic, bytes untouched.
+
+Letters are queued while a batch is decoded and ``flush`` sends them and waits for
+the broker: a record's offset may be committed only once its dead letter is durable.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -20,14 +25,24 @@ class DeadLetterSink:
         self.topic = topic
         self.clock = clock
         self.metrics = metrics
+        self._queued: list[DeadLetter] = []
 
     def send(self, message: Any, error: InvalidMessage) -> None:
-        """Queue the record for the dead-letter topic (non-blocking, ordered with the rest)."""
+        """Queue the record for the dead-letter topic; ``flush`` ships the queue."""
         letter = DeadLetter.of(message, error, self.clock.now_ms())
         self.metrics.dead_letters.labels(message.topic, error.reason).inc()
         log.info("dead-letter %s/%s@%s: %s", letter.topic, letter.partition, letter.offset, error)
-        self.topic.send_soon(
-            key=letter.key,
-            value=letter.value if letter.value is not None else b"",
-            headers=letter.headers(),
-        )
+        self._queued.append(letter)
+
+    async def flush(self) -> None:
+        """Send the queued letters, in order, and wait until the broker has them all."""
+        letters, self._queued = self._queued, []
+        acks = [
+            await self.topic.send(
+                key=letter.key,
+                value=letter.value if letter.value is not None else b"",
+                headers=letter.headers(),
+            )
+            for letter in letters
+        ]
+        await asyncio.gather(*acks)

@@ -34,6 +34,11 @@ class StreamMetrics:
             "Customers with an armed timer on this worker",
             registry=self.registry,
         )
+        self.replays = Counter(
+            "nudge_partition_replays_total",
+            "Partitions sought back because a fetched record was not applied",
+            registry=self.registry,
+        )
         self.trigger_rejections = Counter(
             "nudge_trigger_rejections_total", "Trigger definitions rejected", registry=self.registry
         )

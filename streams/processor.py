@@ -1,7 +1,11 @@
 """What the agents do with a batch of records: decode, call the pure core, write, send.
 
 Kept free of Faust's agent machinery so the same code serves agents, timers and
-benchmarks. Nothing here blocks on Kafka: sends are queued on Faust's producer.
+benchmarks. The contract of every ``on_*`` handler: when it returns, every effect of
+the batch (state changelog, send commands, dead letters, Redis views) is acknowledged,
+so the agent may mark the batch's offsets applied; when it raises, nothing of the
+batch counts as applied and its records are fetched again. A dependency that is down
+(Redis) is waited for, not skipped: see ``streams.waiting``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from streams.logic import apply_event, fire_due
 from streams.metrics import StreamMetrics
 from streams.scheduler import DueIndex
 from streams.table import StateStore
+from streams.waiting import Waits, until_available
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ class Processor:
         clock: Clock,
         metrics: StreamMetrics,
         max_payload_bytes: int,
+        waits: Waits | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -53,6 +59,7 @@ class Processor:
         self.clock = clock
         self.metrics = metrics
         self.max_payload_bytes = max_payload_bytes
+        self.waits = waits or Waits()
         self.due = DueIndex()
         self._weights: dict[str, float] = {}
         self._popularity: asyncio.Task[None] | None = None
@@ -64,7 +71,10 @@ class Processor:
         good: list[tuple[Any, Event]] = []
         for message in messages:
             try:
-                event = decode(message.value, message.headers, self.max_payload_bytes)
+                decoded = decode(message.value, message.headers, self.max_payload_bytes)
+                # A decoder that can refuse single fields answers (event, rejections):
+                # the record is applied without them, each recorded as a dead letter.
+                event, rejected = decoded if isinstance(decoded, tuple) else (decoded, ())
                 key = message.key
                 if key is not None and key.decode("utf-8", "replace") != event.customer_id:
                     raise InvalidMessage(
@@ -74,6 +84,8 @@ class Processor:
             except InvalidMessage as exc:
                 self.dead_letters.send(message, exc)
                 continue
+            for rejection in rejected:
+                self.dead_letters.send(message, rejection.error())
             good.append((message, event))
         self.metrics.events.labels(topic).inc(len(messages))
         return good
@@ -105,10 +117,18 @@ class Processor:
             self.due.push(key, state.next_due_ms())
         return changed
 
+    async def _durable(self) -> None:
+        """Ship the batch's state changes and dead letters; return once acknowledged."""
+        await self.store.flush()
+        await self.dead_letters.flush()
+
+    async def _redis(self, call: Callable[[], Any]) -> Any:
+        return await until_available(call, what="redis", waits=self.waits)
+
     async def on_clicks(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
         self.fold(decoded)
-        await self.store.flush()
+        await self._durable()
         weights = self._weights
         for _, event in decoded:
             weight = POPULARITY.get(event.type)
@@ -121,10 +141,10 @@ class Processor:
         wanted = self._products_needing_categories(decoded)
         categories: dict[str, list[str]] = {}
         if wanted:
-            products = await self.shared.get_products(wanted)
+            products = await self._redis(lambda: self.shared.get_products(wanted))
             categories = {pid: list(p.get("category_ids", ())) for pid, p in products.items()}
         self.fold(decoded, categories)
-        await self.store.flush()
+        await self._durable()
         weights = self._weights
         for _, event in decoded:
             if isinstance(event, OrderEvent) and event.type == "order_placed":
@@ -134,24 +154,51 @@ class Processor:
 
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         changed = self.fold(self.decode_batch(messages, decode, topic))
-        await self.store.flush()
-        for state in changed.values():
-            profile = state.profile.as_context(state.customer_id)
-            await self.shared.put_profile(state.customer_id, profile)
-            await self.shared.set_consents(state.customer_id, state.profile.consent)
+        await self._durable()
+        # The table is the truth; Redis is the delivery side's view of it. It is
+        # written after the changelog, so a crash in between leaves the record
+        # uncommitted and replayed, and the view is written again.
+        views = [
+            (state.customer_id, state.profile.as_context(state.customer_id), state.profile.consent)
+            for state in changed.values()
+        ]
+        if views:
+            await self._redis(lambda: self.shared.put_customers(views))
+
+    async def on_catalog(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
+        products = []
+        for message in messages:
+            try:
+                product = decode(message.value, message.headers, self.max_payload_bytes)
+            except InvalidMessage as exc:
+                self.dead_letters.send(message, exc)
+                continue
+            products.append(product.asdict())
+        self.metrics.events.labels(topic).inc(len(messages))
+        await self.dead_letters.flush()
+        if products:
+            await self._redis(lambda: self.shared.put_products(products))
 
     async def flush_popularity(self) -> None:
         """Write the popularity counted since the last call, as one Redis pipeline.
 
         Popularity is a best-effort signal: it is batched per interval, off the
-        event path, and a crash loses at most one interval of counts.
+        event path; counts whose write fails are added back for the next interval,
+        and a crash loses at most one interval of counts.
         """
         if self._popularity is not None and not self._popularity.done():
             return  # the previous write is still in flight; its successor waits a tick
         weights, self._weights = self._weights, {}
         if weights:
-            self._popularity = asyncio.create_task(self.shared.bump_popularity(weights))
-            self._popularity.add_done_callback(_log_failure)
+            self._popularity = asyncio.create_task(self._bump_popularity(weights))
+
+    async def _bump_popularity(self, weights: dict[str, float]) -> None:
+        try:
+            await self.shared.bump_popularity(weights)
+        except Exception as exc:
+            log.warning("popularity update failed, kept for the next interval: %s", exc)
+            for pid, weight in weights.items():
+                self._weights[pid] = self._weights.get(pid, 0.0) + weight
 
     def _products_needing_categories(self, decoded: Sequence[tuple[Any, Event]]) -> set[str]:
         category_triggers = {t.id for t in self.registry.current.of_kind("abandoned_category")}
@@ -209,7 +256,3 @@ class Processor:
         self.metrics.pending_timers.set(len(self.due))
         return sent
 
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("popularity update failed: %s", task.exception())

@@ -7,6 +7,7 @@ partition its customer's events arrive on, and writes go to that partition.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,8 @@ class StateStore:
     Writes land in the local store at once and are queued for the changelog;
     ``flush`` ships them as one produce batch per partition, which costs far less
     than Faust's message-at-a-time path. Faust flushes its producer before it
-    commits source offsets, so a state change is durable before its event is.
+    commits source offsets; ``flush`` also waits for the broker's acknowledgement,
+    because a batch's input offsets may be committed only once its state is durable.
     """
 
     def __init__(self, table: Any) -> None:
@@ -64,6 +66,7 @@ class StateStore:
         queued, self._queued = self._queued, {}
         producer = self.table.app.producer._ensure_producer()
         topic = self.table.changelog_topic.get_topic_name()
+        acks: list[Any] = []
         for partition, states in queued.items():
             records = [(k, state_codec.state_to_bytes(s)) for k, s in states.items()]
             # The last record always travels alone: Tansu reports a partition's high
@@ -73,11 +76,12 @@ class StateStore:
                 batch = producer.create_batch()
                 for key, value in group:
                     if batch.append(key=key, value=value, timestamp=None) is None:
-                        await producer.send_batch(batch, topic, partition=partition)
+                        acks.append(await producer.send_batch(batch, topic, partition=partition))
                         batch = producer.create_batch()
                         batch.append(key=key, value=value, timestamp=None)
                 if batch.record_count():
-                    await producer.send_batch(batch, topic, partition=partition)
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)
 
     def items(self) -> Iterator[tuple[bytes, CustomerState]]:
         for key, value in self.table.data.items():

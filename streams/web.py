@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from nudge.clock import Clock
 from nudge.errors import InvalidToken
 from nudge.signing import verify
+from streams.waiting import UNAVAILABLE
 
 if TYPE_CHECKING:
     from streams.app import Worker
@@ -65,7 +66,6 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
                 customer_id, channel = read_token(token)
             except InvalidToken as exc:
                 return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
-            await worker.shared.set_consent(customer_id, channel, "unsubscribed")
             now = clock.now_ms()
             event = {
                 "event_id": f"unsubscribe:{customer_id}:{channel}:{now}",
@@ -73,18 +73,31 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
                 "ts": now,
                 "consent": {channel: "unsubscribed"},
             }
-            await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
+            # The topic is the record of the opt-out, so it is written first and
+            # acknowledged before the page says "done"; the stream worker applies it
+            # to the state every later message is judged by, and to Redis.
+            ack = await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
+            await ack
+            try:
+                # At once too, for messages already on their way to the delivery side.
+                await worker.shared.set_consent(customer_id, channel, "unsubscribed")
+            except UNAVAILABLE as exc:
+                log.warning("unsubscribe of %s recorded; Redis copy deferred: %s", customer_id, exc)
             log.info("unsubscribed %s from %s", customer_id, channel)
             return self.html(_page("Unsubscribed", "<h1>You are unsubscribed.</h1>"))
 
     @app.page("/health")
     async def health(self: View, request: Request) -> Response:
-        ready = worker.registry.ready.is_set() and not app.rebalancing
+        starting = not worker.registry.ready.is_set() or app.rebalancing
+        waiting = worker.waits.describe()
+        ready = not starting and not waiting
         body = {
-            "status": "ok" if ready else "starting",
+            "status": "ok" if ready else "starting" if starting else "waiting",
+            "waiting_for": waiting,
             "triggers": len(worker.registry.current),
             "rejected_triggers": worker.registry.rejections,
             "pending_timers": len(worker.processor.due),
+            "partitions_replaying": len(worker.progress.holes()),
         }
         return self.json(body, status=200 if ready else 503)
 

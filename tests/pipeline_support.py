@@ -151,5 +151,22 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
         consumer.close()
 
 
+def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The stream workers' committed offset per partition of ``topic`` (-1001: none)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}{settings.app_id}",
+            "enable.auto.commit": False,
+        }
+    )
+    name = settings.topic(topic)
+    try:
+        partitions = [TopicPartition(name, p) for p in range(settings.partitions)]
+        return {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+    finally:
+        consumer.close()
+
+
 def running(processes: Iterator[NudgeProcess] | list[NudgeProcess]) -> bool:
     return all(p.proc is not None and p.proc.poll() is None for p in processes)

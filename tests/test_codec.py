@@ -270,3 +270,92 @@ def test_size_limit_is_inclusive() -> None:
 
 def test_catalog_needs_no_customer_id() -> None:
     assert decode_product(encode_avro("catalog", PRODUCT), AVRO_HEADERS).price == 12.0
+
+
+# ---------------------------------------------------------- customers: field rejections
+BAD_EMAILS: list[Any] = [
+    "ann\n@example.com",  # these two pass the importers' normaliser on its own
+    "ann@ex\n.com",
+    "ann\r\n@example.com",
+    "ann@example.com\r\nBcc: evil@example.com",
+    "ann@example.com\n",
+    "not-an-email",
+    "",
+]
+
+
+def _customer_value(fmt: str, **changes: Any) -> tuple[bytes, Any]:
+    data = {**CUSTOMER, "last_name": "Lovelace", **changes}
+    if fmt == "avro":
+        return encode_avro("customers", data), AVRO_HEADERS
+    return encode_json(data), None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "email"),
+    [("json", e) for e in [*BAD_EMAILS, ["ann@example.com"], 42]]
+    + [("avro", e) for e in BAD_EMAILS],  # Avro's schema cannot carry a non-string there
+)
+def test_a_bad_email_drops_only_that_field(fmt: str, email: Any) -> None:
+    value, headers = _customer_value(fmt, email=email)
+    event, rejected = codec.decode_customer_partial(value, headers, MAX)
+    assert event.email is None  # as if absent: the stored address is kept
+    assert event.consent == {"email": "subscribed"}
+    assert (event.first_name, event.last_name) == ("Ada", "Lovelace")
+    assert event.attributes == {"vip": True, "orders": 3, "ltv": 12.5, "tier": "gold", "x": None}
+    assert [(r.field, r.reason) for r in rejected] == [("email", "bad_field")]
+    assert rejected[0].detail.startswith("email: ")
+
+
+@pytest.mark.parametrize("email", [*BAD_EMAILS, ["ann@example.com"]])
+def test_the_all_or_nothing_decoder_refuses_a_bad_email(email: Any) -> None:
+    # What ``nudge import customers`` validates its rows with: the row is rejected.
+    err = _reason(lambda: decode_customer(_json("customers", email=email)))
+    assert err.reason == "bad_field" and err.detail.startswith("email: ")
+
+
+@pytest.mark.parametrize("fmt", ["json", "avro"])
+def test_good_emails_are_normalised_as_on_import(fmt: str) -> None:
+    value, headers = _customer_value(fmt, email=" Ann.Lee@Bücher.Example ")
+    event, rejected = codec.decode_customer_partial(value, headers, MAX)
+    assert event.email == "Ann.Lee@xn--bcher-kva.example" and rejected == ()
+    assert decode_customer(value, headers, MAX).email == "Ann.Lee@xn--bcher-kva.example"
+    missing, none_rejected = codec.decode_customer_partial(_json("customers", email=_DROP))
+    assert missing.email is None and none_rejected == ()
+
+
+@pytest.mark.parametrize("fmt", ["json", "avro"])
+def test_names_with_line_breaks_are_kept_as_sent(fmt: str) -> None:
+    # Names never reach a header raw (delivery cleans them there), so they are no
+    # reason to refuse anything at the input.
+    value, headers = _customer_value(fmt, first_name="Ann\r\nBcc: evil@example.com")
+    event, rejected = codec.decode_customer_partial(value, headers, MAX)
+    assert event.first_name == "Ann\r\nBcc: evil@example.com" and rejected == ()
+
+
+def test_a_record_unusable_as_a_whole_still_raises() -> None:
+    value = _json("customers", email="ann\n@example.com", ts=_DROP)
+    assert _reason(lambda: codec.decode_customer_partial(value)).reason == "missing_field"
+    value = _json("customers", email="ann\n@example.com", customer_id=_DROP)
+    assert _reason(lambda: codec.decode_customer_partial(value)).reason == "missing_customer_id"
+
+
+def test_a_rejection_becomes_a_dead_letter_with_the_record_coordinates() -> None:
+    from types import SimpleNamespace
+
+    from models.commands import DeadLetter
+
+    value = _json("customers", email="ann@example.com\r\nBcc: evil@example.com")
+    _, (rejection,) = codec.decode_customer_partial(value)
+    record = SimpleNamespace(
+        topic="customers", partition=3, offset=41, key=b"c1", value=value,
+        headers=[("trace", b"t1")],
+    )  # fmt: skip
+    letter = DeadLetter.of(record, rejection.error(), 1_700_000_000_000)
+    headers = dict(letter.headers())
+    assert headers["nudge.dlq.reason"] == b"bad_field"
+    assert headers["nudge.dlq.detail"].startswith(b"email: ")
+    assert b"rest applied" in headers["nudge.dlq.detail"]
+    assert (headers["nudge.dlq.topic"], headers["nudge.dlq.partition"]) == (b"customers", b"3")
+    assert headers["nudge.dlq.offset"] == b"41" and headers["trace"] == b"t1"
+    assert (letter.key, letter.value) == (b"c1", value)  # the original bytes, untouched

@@ -168,6 +168,62 @@ def test_non_ascii_address_is_a_permanent_failure() -> None:
     assert err.value.reason == "bad_address"
 
 
+INJECTED_NAME = "Ann\r\nBcc: evil@example.com"
+
+
+def header_names(data: bytes) -> list[bytes]:
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return [line.split(b":", 1)[0] for line in head.split(b"\r\n") if line[:1] not in b" \t"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "cleaned"),
+    [
+        (f"Hi {INJECTED_NAME}", "Hi Ann Bcc: evil@example.com"),
+        ("Hi\nthere", "Hi there"),
+        ("  tab\there\x00 nul\x7f del\u2028line\x85nel  ", "tab here nul del line nel"),
+        ("Grüße\r\n Jörg", "Grüße Jörg"),
+        ("10\u00a0% off", "10\u00a0% off"),  # a no-break space is the author's choice
+    ],
+)
+def test_subject_is_cleaned_to_one_line(subject: str, cleaned: str) -> None:
+    out = build(Rendered(subject=subject, html="", text=""))
+    msg = parse(out.data)
+    assert msg["Subject"] == cleaned
+    assert msg["Bcc"] is None and b"Bcc" not in header_names(out.data)
+    assert out.recipients == ("ann@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("name", "display"),
+    [
+        (INJECTED_NAME, "Ann Bcc: evil@example.com"),
+        ("Zoë\nÜnal", "Zoë Ünal"),
+        ("\r\n", ""),
+    ],
+)
+def test_recipient_display_name_is_cleaned_and_cannot_add_a_header(name: str, display: str) -> None:
+    out = build(Rendered(subject="s", html="", text=""), recipient_name=name)
+    msg = parse(out.data)
+    (to,) = msg["To"].addresses
+    assert (to.display_name, to.addr_spec) == (display, "ann@example.com")
+    assert msg["Bcc"] is None and b"Bcc" not in header_names(out.data)
+    assert header_names(out.data).count(b"To") == 1
+    assert out.recipients == ("ann@example.com",)  # the envelope: one recipient
+
+
+def test_addresses_are_refused_not_cleaned() -> None:
+    # A cleaned address would be someone else's: this stays the last line of defence.
+    with pytest.raises(HeaderInjection):
+        build(Rendered(subject="s", html="", text=""), recipient=f"{INJECTED_NAME} <a@x.com>")
+    with pytest.raises(HeaderInjection):
+        build(
+            Rendered(subject="s", html="", text=""),
+            recipient="ann@example.com\r\nBcc: evil@example.com",
+            recipient_name="Ann",
+        )
+
+
 @pytest.mark.parametrize("prefix", ["", "İ "])  # "İ" lowercases to two characters
 def test_fast_href_scan_matches_the_regex(prefix: str) -> None:
     from delivery.links import _HREF, add_params, tag_html_links

@@ -200,8 +200,6 @@ def test_transactional_message_has_no_list_unsubscribe() -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"rendered": Rendered(subject="Hi\r\nBcc: evil@example.com", html="", text="")},
-        {"rendered": Rendered(subject="Hi\nthere", html="", text="")},
         {"recipient": "ann@example.com\r\nBcc: evil@example.com"},
         {"recipient": "ann@example.com\n"},
         {"mail_from": "Shop <shop@example.com>\rX: y"},
@@ -221,3 +219,17 @@ def test_a_discount_shows_the_old_price_struck_through() -> None:
     assert "(was €20.00)" in out.text
     plain = render()
     assert "<s " not in plain.html and "(was" not in plain.text, "no old price, no strike"
+
+
+def test_a_line_break_in_a_name_is_a_space_in_the_subject() -> None:
+    # A storefront's bug, not the shopper's: the email goes out, one line, no Bcc.
+    customer = {"first_name": "Ann\r\nBcc: evil@example.com", "attributes": {}}
+    out = render(customer=customer)
+    assert out.subject == "Ann Bcc: evil@example.com, you left something in your cart"
+    assert "<title>Ann Bcc: evil@example.com, you left" in out.html  # {{ subject }} too
+    sent = build(rendered=out)
+    msg = message_from_bytes(sent.data, policy=policy.default)
+    assert msg["Subject"] == out.subject
+    assert msg["Bcc"] is None and sent.recipients == ("ann@example.com",)
+    head = sent.data.split(b"\r\n\r\n", 1)[0]
+    assert not any(line.startswith(b"Bcc") for line in head.split(b"\r\n"))

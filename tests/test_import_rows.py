@@ -42,6 +42,8 @@ def rejects_of(path: Path) -> list[tuple[int, str]]:
         ("a..b@example.com", None),
         ("a@localhost", None),
         ("a@-bad-.com", None),
+        ("ann\n@example.com", None),  # a line break inside is never trimmed away
+        ("ann@ex\n.com", None),
     ],
 )
 def test_email_normalisation(raw: str, expected: str | None) -> None:

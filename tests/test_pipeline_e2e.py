@@ -20,7 +20,14 @@ from nudge.codec import AVRO_HEADERS, encode_avro
 from nudge.embedded import MailCatcher
 from nudge.settings import Settings
 from nudge.topics import create_topics
-from tests.pipeline_support import NudgeProcess, Storefront, read_topic, running, wait_for
+from tests.pipeline_support import (
+    NudgeProcess,
+    Storefront,
+    committed_offsets,
+    read_topic,
+    running,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -207,16 +214,18 @@ def test_bad_input_is_dead_lettered_and_the_rest_goes_on(pipeline: Callable[...,
         "price": 5.0,
     }
     shop.send("clickstream", "hal", encode_avro("clickstream", avro_event), headers=AVRO_HEADERS)
+    # One bad field is refused alone: ivy keeps her address, the name is applied.
+    shop.event("customers", "ivy", email="ivy\r\nBcc: x@evil.com", first_name="Ivy")
     shop.click("ivy", "cart_add", product_id="p9", quantity=1, price=5.0)
 
     for name in ("gus", "hal", "ivy"):
         wait_for(lambda name=name: p.mail_to(f"{name}@example.com"), f"an email to {name}")
     letters = wait_for(
         lambda: (
-            len(read_topic(p.settings, "dead-letter")) >= 5
+            len(read_topic(p.settings, "dead-letter")) >= 6
             and read_topic(p.settings, "dead-letter")
         ),
-        "five dead letters",
+        "six dead letters",
     )
     reasons = {dict(r.headers())["nudge.dlq.reason"].decode() for r in letters}
     assert reasons == {
@@ -225,11 +234,14 @@ def test_bad_input_is_dead_lettered_and_the_rest_goes_on(pipeline: Callable[...,
         "unknown_type",
         "missing_customer_id",
         "oversized_payload",
+        "bad_field",
     }
+    assert "Ivy" in p.mail_to("ivy@example.com")[0].get_body(("html",)).get_content()
     assert b"{not json" in [r.value() for r in letters], "the original bytes are kept"
     for letter in letters:
         headers = dict(letter.headers())
-        assert headers["nudge.dlq.topic"] == p.settings.topic("clickstream").encode()
+        source = "customers" if headers["nudge.dlq.reason"] == b"bad_field" else "clickstream"
+        assert headers["nudge.dlq.topic"] == p.settings.topic(source).encode()
         assert int(headers["nudge.dlq.offset"]) >= 0
 
 
@@ -315,3 +327,24 @@ def test_timers_move_with_partitions_when_workers_scale(
             assert int(mails[0]["X-Nudge-Command-Id"].split(":")[2]) == added[name]["ts"]
     finally:
         second.stop()
+
+
+def test_offsets_are_committed_once_the_records_are_applied(
+    pipeline: Callable[..., Pipeline],
+) -> None:
+    """The worker commits its own positions (not Faust's acknowledgements): they must
+    still reach the end of what it applied, bad records included."""
+    p = pipeline([CART]).start(deliver=False)
+    for i in range(30):
+        p.shop.click(f"cm{i}", "product_view", product_id=f"p{i}")
+    p.shop.send("clickstream", "x", b"{not json")
+    p.shop.customer("cm0", "cm0@example.com")
+
+    def caught_up() -> bool:
+        clicks = committed_offsets(p.settings, "clickstream")
+        customers = committed_offsets(p.settings, "customers")
+        return sum(max(o, 0) for o in clicks.values()) == 31 and max(customers.values()) == 1
+
+    wait_for(caught_up, "the committed offsets to reach every applied record")
+    changelog = read_topic(p.settings, f"{p.settings.app_id}-customer-state-changelog")
+    assert {r.key() for r in changelog} >= {f"cm{i}".encode() for i in range(30)}

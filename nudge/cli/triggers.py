@@ -10,10 +10,15 @@ import yaml
 
 from models.triggers import TriggerDef
 from nudge.errors import ConfigError
+from nudge.template_check import check_templates
 
 
 def load_definitions(path: Path) -> list[dict[str, Any]]:
-    """A file holds one definition, a list of them, or ``{"triggers": [...]}``."""
+    """A file holds one definition, a list of them, or ``{"triggers": [...]}``.
+
+    Every definition is validated and its templates rendered once against a sample
+    context; one ``ConfigError`` lists every problem in the file, or none is returned.
+    """
     text = path.read_text(encoding="utf-8")
     try:
         data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -24,10 +29,15 @@ def load_definitions(path: Path) -> list[dict[str, Any]]:
     items = data if isinstance(data, list) else [data]
     errors: list[str] = []
     for index, item in enumerate(items):
+        where = f"{path}: trigger #{index + 1}"
         try:
-            TriggerDef.from_dict(item)
+            trigger = TriggerDef.from_dict(item)
         except ConfigError as exc:
-            errors.append(f"{path}: trigger #{index + 1}: {exc}")
+            errors.append(f"{where}: {exc}")
+            continue
+        # Syntax is checked above; this renders, so what the sandbox refuses only at
+        # send time (unsafe access, unknown filters, TypeErrors) is refused here.
+        errors.extend(f"{where}: {problem}" for problem in check_templates(trigger))
     if errors:
         raise ConfigError("\n".join(errors))
     return items
