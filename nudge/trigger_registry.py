@@ -17,6 +17,7 @@ import orjson
 
 from models.triggers import TriggerDef, TriggerSet
 from nudge.errors import ConfigError
+from nudge.template_check import check_templates
 from nudge.topic_tail import TopicTail
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ def parse_definition(key: bytes | None, value: bytes | None) -> TriggerDef:
         data = {**data, "enabled": False}
         data.pop("deleted")
     definition = TriggerDef.from_dict(data)
+    # The same render check as `nudge triggers apply`, for definitions that reached
+    # the topic by another route: refused here, the previous definition keeps working.
+    errors = check_templates(definition)
+    if errors:
+        raise ConfigError("; ".join(errors))
     if key is not None and key.decode("utf-8", "replace") != definition.id:
         raise ConfigError(f"record key {key!r} does not match trigger id {definition.id!r}")
     return definition

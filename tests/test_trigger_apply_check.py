@@ -202,3 +202,16 @@ def test_the_cli_publishes_nothing_when_any_template_fails(
     assert result.exit_code == 0, result.output
     assert [[d["id"] for d in defs] for defs in published] == [["ok"]]
     assert "applied ok (abandoned_cart, enabled)" in result.output
+
+
+def test_a_worker_refuses_an_unsafe_template_that_reached_the_topic() -> None:
+    from nudge.trigger_registry import TriggerRegistry
+
+    registry = TriggerRegistry()
+    good = {"id": "cart", "kind": "abandoned_cart", "delay": 60, "subject": "Hi"}
+    registry.apply_record(b"cart", orjson.dumps(good))
+    unsafe = {**good, "subject": "{{ ''.__class__.__mro__ }}"}
+    assert registry.apply_record(b"cart", orjson.dumps(unsafe)) is None
+    assert "cart.subject" in registry.rejections["cart"]
+    current = registry.get("cart")
+    assert current is not None and current.message.subject == "Hi", "the old one keeps working"
