@@ -40,7 +40,21 @@ class DeliveryMetrics:
         )
         self.retries = Counter(
             "nudge_delivery_retries",
-            "Transient send failures that were retried",
+            "Transient send failures parked for a later try",
+            ["reason"],
+            registry=registry,
+        )
+        self.uncertain = Counter(
+            "nudge_delivery_uncertain",
+            "Sends interrupted after DATA began (the server may have the message), by "
+            "what NUDGE_UNCERTAIN_POLICY did: skipped (reported failed) or resent",
+            ["action"],
+            registry=registry,
+        )
+        self.claims_taken_over = Counter(
+            "nudge_delivery_claims_taken_over",
+            "Lapsed send claims of a crashed or stalled worker taken over, by stage",
+            ["stage"],
             registry=registry,
         )
         self.send_seconds = Histogram(

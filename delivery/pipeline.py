@@ -1,8 +1,12 @@
 """One send command from policy to SMTP accept; no Kafka here (see ``worker``).
 
 Order matters: the ledger is consulted first (a redelivered, already sent command must
-not be re-judged by today's consent), then policy, then rendering, then the send with
-a claim per attempt, so that a claim is only ever held while an SMTP transaction runs.
+not be re-judged by today's consent), then policy, then rendering, then one send under
+a claim that records when DATA begins (see ``idempotency``).
+
+Nothing here waits out a transient failure: it comes back as a ``retry`` outcome and
+the worker parks the command in the deferred queue with a backoff, so that one bad
+message or an SMTP outage never holds a Kafka partition.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ from email.utils import parseaddr
 from typing import Any, Literal, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from delivery.context import Recommender, build_context, merge_customer
-from delivery.idempotency import ClaimState, SendLedger
+from delivery.idempotency import Claim, ClaimState, SendLedger, stage_of
 from delivery.links import utm_params
 from delivery.message import OutgoingMessage, build_message
 from delivery.metrics import DeliveryMetrics
-from delivery.policy import QuietHours, decide, local_day, parse_quiet_hours
+from delivery.policy import QuietHours, decide, effective_consent, local_day, parse_quiet_hours
 from delivery.render import Footer, Renderer
-from delivery.smtp import SmtpRejected, Transport
+from delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
 from models.commands import SendCommand
 from models.triggers import CHANNELS, TriggerDef
 from nudge.clock import Clock
@@ -34,9 +39,14 @@ from nudge.signing import sign, unsubscribe_payload
 
 log = logging.getLogger(__name__)
 
-Status = Literal["sent", "failed", "suppressed", "deferred", "duplicate"]
+#: ``retry``: a transient failure, to be tried again later (``until_ms`` is unset: the
+#: worker's ``RetryPolicy`` picks the time).
+Status = Literal["sent", "failed", "suppressed", "deferred", "duplicate", "retry"]
 
-_MAX_BACKOFF_S = 30.0
+# How long a send waits for another send of the same command (a duplicate in the same
+# batch, mostly) before it hands over to the retry path instead of holding its slot.
+_HELD_WAIT_S = 2.0
+_HELD_POLL_S = 0.1
 
 
 class TriggerLookup(Protocol):
@@ -72,7 +82,17 @@ def _text(raw: object) -> str | None:
 
 
 def reason_of(exc: BaseException) -> str:
+    if isinstance(exc, RedisError):
+        return "redis_unavailable"
     return str(getattr(exc, "reason", "") or type(exc).__name__)
+
+
+def carried_consent(command: SendCommand) -> str | None:
+    """``context.customer.consent[channel]``: what the stream worker knew at fire time."""
+    customer = command.context.get("customer")
+    consent = customer.get("consent") if isinstance(customer, dict) else None
+    value = consent.get(command.channel) if isinstance(consent, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def validate(command: SendCommand) -> None:
@@ -115,6 +135,7 @@ class Deliverer:
         self.metrics = metrics
         self.renderer = Renderer()
         self.quiet: QuietHours | None = parse_quiet_hours(settings.quiet_hours)
+        self.resend_uncertain = settings.uncertain_policy == "resend"
         self.sender_name = parseaddr(settings.mail_from)[0] or settings.mail_from
 
     # -- Redis-side facts the policy needs ------------------------------------
@@ -164,8 +185,8 @@ class Deliverer:
         state = facts.ledger
         if state is ClaimState.SENT:
             return Outcome("duplicate", "already_sent")
-        if state is ClaimState.UNCERTAIN:
-            return Outcome("failed", "interrupted_uncertain", detail="found a stale claim")
+        if state is ClaimState.UNCERTAIN and not self.resend_uncertain:
+            return self._uncertain_skipped("found a lapsed claim past DATA")
 
         trigger = self.triggers.get(command.trigger_id)
         if trigger is not None and not trigger.enabled and command.marketing:
@@ -176,7 +197,9 @@ class Deliverer:
         cap_key = self._cap_key(command, tz_name)
         decision = decide(
             marketing=command.marketing,
-            consent=facts.consent,
+            # Re-read on every try, retries and quiet-hours wakes included, so that an
+            # unsubscribe arriving while a message waits stops it.
+            consent=effective_consent(carried_consent(command), facts.consent),
             hard_bounced=facts.hard_bounced,
             # The cap is the last rule, and the INCR below enforces it atomically with
             # the same outcome ("frequency_cap"), so reading the counter first (one more
@@ -248,51 +271,97 @@ class Deliverer:
             )
         except PermanentError as exc:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
-        return await self._send_with_retries(command, message)
+        return await self._send(command, message)
 
-    async def _send_with_retries(self, command: SendCommand, message: OutgoingMessage) -> Outcome:
-        attempts = 0
-        loop = asyncio.get_running_loop()
-        wait_until = loop.time() + self.ledger.lease_ms / 1000 + 2
-        while True:
-            claim = await self.ledger.claim(command.id)
-            if claim.state is ClaimState.SENT:
-                return Outcome("duplicate", "already_sent", attempts)
-            if claim.state is ClaimState.UNCERTAIN:
-                return Outcome("failed", "interrupted_uncertain", attempts)
-            if claim.state is ClaimState.IN_FLIGHT:
-                # The same command is being sent right now (a duplicate in this batch, or
-                # another worker mid-rebalance): wait for its outcome instead of racing.
-                if loop.time() > wait_until:
-                    return Outcome("failed", "interrupted_uncertain", attempts, "claim held")
-                await asyncio.sleep(0.2)
-                continue
-            attempts += 1
-            started = time.perf_counter()
-            try:
-                await self.transport.send(message)
-            except TransientError as exc:
-                await self.ledger.release(claim, command.id)
-                if attempts >= self.settings.send_max_attempts:
-                    return Outcome("failed", "max_attempts", attempts, str(exc)[:1000])
-                self.metrics.retries.inc()
-                delay = min(self.settings.send_backoff_s * 2 ** (attempts - 1), _MAX_BACKOFF_S)
-                log.info("send %s failed (%s), retry in %.2fs", command.id, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except PermanentError as exc:
-                if reason_of(exc) != "interrupted_uncertain":
-                    # Definitely not accepted; DeliveryUncertain keeps its claim instead,
-                    # so that no later redelivery sends what the server may already have.
-                    await self.ledger.release(claim, command.id)
-                if isinstance(exc, SmtpRejected) and exc.hard_bounce:
-                    await self.redis.set(self._bounce_key(command), command.recipient)
-                return Outcome("failed", reason_of(exc), attempts, str(exc)[:1000])
-            except Exception:
-                # A bug, not an SMTP answer: nothing suggests the server took it. (On
-                # cancellation the claim stays: mid-send, that outcome is unknown.)
-                await self.ledger.release(claim, command.id)
-                raise
-            self.metrics.send_seconds.observe(time.perf_counter() - started)
+    # -- the send ----------------------------------------------------------------
+    async def _send(self, command: SendCommand, message: OutgoingMessage) -> Outcome:
+        """One SMTP transaction under a claim; transient trouble becomes ``retry``."""
+        held = await self._claim(command)
+        if isinstance(held, Outcome):
+            return held
+        claim = held
+
+        async def handing_over() -> None:
+            nonlocal claim
+            claim = await self.ledger.handing_over(command.id, claim)
+
+        started = time.perf_counter()
+        try:
+            await self.transport.send(message, on_data=handing_over)
+        except DeliveryUncertain as exc:
+            return await self._uncertain(command, claim, exc)
+        except (TransientError, RedisError) as exc:
+            # Not accepted, and known so (4xx, refused, dropped or timed out before DATA,
+            # Redis down at DATA, claim lost): give the id back and try again later.
+            await self._release(claim, command.id)
+            return Outcome("retry", reason_of(exc), 1, str(exc)[:1000])
+        except PermanentError as exc:
+            await self._release(claim, command.id)
+            if isinstance(exc, SmtpRejected) and exc.hard_bounce:
+                await self.redis.set(self._bounce_key(command), command.recipient)
+            return Outcome("failed", reason_of(exc), 1, str(exc)[:1000])
+        except Exception:
+            # A bug, not an SMTP answer: nothing suggests the server took it. (On
+            # cancellation the claim stays and lapses: mid-send, the stage tells.)
+            await self._release(claim, command.id)
+            raise
+        self.metrics.send_seconds.observe(time.perf_counter() - started)
+        try:
             await self.ledger.mark_sent(command.id)
-            return Outcome("sent", "", attempts)
+        except RedisError:
+            # The server has it; the lingering ``data`` entry reads as uncertain should
+            # the command come again, which by default is not resent either.
+            log.warning("sent %s but could not record it in the ledger", command.id)
+        return Outcome("sent", "", 1)
+
+    async def _claim(self, command: SendCommand) -> Claim | Outcome:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _HELD_WAIT_S
+        while True:
+            try:
+                claim = await self.ledger.claim(command.id, take_uncertain=self.resend_uncertain)
+            except RedisError as exc:
+                return Outcome("retry", reason_of(exc), 0, str(exc)[:1000])
+            if claim.state is ClaimState.CLAIMED:
+                if claim.replaced:
+                    self._taken_over(command, claim)
+                return claim
+            if claim.state is ClaimState.SENT:
+                return Outcome("duplicate", "already_sent")
+            if claim.state is ClaimState.UNCERTAIN:
+                return self._uncertain_skipped("found a lapsed claim past DATA")
+            # IN_FLIGHT: the same command is being sent right now (a duplicate in this
+            # batch, or another worker mid-rebalance). Wait a moment for its outcome,
+            # then look again later rather than hold this slot.
+            if loop.time() >= give_up:
+                return Outcome("retry", "claim_held", 0, "another send of it is in flight")
+            await asyncio.sleep(_HELD_POLL_S)
+
+    def _taken_over(self, command: SendCommand, claim: Claim) -> None:
+        stage = stage_of(claim.replaced)
+        self.metrics.claims_taken_over.labels(stage=stage).inc()
+        if stage != "claimed":
+            self.metrics.uncertain.labels(action="resent").inc()
+        log.warning("took over lapsed claim %r of %s", claim.replaced, command.id)
+
+    def _uncertain_skipped(self, detail: str) -> Outcome:
+        self.metrics.uncertain.labels(action="skipped").inc()
+        return Outcome("failed", "interrupted_uncertain", detail=detail)
+
+    async def _uncertain(self, command: SendCommand, claim: Claim, exc: Exception) -> Outcome:
+        """The connection died after DATA began: the server may have the message."""
+        detail = str(exc)[:1000]
+        if not self.resend_uncertain:
+            # The claim stays at ``data``: no later copy of the command sends it either.
+            self.metrics.uncertain.labels(action="skipped").inc()
+            return Outcome("failed", "interrupted_uncertain", 1, detail)
+        self.metrics.uncertain.labels(action="resent").inc()
+        await self._release(claim, command.id)
+        return Outcome("retry", "interrupted_uncertain", 1, detail)
+
+    async def _release(self, claim: Claim, command_id: str) -> None:
+        try:
+            await self.ledger.release(claim, command_id)
+        except RedisError:
+            # Harmless: the claim lapses after the lease and is taken over then.
+            log.warning("could not release the claim on %s", command_id)

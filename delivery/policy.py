@@ -96,6 +96,28 @@ def quiet_until(quiet: QuietHours | None, tz_name: str | None, now_ms: int) -> i
     return max(until, now_ms + 1)
 
 
+# Higher is stricter. A value nudge does not know is taken as "not subscribed" (it
+# suppresses with its own reason) but below an explicit unsubscribe.
+_STRICTNESS = {"subscribed": 0, "pending": 1, "unsubscribed": 3}
+_UNKNOWN_STRICTNESS = 2
+
+
+def effective_consent(carried: str | None, stored: str | None) -> str | None:
+    """The consent to judge by: the stricter of the command's and Redis's.
+
+    ``carried`` is what the stream worker knew when the timer fired, ``stored`` what
+    Redis holds now (the unsubscribe page writes there first). Either may lag: Redis
+    behind the stream right after a sign-up, the command behind an unsubscribe that
+    came while it waited. So ``unsubscribed`` from either side wins, ``pending`` beats
+    ``subscribed``, and a side that knows nothing (None or empty) does not count; on a
+    tie Redis's value is kept. None only when neither side knows.
+    """
+    known = [value for value in (stored, carried) if value]
+    if not known:
+        return None
+    return max(known, key=lambda value: _STRICTNESS.get(value, _UNKNOWN_STRICTNESS))
+
+
 def decide(
     *,
     marketing: bool,
@@ -108,6 +130,8 @@ def decide(
     now_ms: int,
 ) -> Decision:
     """The rules, in order: bounces, consent, quiet hours, frequency cap.
+
+    ``consent`` is the effective one (see ``effective_consent``).
 
     Transactional messages skip consent, quiet hours and the cap, but a hard bounce
     stops them too: the address does not exist. Quiet hours come before the cap so a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -70,6 +71,13 @@ async def run_delivery(
     ``TriggerRegistry`` fed from ``trigger-config``); without it, built-in templates.
     """
     stop = stop or asyncio.Event()
+    if "NUDGE_SEND_MAX_ATTEMPTS" in os.environ:
+        # Renamed, not silently dropped: a retry count became a retry window.
+        log.warning(
+            "NUDGE_SEND_MAX_ATTEMPTS is no longer read: transient failures are retried "
+            "for NUDGE_SEND_RETRY_FOR (now %ss)",
+            settings.send_retry_for,
+        )
     redis_url, embedded = ensure_redis(settings.redis_url)
     if embedded is not None:
         log.warning("NUDGE_REDIS_URL unset: started a throwaway Redis at %s", redis_url)

@@ -6,8 +6,12 @@ Error mapping is the contract the worker relies on:
   refused or dropped before DATA, timeouts before DATA, 4xx replies). Safe to retry.
 * ``SmtpRejected`` (``PermanentError``): a 5xx reply; ``hard_bounce`` when it was the
   recipient that was refused.
-* ``DeliveryUncertain`` (``PermanentError``): the connection died *after* the message
-  body went out, so the server may have accepted it. Retrying could send twice.
+* ``DeliveryUncertain`` (``PermanentError``): the connection died *after* DATA began,
+  so the server may have accepted the message. Retrying could send twice.
+
+The ``on_data`` hook of ``Transport.send`` marks the line between the first two and the
+last: the ledger records it, so that after a crash a send that never reached DATA is
+known to be safe to repeat.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import aiosmtplib
@@ -26,9 +31,19 @@ from nudge.settings import Settings
 log = logging.getLogger(__name__)
 
 
+#: Awaited right before the message body is handed to the server.
+DataHook = Callable[[], Awaitable[None]]
+
+
 class Transport(Protocol):
-    async def send(self, message: OutgoingMessage) -> None:
-        """Hand ``message.data`` (finished RFC 5322 bytes) to the envelope's recipients."""
+    async def send(self, message: OutgoingMessage, on_data: DataHook | None = None) -> None:
+        """Hand ``message.data`` (finished RFC 5322 bytes) to the envelope's recipients.
+
+        ``on_data``, when given, must be awaited exactly once per message that gets as
+        far as DATA, after the envelope was accepted and before DATA is sent: the last
+        moment at which the server surely does not have the message. If it raises, the
+        transport must not send the body, and lets the exception through.
+        """
         ...
 
     async def close(self) -> None: ...
@@ -113,7 +128,7 @@ class SmtpPool:
                 return conn, True
         return await self._connect(), False
 
-    async def send(self, message: OutgoingMessage) -> None:
+    async def send(self, message: OutgoingMessage, on_data: DataHook | None = None) -> None:
         if self._closed:
             raise SmtpTransient("transport closed")
         # The bytes go out as built: no parsing or flattening here (see delivery.message).
@@ -122,7 +137,7 @@ class SmtpPool:
             conn, reused = await self._checkout()
             try:
                 try:
-                    await self._transaction(conn, sender, recipients, data)
+                    await self._transaction(conn, sender, recipients, data, on_data)
                 except _Dropped:
                     if not reused:
                         raise
@@ -131,7 +146,7 @@ class SmtpPool:
                     log.debug("pooled SMTP connection was dropped; reconnecting")
                     conn.close()
                     conn = await self._connect()
-                    await self._transaction(conn, sender, recipients, data)
+                    await self._transaction(conn, sender, recipients, data, on_data)
             except _Dropped as exc:
                 conn.close()
                 raise SmtpTransient(f"connection dropped: {exc}") from exc
@@ -145,7 +160,12 @@ class SmtpPool:
                 self._idle.append(conn)
 
     async def _transaction(
-        self, conn: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes
+        self,
+        conn: aiosmtplib.SMTP,
+        sender: str,
+        recipients: list[str],
+        data: bytes,
+        on_data: DataHook | None,
     ) -> None:
         try:
             await conn.mail(sender)
@@ -160,6 +180,10 @@ class SmtpPool:
             raise _by_code(exc) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise SmtpTransient(f"{type(exc).__name__}: {exc}") from exc
+        if on_data is not None:
+            # Outside the SMTP error mapping: whatever it raises (the claim was lost,
+            # Redis is down) is the caller's, and the connection is closed unused.
+            await on_data()
         try:
             await conn.data(data)
         except aiosmtplib.SMTPResponseException as exc:

@@ -1,16 +1,25 @@
 """The Kafka side of delivery: consume send commands, report outcomes, commit.
 
-Offsets are committed only after every command of a batch reached an outcome and its
-delivery event was acknowledged by the broker. A crash before that replays the batch,
-which the send ledger turns into "already sent" for whatever did go out.
+Offsets are committed only after every command of a batch either reached a final
+outcome, its delivery event acknowledged by the broker, or was durably parked in the
+deferred queue (quiet hours, or a transient failure to retry). A crash before that
+replays the batch, which the send ledger turns into "already sent" for whatever did go
+out.
+
+Parked commands come back through the deferred loop, concurrently with fresh
+consumption: it keeps up to ``2 x NUDGE_DELIVERY_CONCURRENCY`` of them in flight,
+sharing the same concurrency slots first come first served (so neither a retry burst
+nor a busy topic starves the other), refills as soon as one finishes, and otherwise
+sleeps until the earliest due entry, so each message waits about its own backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -19,10 +28,11 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from delivery.context import PopularRecommender, Recommender
-from delivery.deferred import DeferredQueue
-from delivery.idempotency import SendLedger
+from delivery.deferred import DeferredEntry, DeferredQueue
+from delivery.idempotency import DEFAULT_LEASE_MS, SendLedger
 from delivery.metrics import DeliveryMetrics
-from delivery.pipeline import Deliverer, Outcome, TriggerLookup, validate
+from delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
+from delivery.retry import GiveUp, RetryPolicy, RetryState, expiry_anchor_ms
 from delivery.smtp import Transport
 from models.commands import DeadLetter, DeliveryEvent, SendCommand
 from nudge.clock import Clock
@@ -49,12 +59,18 @@ class DeliveryWorker:
         registry: CollectorRegistry | None = None,
         recommender: Recommender | None = None,
         owner: str | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.metrics = DeliveryMetrics(registry or CollectorRegistry())
-        self.ledger = SendLedger(redis, shared_state.key, clock, owner=owner)
+        # A ``data`` entry younger than its lease is taken for a live transaction, so the
+        # lease must outlast DATA, the body and the reply, each bounded by the timeout.
+        lease_ms = max(DEFAULT_LEASE_MS, int(4 * settings.smtp_timeout_s * 1000))
+        self.ledger = SendLedger(redis, shared_state.key, clock, owner=owner, lease_ms=lease_ms)
         self.deferred = DeferredQueue(redis, shared_state.key)
+        self.retry_policy = retry_policy or RetryPolicy.from_settings(settings)
+        self.triggers = triggers
         self.deliverer = Deliverer(
             settings,
             redis,
@@ -67,6 +83,9 @@ class DeliveryWorker:
             self.metrics,
         )
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
+        self._retry_capacity = 2 * settings.delivery_concurrency
+        self._retrying: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()  # a parked command or a free retry place
         self._producer: AIOKafkaProducer | None = None
         self.running = False
 
@@ -103,6 +122,8 @@ class DeliveryWorker:
                         await self._consume(consumer, tp, records)
                     if deferred.done():
                         deferred.result()  # surface a crash of the deferred loop
+                # Let the parked commands in hand finish (the loop sees ``stop``).
+                await deferred
             finally:
                 self.running = False
                 deferred.cancel()
@@ -145,12 +166,58 @@ class DeliveryWorker:
             return await self._dead_letter(record, exc)
         async with self._slots:
             outcome = await self.deliverer.deliver(command)
+        return await self._settle(command, raw, outcome, None, fresh=True)
+
+    async def _settle(
+        self,
+        command: SendCommand,
+        raw: bytes,
+        outcome: Outcome,
+        prior: RetryState | None,
+        *,
+        fresh: bool = False,
+    ) -> asyncio.Future[Any] | None:
+        """Park the command (None) or report its final outcome (the send's ack).
+
+        ``prior`` is the retry state that came with a parked command; a ``fresh`` one
+        from Kafka looks its state up only when it fails, in case it is a replayed copy
+        of a command already being retried (its window must not start over).
+        """
         if outcome.status == "deferred":
             assert outcome.until_ms is not None
             await self.deferred.add(command.id, raw, outcome.until_ms)
             self.metrics.count("deferred", outcome.reason)
+            self._wake.set()
             return None
+        if outcome.status == "retry":
+            if fresh:
+                prior = await self.deferred.retry_state(command.id)
+            step = self.retry_policy.after_failure(
+                prior,
+                now_ms=self.clock.now_ms(),
+                reason=outcome.reason,
+                detail=outcome.detail,
+                attempts=outcome.attempts,
+                anchor_ms=expiry_anchor_ms(command),
+                expires_after_ms=self._expires_after_ms(command),
+            )
+            if isinstance(step, GiveUp):
+                if fresh and prior is not None:
+                    await self.deferred.done(command.id)  # a replayed copy ends it too
+                final = step.state
+                outcome = Outcome("failed", "retry_window_expired", final.attempts, final.summary())
+                return await self._report(command, outcome)
+            await self.deferred.add(command.id, raw, step.due_ms, step.state)
+            self.metrics.retries.labels(reason=outcome.reason).inc()
+            self._wake.set()
+            return None
+        if prior is not None:
+            outcome = replace(outcome, attempts=prior.attempts + outcome.attempts)
         return await self._report(command, outcome)
+
+    def _expires_after_ms(self, command: SendCommand) -> int | None:
+        trigger = self.triggers.get(command.trigger_id)
+        return trigger.expires_after_ms if trigger is not None else None
 
     async def _report(self, command: SendCommand, outcome: Outcome) -> asyncio.Future[Any]:
         if outcome.status == "duplicate":
@@ -197,26 +264,71 @@ class DeliveryWorker:
 
     # -- deferred commands -----------------------------------------------------
     async def _deferred_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                due = await self.deferred.take_due(self.clock.now_ms())
-                await asyncio.gather(*(self._handle_deferred(cid, raw) for cid, raw in due))
-            except Exception:
-                log.exception("deferred delivery pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _DEFERRED_POLL_S)
-
-    async def _handle_deferred(self, command_id: str, raw: bytes) -> None:
+        stopping = asyncio.create_task(stop.wait())
         try:
-            command = SendCommand.from_bytes(raw)
+            while not stop.is_set():
+                self._wake.clear()  # before dispatching: a wake meanwhile is kept
+                wait_s = await self._dispatch_due()
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait(
+                    {stopping, woken}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                woken.cancel()
+        finally:
+            stopping.cancel()
+            # Finish what was started; an interrupted one stays leased and comes back.
+            await asyncio.gather(*self._retrying.values(), return_exceptions=True)
+
+    async def _dispatch_due(self) -> float:
+        """Start the due entries there is room for; the seconds until the next is due."""
+        room = self._retry_capacity - len(self._retrying)
+        if room <= 0:
+            return _DEFERRED_POLL_S  # a finishing one wakes the loop sooner
+        try:
+            entries = await self.deferred.take_due(self.clock.now_ms(), limit=room)
+            for entry in entries:
+                if entry.command_id in self._retrying:
+                    continue  # still being handled here; taking it renewed its lease
+                task = asyncio.create_task(self._handle_deferred_logged(entry))
+                self._retrying[entry.command_id] = task
+                task.add_done_callback(functools.partial(self._finished, entry.command_id))
+            if len(entries) >= room:
+                return _DEFERRED_POLL_S
+            next_ms = await self.deferred.next_due_ms()
+        except Exception:
+            log.exception("deferred delivery pass failed; retrying")
+            return _DEFERRED_POLL_S
+        if next_ms is None:
+            return _DEFERRED_POLL_S  # other workers may park some: look now and then
+        return min(_DEFERRED_POLL_S, max(0.0, (next_ms - self.clock.now_ms()) / 1000))
+
+    def _finished(self, command_id: str, _: asyncio.Task[None]) -> None:
+        self._retrying.pop(command_id, None)
+        self._wake.set()
+
+    async def _handle_deferred_logged(self, entry: DeferredEntry) -> None:
+        try:
+            await self.handle_deferred(entry)
+        except Exception:
+            # Redis or Kafka trouble: the entry stays leased and is taken again later.
+            log.exception("deferred command %s failed; it will come back", entry.command_id)
+
+    async def handle_deferred(self, entry: DeferredEntry) -> None:
+        """One parked command to its next step: sent, re-parked, or reported."""
+        try:
+            command = SendCommand.from_bytes(entry.raw)
         except InvalidMessage:
-            await self.deferred.done(command_id)  # it parsed once; cannot happen, but never loop
+            await self.deferred.done(entry.command_id)  # it parsed once; never loop on it
             return
-        async with self._slots:
-            outcome = await self.deliverer.deliver(command)
-        if outcome.status == "deferred":
-            assert outcome.until_ms is not None
-            await self.deferred.add(command.id, raw, outcome.until_ms)
-            return
-        await (await self._report(command, outcome))
-        await self.deferred.done(command_id)
+        try:
+            async with self._slots:
+                outcome = await self.deliverer.deliver(command)
+        except Exception as exc:
+            # Redis trouble before the send, or a bug: back off like any transient
+            # failure, within the window, rather than wait out the queue's lease.
+            log.warning("deferred command %s: %s; retrying later", command.id, exc)
+            outcome = Outcome("retry", reason_of(exc), 0, str(exc)[:1000])
+        ack = await self._settle(command, entry.raw, outcome, entry.retry)
+        if ack is not None:
+            await ack
+            await self.deferred.done(entry.command_id)

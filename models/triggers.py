@@ -57,6 +57,9 @@ class TriggerDef:
     recommendations: Recommendations | None
     follow_up: FollowUp | None
     version: str
+    #: after this long past a command's due time a message is not worth sending any
+    #: more: the delivery worker stops retrying it sooner than ``NUDGE_SEND_RETRY_FOR``
+    expires_after_ms: int | None = None
 
     def message_for(self, step: int) -> Message:
         """Step 0 is the first message, step 1 the follow-up."""
@@ -94,6 +97,11 @@ class TriggerDef:
                     _message(raw_follow, "follow_up."),
                 )
             recommendations = _recommendations(data.get("recommendations"))
+            expires_after_ms = None
+            if data.get("expires_after") is not None:
+                expires_after_ms = parse_duration_ms(data["expires_after"])
+                if expires_after_ms <= 0:
+                    raise ConfigError("'expires_after' must be a positive duration")
         except ConfigError as exc:
             raise ConfigError(f"{trigger_id}: {exc}") from None
         version = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
@@ -107,6 +115,7 @@ class TriggerDef:
             recommendations=recommendations,
             follow_up=follow_up,
             version=version,
+            expires_after_ms=expires_after_ms,
         )
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nudge.durations import parse_duration_ms
+from nudge.errors import ConfigError
 
 DEV_SECRET = "nudge-dev-secret-change-me"
 
@@ -51,8 +55,16 @@ class Settings(BaseSettings):
     # Delivery
     delivery_web_port: int = 6067
     delivery_concurrency: int = Field(default=64, ge=1)
-    send_max_attempts: int = Field(default=5, ge=1)
-    send_backoff_s: float = Field(default=0.5, ge=0)
+    # Transient failures are retried (off the partition, through the deferred queue)
+    # until this long after the first one; seconds, or an ISO 8601 duration like P2D.
+    # Kept in seconds so that ``as_env`` writes a value that reads back the same.
+    send_retry_for: float = Field(default=2 * 86400.0, gt=0, description="retry window, s")
+    send_backoff_s: float = Field(default=0.5, ge=0, description="first retry's backoff step")
+    send_backoff_max_s: float = Field(default=600.0, ge=0, description="cap of the backoff")
+    # What to do when a send was interrupted after DATA began and nobody knows whether
+    # the server took it: "skip" reports it failed (never twice), "resend" sends again
+    # (never lost, maybe twice).
+    uncertain_policy: Literal["skip", "resend"] = "skip"
     frequency_cap_per_day: int = Field(default=0, ge=0, description="0 disables the cap")
     quiet_hours: str = Field(default="", description="e.g. '22-8' in the customer's timezone")
 
@@ -69,6 +81,14 @@ class Settings(BaseSettings):
     shop_url: str = Field(
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
+
+    @field_validator("send_retry_for", mode="before")
+    @classmethod
+    def _duration_s(cls, value: Any) -> float:
+        try:
+            return parse_duration_ms(value) / 1000
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,11 @@ def create_app(
     dead_letter = raw_topic("dead-letter")
     table = declare_table(app, "customer-state", settings.partitions)
 
+    def mark_applied(messages: Sequence[Any]) -> None:
+        now = time.monotonic()
+        for tp, offsets in _offsets_by_partition(messages).items():
+            progress.applied(tp, offsets, now)
+
     async def send_command(command: SendCommand) -> None:
         future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
         await future
@@ -129,6 +135,7 @@ def create_app(
         metrics=metrics,
         max_payload_bytes=settings.max_payload_bytes,
         waits=waits,
+        applied=mark_applied,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
     feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
@@ -146,13 +153,10 @@ def create_app(
                 try:
                     await handler(messages, decode, name)
                 except Exception:
-                    # Faust acknowledges the batch anyway; not marking it applied keeps
-                    # the commit behind it, and the stalled partition is fetched again.
+                    # Faust acknowledges the batch anyway; the handler did not report
+                    # it applied, so the commit stays behind it and the stalled
+                    # partition is fetched again.
                     log.exception("handling a batch of %s failed; it will be replayed", name)
-                    continue
-                now = time.monotonic()
-                for tp, offsets in _offsets_by_partition(messages).items():
-                    progress.applied(tp, offsets, now)
 
         agent.__name__ = f"on_{name.replace('-', '_')}"
         app.agent(topic, name=agent.__name__)(agent)
@@ -165,6 +169,10 @@ def create_app(
     @app.task
     async def follow_triggers() -> None:
         await feed.run()
+
+    @app.task
+    async def write_customer_views() -> None:
+        await processor.views.run()
 
     def active_partitions() -> set[int]:
         name = clicks.get_topic_name()
@@ -202,7 +210,7 @@ def create_app(
     return worker
 
 
-def _offsets_by_partition(messages: list[Any]) -> dict[Any, list[int]]:
+def _offsets_by_partition(messages: Sequence[Any]) -> dict[Any, list[int]]:
     offsets: dict[Any, list[int]] = {}
     for message in messages:
         offsets.setdefault(message.tp, []).append(message.offset)

@@ -1,11 +1,11 @@
 """What the agents do with a batch of records: decode, call the pure core, write, send.
 
 Kept free of Faust's agent machinery so the same code serves agents, timers and
-benchmarks. The contract of every ``on_*`` handler: when it returns, every effect of
-the batch (state changelog, send commands, dead letters, Redis views) is acknowledged,
-so the agent may mark the batch's offsets applied; when it raises, nothing of the
-batch counts as applied and its records are fetched again. A dependency that is down
-(Redis) is waited for, not skipped: see ``streams.waiting``.
+benchmarks. The contract of every ``on_*`` handler: it calls ``applied(messages)``
+once every effect of the batch (state changelog, send commands, dead letters, Redis
+views) is acknowledged, and only then; the consumer commits nothing past records not
+applied, which are fetched again. A dependency that is down (Redis) is waited for,
+not skipped: see ``streams.waiting`` and ``streams.views``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from streams.logic import apply_event, fire_due
 from streams.metrics import StreamMetrics
 from streams.scheduler import DueIndex
 from streams.table import StateStore
+from streams.views import CustomerViews
 from streams.waiting import Waits, until_available
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Processor:
         metrics: StreamMetrics,
         max_payload_bytes: int,
         waits: Waits | None = None,
+        applied: Callable[[Sequence[Any]], None] = lambda messages: None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -60,6 +62,8 @@ class Processor:
         self.metrics = metrics
         self.max_payload_bytes = max_payload_bytes
         self.waits = waits or Waits()
+        self.applied = applied
+        self.views = CustomerViews(shared, store.get, self.waits, applied)
         self.due = DueIndex()
         self._weights: dict[str, float] = {}
         self._popularity: asyncio.Task[None] | None = None
@@ -129,6 +133,7 @@ class Processor:
         decoded = self.decode_batch(messages, decode, topic)
         self.fold(decoded)
         await self._durable()
+        self.applied(messages)
         weights = self._weights
         for _, event in decoded:
             weight = POPULARITY.get(event.type)
@@ -145,6 +150,7 @@ class Processor:
             categories = {pid: list(p.get("category_ids", ())) for pid, p in products.items()}
         self.fold(decoded, categories)
         await self._durable()
+        self.applied(messages)
         weights = self._weights
         for _, event in decoded:
             if isinstance(event, OrderEvent) and event.type == "order_placed":
@@ -155,15 +161,8 @@ class Processor:
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         changed = self.fold(self.decode_batch(messages, decode, topic))
         await self._durable()
-        # The table is the truth; Redis is the delivery side's view of it. It is
-        # written after the changelog, so a crash in between leaves the record
-        # uncommitted and replayed, and the view is written again.
-        views = [
-            (state.customer_id, state.profile.as_context(state.customer_id), state.profile.consent)
-            for state in changed.values()
-        ]
-        if views:
-            await self._redis(lambda: self.shared.put_customers(views))
+        # The batch counts as applied once the delivery side's copy is written too.
+        self.views.add(changed, messages)
 
     async def on_catalog(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         products = []
@@ -178,6 +177,7 @@ class Processor:
         await self.dead_letters.flush()
         if products:
             await self._redis(lambda: self.shared.put_products(products))
+        self.applied(messages)
 
     async def flush_popularity(self) -> None:
         """Write the popularity counted since the last call, as one Redis pipeline.

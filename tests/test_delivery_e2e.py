@@ -293,3 +293,72 @@ async def test_bad_command_is_dead_lettered_and_next_one_delivered(env: Any) -> 
     assert headers["nudge.dlq.topic"] == settings.topic("send-commands").encode()
     assert events.events()[0].command_id == "cmd-good"
     assert len(catcher.messages()) == 1
+
+
+class RefuseFor:
+    """Answers every message with a 451 for ``seconds`` after the first one arrives."""
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+        self.until: float | None = None
+        self.refused = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        now = time.monotonic()
+        if self.until is None:
+            self.until = now + self.seconds
+        if now < self.until:
+            self.refused += 1
+            return "451 4.3.0 try again later"
+        result: str = await self.inner.handle_DATA(server, session, envelope)
+        return result
+
+
+async def test_smtp_refusing_for_a_while_then_every_message_is_sent_exactly_once(
+    env: Any,
+) -> None:
+    # Longer than the old 5 attempts ever waited (0.5 + 1 + 2 + 4 s); small backoff
+    # settings keep the test short while the retries still back off.
+    settings, catcher, shared = await env(
+        wrap=lambda inner: RefuseFor(inner, 9.0), send_backoff_s=0.05, send_backoff_max_s=1.0
+    )
+    ids = [f"cmd-{i}" for i in range(5)]
+    async with Events(settings, "delivery-events") as events, running_worker(settings, shared):
+        await produce(settings, *(command(cid).to_bytes() for cid in ids))
+        await wait_until(lambda: len(catcher.messages()) == len(ids), "every email")
+        await wait_until(lambda: len(events.records) == len(ids), "an event per command")
+    assert isinstance(catcher.handler, RefuseFor) and catcher.handler.refused > len(ids)
+    assert sorted(m["X-Nudge-Command-Id"] for m in catcher.messages()) == ids
+    sent = {e.command_id: e for e in events.events()}
+    assert sorted(sent) == ids and {e.status for e in sent.values()} == {"sent"}
+    assert all(e.attempts > 1 for e in sent.values())
+
+
+async def test_lapsed_claims_of_a_crashed_worker(env: Any) -> None:
+    """Before DATA: sent again, once. After DATA: reported uncertain, not sent."""
+    settings, catcher, shared = await env()
+    lapsed = int(time.time() * 1000) - 120_000  # older than the worker's lease
+    await shared.redis.set(shared.key("sent", "cmd-pre"), f"claimed:crashed-host-1-ab:{lapsed}")
+    await shared.redis.set(shared.key("sent", "cmd-post"), f"data:crashed-host-1-ab:{lapsed}")
+    async with (
+        Events(settings, "delivery-events") as events,
+        running_worker(settings, shared) as worker,
+    ):
+        await produce(settings, command("cmd-pre").to_bytes(), command("cmd-post").to_bytes())
+        await wait_until(lambda: len(events.records) == 2, "two delivery events")
+        # A redelivery afterwards sends nothing more.
+        await produce(settings, command("cmd-pre").to_bytes())
+        await wait_until(lambda: len(events.records) == 3, "a third event")
+        registry = worker.metrics.registry
+        uncertain = registry.get_sample_value(
+            "nudge_delivery_uncertain_total", {"action": "skipped"}
+        )
+    outcomes = [(e.command_id, e.status, e.reason) for e in events.events()]
+    assert sorted(outcomes) == [
+        ("cmd-post", "failed", "interrupted_uncertain"),
+        ("cmd-pre", "sent", ""),
+        ("cmd-pre", "sent", "already_sent"),
+    ]
+    assert [m["X-Nudge-Command-Id"] for m in catcher.messages()] == ["cmd-pre"]
+    assert uncertain == 1

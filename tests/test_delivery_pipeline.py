@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -88,13 +89,111 @@ async def setup(
         await s.redis.aclose()
 
 
-async def test_stale_claim_of_another_worker_is_never_resent(setup: Any) -> None:
+def counter(s: Setup, name: str, **labels: str) -> float:
+    value = s.deliverer.metrics.registry.get_sample_value(f"{name}_total", labels)
+    return value or 0.0
+
+
+async def test_lapsed_claim_past_data_is_not_resent_by_default(setup: Any) -> None:
     s = await setup()
     old = s.clock.now_ms() - 120_000
-    await s.redis.set(s.ledger.key("cmd-1"), f"sending:host-9-dead:{old}")
+    # ``sending:`` is the format from before stages: read as "maybe past DATA".
+    for cid, stage in (("cmd-1", "data"), ("cmd-2", "sending")):
+        await s.redis.set(s.ledger.key(cid), f"{stage}:host-9-dead:{old}")
+        outcome = await s.deliver(cid)
+        assert (outcome.status, outcome.reason) == ("failed", "interrupted_uncertain")
+    assert s.catcher.messages() == []
+    assert counter(s, "nudge_delivery_uncertain", action="skipped") == 2
+
+
+async def test_lapsed_claim_past_data_is_resent_when_the_policy_says_so(setup: Any) -> None:
+    s = await setup(uncertain_policy="resend")
+    old = s.clock.now_ms() - 120_000
+    await s.redis.set(s.ledger.key("cmd-1"), f"data:host-9-dead:{old}")
+    assert (await s.deliver("cmd-1")).status == "sent"
+    assert len(s.catcher.messages()) == 1
+    assert counter(s, "nudge_delivery_uncertain", action="resent") == 1
+
+
+async def test_lapsed_claim_before_data_is_taken_over_and_sent_once(setup: Any) -> None:
+    s = await setup()
+    old = s.clock.now_ms() - 120_000
+    await s.redis.set(s.ledger.key("cmd-1"), f"claimed:host-9-dead:{old}")
+    assert (await s.deliver("cmd-1")) == Outcome("sent", "", 1)
+    assert (await s.deliver("cmd-1")) == Outcome("duplicate", "already_sent")
+    assert len(s.catcher.messages()) == 1
+    assert counter(s, "nudge_delivery_claims_taken_over", stage="claimed") == 1
+    assert counter(s, "nudge_delivery_uncertain", action="skipped") == 0
+
+
+async def test_live_claim_of_another_worker_is_waited_for_then_retried(setup: Any) -> None:
+    s = await setup()
+    await s.redis.set(s.ledger.key("cmd-1"), f"claimed:other-worker:{s.clock.now_ms()}")
+    outcome = await s.deliver("cmd-1")
+    assert (outcome.status, outcome.reason, outcome.attempts) == ("retry", "claim_held", 0)
+    assert s.catcher.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("carried", "stored", "expected"),
+    [
+        ("subscribed", None, "sent"),  # Redis lags behind the stream
+        ("unsubscribed", "subscribed", "consent_unsubscribed"),
+        ("subscribed", "unsubscribed", "consent_unsubscribed"),
+        ("subscribed", "pending", "consent_pending"),
+        (None, None, "no_consent"),
+    ],
+)
+async def test_consent_is_the_stricter_of_command_and_redis(
+    setup: Any, carried: str | None, stored: str | None, expected: str
+) -> None:
+    s = await setup()
+    await s.redis.delete(s.shared.consent_key("c1"))
+    if stored is not None:
+        await s.shared.set_consent("c1", "email", stored)
+    customer = {"consent": {"email": carried}} if carried else {}
+    cmd = replace(command("cmd-1"), context={"customer": customer, "items": []})
+    outcome = await s.deliverer.deliver(cmd)
+    assert (outcome.reason or outcome.status) == expected
+
+
+class Refuse451:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "451 4.3.0 try again later"
+
+
+async def test_transient_failure_is_a_retry_outcome_and_frees_the_claim(setup: Any) -> None:
+    s = await setup(wrap=Refuse451)
+    outcome = await s.deliver("cmd-1")
+    assert (outcome.status, outcome.reason, outcome.attempts) == ("retry", "smtp_451", 1)
+    assert "451" in outcome.detail
+    assert await s.ledger.peek("cmd-1") is None
+
+
+class DropDuringData:
+    """Takes the body, then hangs up without a reply: did the server keep it?"""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert server.transport is not None
+        server.transport.close()
+        return "250 OK"
+
+
+async def test_connection_lost_after_data_is_uncertain_and_keeps_its_claim(setup: Any) -> None:
+    s = await setup(wrap=DropDuringData)
     outcome = await s.deliver("cmd-1")
     assert (outcome.status, outcome.reason) == ("failed", "interrupted_uncertain")
-    assert s.catcher.messages() == []
+    raw = await s.redis.get(s.ledger.key("cmd-1"))
+    assert raw.decode().startswith("data:me:")
+    assert counter(s, "nudge_delivery_uncertain", action="skipped") == 1
+    s.clock.advance(3600)  # lapsed, and still not resent
+    assert (await s.deliver("cmd-1")).reason == "interrupted_uncertain"
 
 
 async def test_sent_then_duplicate(setup: Any) -> None:
@@ -115,10 +214,11 @@ async def test_quiet_hours_defer_then_send_when_due(setup: Any) -> None:
     await queue.add("cmd-1", command("cmd-1").to_bytes(), morning)
     assert await queue.take_due(s.clock.now_ms()) == []
     s.clock._now = morning
-    [(cid, raw)] = await queue.take_due(s.clock.now_ms())
+    [entry] = await queue.take_due(s.clock.now_ms())
+    assert entry.retry is None
     assert await queue.take_due(s.clock.now_ms()) == []  # leased, not handed out twice
-    assert (await s.deliverer.deliver(SendCommand.from_bytes(raw))).status == "sent"
-    await queue.done(cid)
+    assert (await s.deliverer.deliver(SendCommand.from_bytes(entry.raw))).status == "sent"
+    await queue.done(entry.command_id)
     assert await queue.size() == 0
     assert len(s.catcher.messages()) == 1
 

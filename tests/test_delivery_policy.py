@@ -10,6 +10,7 @@ from delivery.policy import (
     Decision,
     QuietHours,
     decide,
+    effective_consent,
     local_day,
     parse_quiet_hours,
     quiet_until,
@@ -54,6 +55,40 @@ def test_subscribed_sends() -> None:
 )
 def test_marketing_needs_exactly_subscribed(consent: str | None, reason: str) -> None:
     assert run(consent=consent) == Decision("suppress", reason)
+
+
+@pytest.mark.parametrize(
+    ("carried", "stored", "expected"),
+    [
+        # Redis lags behind the stream: what the command carried counts.
+        ("subscribed", None, "subscribed"),
+        ("pending", None, "pending"),
+        # An older command, a newer Redis (or the reverse): the stricter value wins.
+        ("subscribed", "unsubscribed", "unsubscribed"),
+        ("unsubscribed", "subscribed", "unsubscribed"),
+        ("subscribed", "pending", "pending"),
+        ("pending", "subscribed", "pending"),
+        ("pending", "unsubscribed", "unsubscribed"),
+        (None, "subscribed", "subscribed"),
+        ("", "subscribed", "subscribed"),
+        ("subscribed", "subscribed", "subscribed"),
+        # A value nudge does not know is not consent, but an unsubscribe still wins.
+        ("subscribed", "opted_in_maybe", "opted_in_maybe"),
+        ("unsubscribed", "opted_in_maybe", "unsubscribed"),
+        (None, None, None),
+    ],
+)
+def test_effective_consent_is_the_stricter_value(
+    carried: str | None, stored: str | None, expected: str | None
+) -> None:
+    assert effective_consent(carried, stored) == expected
+
+
+def test_effective_consent_feeds_the_rules() -> None:
+    assert run(consent=effective_consent("subscribed", None)).action == "send"
+    decision = run(consent=effective_consent("subscribed", "unsubscribed"))
+    assert decision == Decision("suppress", "consent_unsubscribed")
+    assert run(consent=effective_consent(None, None)) == Decision("suppress", "no_consent")
 
 
 def test_transactional_ignores_consent_cap_and_quiet_but_not_bounce() -> None:
