@@ -186,8 +186,15 @@ def create_app(
     async def replay_stalled_partitions() -> None:
         if app.rebalancing or waits:
             return  # a handler waiting for a dependency holds its position on purpose
-        for tp, offset in progress.stalled(time.monotonic()):
-            log.warning("%s stalled at offset %d behind fetched records; replaying", tp, offset)
+        stalled = progress.stalled(time.monotonic())
+        if not stalled:
+            return
+        # Records below the log start are gone (retention): not a hole to wait on.
+        starts = await app.consumer.earliest_offsets(*(tp for tp, _ in stalled))
+        for tp, offset in stalled:
+            progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
+            position = progress.position(tp)
+            log.warning("%s stalled at offset %s behind fetched records; replaying", tp, position)
             metrics.replays.inc()
             await app.consumer.seek(tp, offset)
 

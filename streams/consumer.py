@@ -11,6 +11,7 @@ Other topics (the compacted catalogue) keep Faust's own bookkeeping.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -21,6 +22,8 @@ from faust.types import TP
 
 from streams.offsets import OffsetProgress
 
+log = logging.getLogger(__name__)
+
 
 class GuardedConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -30,11 +33,10 @@ class GuardedConsumer(faust_aiokafka.Consumer):
     # -- learning what exists --------------------------------------------------
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
         progress = self.progress
-        seeks = progress.seeks
         records = await super()._getmany(active_partitions, timeout)
         for tp, batch in records.items():
             if progress.guards(tp.topic):
-                progress.fetched(tp, [r.offset for r in batch], seeks)
+                progress.fetched(tp, [r.offset for r in batch])
         return records
 
     async def perform_seek(self) -> None:
@@ -53,6 +55,10 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         for tp in tps:
             offset = committed[tp]
             progress.assign(tp, offset if offset is not None else earliest.get(tp, 0), now)
+        log.info(
+            "positions after seeking to committed offsets: %s",
+            {f"{tp.topic}[{tp.partition}]": progress.position(tp) for tp in tps},
+        )
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)

@@ -9,12 +9,17 @@ never stored.
 
 ``OffsetProgress`` keeps, per input partition, the *commit position*: every offset
 below it was applied (its state change, commands and dead letters acknowledged by the
-broker) or is known not to exist. Absence is learned only from what the broker
-returned in one continuous fetch sequence since the last seek; anything else keeps
-the position where it is. Offsets applied above the position are a hole: when one
-stays open for ``stall_after_s``, the partition is sought back to the position and
-the hole is fetched again (reprocessing is harmless: event ids and command ids make
-every effect idempotent).
+broker) or is known not to exist. Absence is a fact about the log, learned only where
+the broker showed it: two records returned next to each other in one fetch, with
+offsets missing between them (compaction, transaction markers), or a log start past
+the position. Positions, seeks and fetch timing never count as proof, so no race
+with Faust's own seeks can fake one.
+
+Offsets fetched or applied past a position that stands still are a hole: once it stays
+open for ``stall_after_s``, the partition is sought back and fetched again, starting
+one record *before* the position, so that the record after it arrives in the same fetch
+as one before it and a real gap proves itself. Reprocessing is harmless: event ids
+and command ids make every effect idempotent.
 
 Pure bookkeeping with an injected ``now``: the consumer and the agents call it.
 """
@@ -33,14 +38,14 @@ TP = TypeVar("TP")
 class _Partition:
     #: Every offset below is applied or absent: what may be committed.
     position: int
+    #: When ``position`` last moved (or the partition was sought), for stall detection.
+    moved_at: float
     #: Offsets at or above ``position`` whose effects are durable.
     applied: set[int] = field(default_factory=set)
-    #: Ranges [start, end) the broker showed do not exist (compaction, control records).
+    #: Ranges [start, end) the broker showed do not exist.
     absent: list[tuple[int, int]] = field(default_factory=list)
-    #: The offset the next fetched record continues from; None when continuity is unknown.
-    fetch_next: int | None = None
-    #: When ``position`` last moved (or the partition was sought), for stall detection.
-    moved_at: float = 0.0
+    #: One past the highest offset fetched: records up to here exist, or did.
+    fetched_to: int = 0
 
 
 class OffsetProgress(Generic[TP]):
@@ -50,58 +55,49 @@ class OffsetProgress(Generic[TP]):
         self.topics = frozenset(topics)
         self.stall_after_s = stall_after_s
         self._parts: dict[TP, _Partition] = {}
-        #: Bumped on every seek: a fetch that overlapped one proves nothing.
-        self.seeks = 0
 
     def guards(self, topic: str) -> bool:
         return topic in self.topics
 
-    def __contains__(self, tp: object) -> bool:
-        return tp in self._parts
-
     # -- positions -------------------------------------------------------------
     def assign(self, tp: TP, position: int, now: float) -> None:
         """``tp`` starts (again) at ``position``, its committed offset or log start."""
-        self.seeks += 1
-        self._parts[tp] = _Partition(position=position, fetch_next=position, moved_at=now)
+        self._parts[tp] = _Partition(position=position, moved_at=now)
 
     def sought(self, tp: TP, offset: int, now: float) -> None:
-        """The consumer was sought to ``offset``: fetches continue from there."""
+        """The consumer was sought to ``offset``: what follows comes again.
+
+        The position stays: what it says (applied or absent below it) is true of the
+        log whatever is read next, and records read again are applied again harmlessly.
+        """
         part = self._parts.get(tp)
-        self.seeks += 1
         if part is None:
             return
-        if offset < part.position:
-            # Behind the position: everything from there on will come again.
-            self._parts[tp] = _Partition(position=offset, fetch_next=offset, moved_at=now)
-            return
-        part.fetch_next = offset
+        part.fetched_to = min(part.fetched_to, offset)
         part.moved_at = now
 
     def forget(self, tp: TP) -> None:
         self._parts.pop(tp, None)
 
-    # -- what the broker returned ---------------------------------------------
-    def fetched(self, tp: TP, offsets: Sequence[int], seeks_before: int) -> None:
-        """Records of ``tp`` returned by one fetch, in log order.
-
-        ``seeks_before`` is ``self.seeks`` read before the fetch was issued: if any
-        seek happened since, the records may predate it and prove nothing; the
-        continuity is then unknown until the next seek.
-        """
+    # -- what the broker showed ------------------------------------------------
+    def fetched(self, tp: TP, offsets: Sequence[int]) -> None:
+        """Records of ``tp`` returned together by one fetch, in log order."""
         part = self._parts.get(tp)
         if part is None or not offsets:
             return
-        if seeks_before != self.seeks:
-            part.fetch_next = None
-            return
-        expected = part.fetch_next
-        for offset in offsets:
-            if expected is not None and offset > expected:
-                self._mark_absent(part, expected, offset)
-            if expected is None or offset >= expected:
-                expected = offset + 1
-        part.fetch_next = expected
+        previous = offsets[0]
+        for offset in offsets[1:]:
+            if offset > previous + 1:
+                self._mark_absent(part, previous + 1, offset)
+            previous = offset
+        part.fetched_to = max(part.fetched_to, offsets[-1] + 1)
+
+    def log_starts_at(self, tp: TP, offset: int, now: float) -> None:
+        """The broker's first offset of ``tp``: nothing below it exists any more."""
+        part = self._parts.get(tp)
+        if part is not None and offset > part.position:
+            self._mark_absent(part, part.position, offset)
+            self._advance(part, now)
 
     def _mark_absent(self, part: _Partition, start: int, end: int) -> None:
         start = max(start, part.position)
@@ -143,23 +139,19 @@ class OffsetProgress(Generic[TP]):
 
     def stalled(self, now: float) -> list[tuple[TP, int]]:
         """Partitions whose position has not moved for ``stall_after_s`` although
-        records past it were fetched (or later ones applied, or the fetch continuity
-        is unknown). Each must be sought back to its position and fetched again.
+        records at or past it were fetched or applied. Each must be sought back to
+        the returned offset (one before its position, where there is one).
 
         The caller skips this while a handler is knowingly waiting (a dependency
         down): the position then stands still on purpose.
         """
         return [
-            (tp, part.position)
+            (tp, max(part.position - 1, 0))
             for tp, part in self._parts.items()
-            if now - part.moved_at >= self.stall_after_s and _behind(part)
+            if now - part.moved_at >= self.stall_after_s
+            and (part.applied or part.fetched_to > part.position)
         ]
 
     def holes(self) -> dict[TP, int]:
         """Per partition with a hole, how many applied offsets wait above it."""
         return {tp: len(p.applied) for tp, p in self._parts.items() if p.applied}
-
-
-def _behind(part: _Partition) -> bool:
-    """Something at or past the position was seen but the position did not follow."""
-    return bool(part.applied) or part.fetch_next is None or part.fetch_next > part.position

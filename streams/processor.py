@@ -61,7 +61,7 @@ class Processor:
         self.clock = clock
         self.metrics = metrics
         self.max_payload_bytes = max_payload_bytes
-        self.waits = waits or Waits()
+        self.waits = waits if waits is not None else Waits()
         self.applied = applied
         self.views = CustomerViews(shared, store.get, self.waits, applied)
         self.due = DueIndex()

@@ -8,6 +8,7 @@ partition its customer's events arrive on, and writes go to that partition.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,8 @@ import faust
 
 from models.state import CustomerState
 from streams import state_codec
+
+log = logging.getLogger(__name__)
 
 
 class _StateValueType:
@@ -51,6 +54,9 @@ class StateStore:
     def __init__(self, table: Any) -> None:
         self.table = table
         self._queued: dict[int, dict[bytes, CustomerState]] = {}
+        self._shipping = asyncio.Lock()
+        self._unacked: list[asyncio.Future[Any]] = []
+        self.failed: BaseException | None = None
 
     def get(self, key: bytes) -> CustomerState | None:
         value = self.table.data.get(key)
@@ -61,9 +67,35 @@ class StateStore:
         self._queued.setdefault(state.partition, {})[key] = state
 
     async def flush(self) -> None:
-        if not self._queued:
+        """Return once every state ``put`` before the call is acknowledged.
+
+        Agents and the timer share the queue: a flush may ship another caller's
+        states. So shipping is serialised, and each caller waits for every
+        acknowledgement outstanding when its own shipping ended, not just its own.
+        """
+        if self.failed is not None:
+            raise self.failed
+        async with self._shipping:
+            if self._queued:
+                queued, self._queued = self._queued, {}
+                self._unacked.extend(await self._ship(queued))
+            waiting = list(self._unacked)
+        if not waiting:
             return
-        queued, self._queued = self._queued, {}
+        try:
+            await asyncio.gather(*waiting)
+        except Exception as exc:
+            # The local store is now ahead of its changelog, and which caller's
+            # states were lost is unknown: nothing more may count as applied. Like
+            # Kafka Streams, stop; a restart recovers from the changelog and replays
+            # every input record not committed.
+            self.failed = exc
+            log.critical("changelog write failed (%s); stopping the worker", exc)
+            self.table.app.loop.create_task(self.table.app.crash(exc))
+            raise
+        self._unacked = [ack for ack in self._unacked if not ack.done()]
+
+    async def _ship(self, queued: dict[int, dict[bytes, CustomerState]]) -> list[Any]:
         producer = self.table.app.producer._ensure_producer()
         topic = self.table.changelog_topic.get_topic_name()
         acks: list[Any] = []
@@ -81,7 +113,7 @@ class StateStore:
                         batch.append(key=key, value=value, timestamp=None)
                 if batch.record_count():
                     acks.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*acks)
+        return acks
 
     def items(self) -> Iterator[tuple[bytes, CustomerState]]:
         for key, value in self.table.data.items():

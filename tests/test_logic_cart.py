@@ -219,12 +219,15 @@ def test_timer_replayed_while_still_in_cart_is_not_resent(sim: Sim) -> None:
     assert sim.fire() == []
 
 
-def test_no_follow_up_when_first_mail_had_no_recipient() -> None:
+def test_first_mail_waits_for_its_recipient_and_the_follow_up_counts_from_it() -> None:
     sim = Sim(make_trigger("abandoned_cart", delay=60, follow_up=120), state=new_state(email=None))
     sim.click("cart_add", product_id="p1")
     assert sim.tick(60) == []
     sim.apply(customer(email=EMAIL))
-    assert sim.tick(3600) == []  # no reminder of a message that was never sent
+    assert [c.step for c in sim.fire()] == [0], "the first mail, not a reminder of it"
+    assert sim.tick(119) == []
+    assert [c.step for c in sim.tick(1)] == [1]
+    assert sim.tick(3600) == []
 
 
 def test_late_order_removes_only_what_it_bought(sim: Sim) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from models.state import CustomerState
 from streams.logic import STALE_AFTER_MS, apply_event, command_id, fire_due
 from tests.test_logic_support import (
     CUSTOMER,
@@ -118,20 +117,38 @@ def test_disabled_trigger_arms_nothing(kind: str) -> None:
     assert sim.state.pending == ()
 
 
-@pytest.mark.parametrize(
-    "state",
-    [
-        new_state(email=None),
-        new_state(consent={"email": "unsubscribed"}),
-    ],
-    ids=["no-email", "unsubscribed"],
-)
-def test_no_command_without_reachable_email(kind: str, state: CustomerState) -> None:
-    sim = Sim(make_trigger(kind, delay=60, follow_up=60), state=state)
+def test_no_command_to_an_unsubscribed_customer(kind: str) -> None:
+    sim = Sim(
+        make_trigger(kind, delay=60, follow_up=60),
+        state=new_state(consent={"email": "unsubscribed"}),
+    )
     sim.open(kind)
     assert sim.tick(60) == []
     assert sim.tick(3600) == []
     assert sim.state.pending == ()
+
+
+def test_a_due_timer_waits_for_an_address_that_arrives_late(kind: str) -> None:
+    """After a crash both topics are replayed, and a cart can be applied before the
+    sign-up that preceded it: the message must still go, once."""
+    sim = Sim(make_trigger(kind, delay=60), state=new_state(email=None))
+    sim.open(kind)
+    assert sim.tick(60) == [] and sim.tick(3600) == []
+    assert len(sim.state.pending) == 1, "kept, waiting for an address"
+    sim.apply(customer(email="late@example.com"))
+    sent = sim.fire()
+    assert [c.recipient for c in sent] == ["late@example.com"]
+    assert sim.tick(3600) == []
+
+
+def test_a_timer_waits_for_an_address_only_while_its_episode_is_fresh(kind: str) -> None:
+    sim = Sim(make_trigger(kind, delay=60), state=new_state(email=None))
+    sim.open(kind)
+    for _ in range(30):
+        sim.tick(3600)
+    assert sim.state.pending == (), "dropped once stale"
+    sim.apply(customer(email="late@example.com"))
+    assert sim.fire() == []
 
 
 def test_unsubscribe_after_arming_prevents_send(kind: str) -> None:

@@ -14,7 +14,13 @@ from models.state import CustomerState
 from models.triggers import TriggerSet
 from streams.logic.abandonment import apply_click, apply_order
 from streams.logic.profile import apply_customer
-from streams.logic.timers import STALE_AFTER_MS, build_command, command_id, fire_due
+from streams.logic.timers import (
+    STALE_AFTER_MS,
+    build_command,
+    command_id,
+    fire_due,
+    release_for_address,
+)
 
 Event = ClickEvent | OrderEvent | CustomerEvent
 NO_CATEGORIES: Mapping[str, Sequence[str]] = {}
@@ -35,7 +41,7 @@ def apply_event(
     clock running ahead must not postpone a message.
     """
     if isinstance(event, CustomerEvent):
-        return apply_customer(state, event)
+        return release_for_address(apply_customer(state, event), now_ms)
     base_ms = min(event.ts, now_ms)
     remembered = isinstance(event, OrderEvent) or event.type in _NOT_IDEMPOTENT
     if remembered and event.event_id in state.recent_events:

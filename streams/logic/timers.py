@@ -16,6 +16,12 @@ from models.triggers import TriggerDef, TriggerSet
 
 #: A timer this late (a replay after a long outage) no longer describes a live moment.
 STALE_AFTER_MS = 24 * 3600 * 1000
+#: A due timer waiting for the customer's address looks again after this long...
+ADDRESS_RECHECK_MIN_MS = 10_000
+#: ...and at least this often, however old its episode.
+ADDRESS_RECHECK_MAX_MS = 5 * 60_000
+#: Marks, in a timer's payload, one that waits for an address (see ``awaits_address``).
+AWAITING_ADDRESS = "awaiting_address"
 #: Kinds whose follow-up makes sense (a reminder about the same, still-open episode).
 FOLLOW_UP_KINDS = frozenset({"abandoned_cart"})
 
@@ -39,12 +45,49 @@ def fire_due(
             continue  # stale: dropped, follow-up included
         command = build_command(state, trigger, pending, now_ms)
         if command is None:
+            if awaits_address(state, pending, now_ms):
+                kept.append(park_for_address(pending, now_ms))
             continue  # nobody or nothing to send: no reminder of a message never sent
         commands.append(command)
         follow_up = trigger.follow_up
         if pending.step == 0 and follow_up is not None and trigger.kind in FOLLOW_UP_KINDS:
             kept.append(replace(pending, step=1, due_ms=pending.due_ms + follow_up.delay_ms))
     return state.evolve(pending=tuple(kept)), commands
+
+
+def awaits_address(state: CustomerState, pending: Pending, now_ms: int) -> bool:
+    """A due timer of a customer with no address yet: the profile may be on its way.
+
+    Input topics are consumed independently, and after a crash both are replayed: a
+    cart event can be applied before the sign-up that came first, its timer already
+    due. Spending the timer then would lose the message; it waits for the address
+    instead, as long as the episode is not stale. Opted-out customers do not wait.
+    """
+    profile = state.profile
+    return (
+        not profile.email
+        and profile.consent.get("email") != "unsubscribed"
+        and now_ms - pending.episode <= STALE_AFTER_MS
+    )
+
+
+def park_for_address(pending: Pending, now_ms: int) -> Pending:
+    """Look again later, less often the older the episode (anonymous carts are many)."""
+    wait = min(max((now_ms - pending.episode) // 4, ADDRESS_RECHECK_MIN_MS), ADDRESS_RECHECK_MAX_MS)
+    return replace(
+        pending, due_ms=now_ms + wait, payload={**pending.payload, AWAITING_ADDRESS: True}
+    )
+
+
+def release_for_address(state: CustomerState, now_ms: int) -> CustomerState:
+    """The customer now has an address: timers that waited for one are due at once."""
+    if not state.profile.email or not any(AWAITING_ADDRESS in p.payload for p in state.pending):
+        return state
+    pending = tuple(
+        replace(p, due_ms=min(p.due_ms, now_ms)) if AWAITING_ADDRESS in p.payload else p
+        for p in state.pending
+    )
+    return state.evolve(pending=pending)
 
 
 def command_id(trigger_id: str, customer_id: str, episode: int, step: int) -> str:
