@@ -8,6 +8,7 @@ clock, registry) is built here and handed down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from models.commands import SendCommand
@@ -150,6 +152,12 @@ def create_app(
                 # moved to another worker; the current owner reads them again.
                 generation = app.consumer_generation_id
                 messages = [e.message for e in events if e.message.generation_id == generation]
+                if len(messages) < len(events):
+                    log.info(
+                        "%s: %d records of an earlier generation left to their owner",
+                        name,
+                        len(events) - len(messages),
+                    )
                 try:
                     await handler(messages, decode, name)
                 except Exception:
@@ -189,14 +197,27 @@ def create_app(
         stalled = progress.stalled(time.monotonic())
         if not stalled:
             return
-        # Records below the log start are gone (retention): not a hole to wait on.
-        starts = await app.consumer.earliest_offsets(*(tp for tp, _ in stalled))
-        for tp, offset in stalled:
-            progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
+        for tp, _ in stalled:
             position = progress.position(tp)
             log.warning("%s stalled at offset %s behind fetched records; replaying", tp, position)
+        try:
+            # Records below the log start are gone (retention): not a hole to wait on.
+            # Bounded: a Faust timer whose run hangs never runs again.
+            starts = await asyncio.wait_for(
+                app.consumer.earliest_offsets(*(tp for tp, _ in stalled)), timeout=10.0
+            )
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("could not read log start offsets (%s); seeking anyway", exc)
+            starts = {}
+        for tp, offset in stalled:
+            progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
             metrics.replays.inc()
             await app.consumer.seek(tp, offset)
+
+    @app.timer(15.0, name="log_consumer_state")
+    async def log_consumer_state() -> None:
+        consumer: Any = app.consumer  # a GuardedConsumer: NudgeApp's transport makes it
+        log.info("consumer: %s", consumer.describe())
 
     @app.timer(1.0, name="flush_popularity")
     async def flush_popularity() -> None:

@@ -29,6 +29,7 @@ class GuardedConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.progress: OffsetProgress[TP] = self.app.offset_progress  # type: ignore[attr-defined]
+        self._fetched = 0
 
     # -- learning what exists --------------------------------------------------
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
@@ -37,7 +38,22 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         for tp, batch in records.items():
             if progress.guards(tp.topic):
                 progress.fetched(tp, [r.offset for r in batch])
+        self._fetched += sum(map(len, records.values()))
         return records
+
+    def describe(self) -> str:
+        """One line on fetching since the last call, for the logs of a stuck worker."""
+        fetched, self._fetched = self._fetched, 0
+        active = self._active_partitions
+        return (
+            f"fetched {fetched} records; {len(active or ())} active partitions, "
+            f"{len(self._paused_partitions)} paused, flow "
+            f"{'active' if self.flow_active else 'stopped'}; positions "
+            + ", ".join(
+                f"{tp.topic}[{tp.partition}]={self.progress.position(tp)}"
+                for tp in self.progress.partitions()
+            )
+        )
 
     async def perform_seek(self) -> None:
         """Faust seeks every assigned partition to its committed offset after a
