@@ -1,9 +1,9 @@
 """``create_app(settings)``: the Faust app, its topics, table, agents and timer.
 
-Agents stay thin: they batch records, hand them to the ``Processor`` and, once it
-returns (every effect of the batch acknowledged), mark the batch's offsets applied in
-``OffsetProgress``: the consumer commits nothing past them. Every dependency (Redis,
-clock, registry) is built here and handed down.
+Agents stay thin: they batch records and hand them to the ``Processor``, which
+reports a batch applied (``mark_applied``, into ``OffsetProgress``) once every effect
+of it is acknowledged; the consumer commits nothing past records not applied. Every
+dependency (Redis, clock, registry) is built here and handed down.
 """
 
 from __future__ import annotations
