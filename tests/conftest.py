@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from nudge.embedded import EmbeddedBroker, MailCatcher, ensure_redis, free_port
 from nudge.settings import Settings
+from tests.fault_support import FaultEnv, env_for_tests
 
 
 def start_broker(log_dir: Path) -> EmbeddedBroker:
@@ -129,3 +130,14 @@ def create_topics(
             future.result(timeout=30)
 
     return create
+
+
+@pytest.fixture
+def fault_env(
+    broker: EmbeddedBroker | ExternalBroker,
+    redis_url: str,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> FaultEnv:
+    """Where the fault-injection scenarios run (see ``tests/fault_support.py``)."""
+    return env_for_tests(broker, redis_url, make_settings, tmp_path)

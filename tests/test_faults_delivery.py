@@ -6,28 +6,17 @@ the outcomes the system reports as uncertain."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nudge.settings import Settings
 from tests.fault_scenarios_delivery import kills_before_data, kills_inside_data
-from tests.fault_support import FaultEnv, env_for_tests
+from tests.fault_support import FaultEnv
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.timeout(600)]
 
 
-@pytest.fixture
-def env(
-    broker: Any, redis_url: str, make_settings: Callable[..., Settings], tmp_path: Path
-) -> FaultEnv:
-    return env_for_tests(broker, redis_url, make_settings, tmp_path)
-
-
-def test_delivery_worker_killed_while_smtp_stalls_before_data(env: FaultEnv) -> None:
-    verdict = kills_before_data(env, customers=48, kills=3)
+def test_delivery_worker_killed_while_smtp_stalls_before_data(fault_env: FaultEnv) -> None:
+    verdict = kills_before_data(fault_env, customers=48, kills=3)
     print(verdict.report() if verdict.ok else verdict.line())  # a failure reports in full
     assert verdict.ok, verdict.report()
 
@@ -38,7 +27,7 @@ def test_delivery_worker_killed_while_smtp_stalls_before_data(env: FaultEnv) -> 
     # got no outcome at all for 90 s after the last restart (issue 8, open).
     reason="runs with NUDGE_FAULTS_ALL=1 (issue 8: commands left without an outcome)",
 )
-def test_delivery_worker_killed_while_smtp_stalls_inside_data(env: FaultEnv) -> None:
-    verdict = kills_inside_data(env, customers=40, kills=3)
+def test_delivery_worker_killed_while_smtp_stalls_inside_data(fault_env: FaultEnv) -> None:
+    verdict = kills_inside_data(fault_env, customers=40, kills=3)
     print(verdict.report() if verdict.ok else verdict.line())  # a failure reports in full
     assert verdict.ok, verdict.report()

@@ -5,15 +5,11 @@ committed offset ever runs ahead of its durable effect. 15 kills in all."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nudge.settings import Settings
 from tests.fault_scenarios_stream import rebalance_kills, worker_kills
-from tests.fault_support import FaultEnv, env_for_tests
+from tests.fault_support import FaultEnv
 
 pytestmark = [
     pytest.mark.e2e,
@@ -31,20 +27,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def env(
-    broker: Any, redis_url: str, make_settings: Callable[..., Settings], tmp_path: Path
-) -> FaultEnv:
-    return env_for_tests(broker, redis_url, make_settings, tmp_path)
-
-
-def test_stream_worker_killed_at_random_moments(env: FaultEnv) -> None:
-    verdict = worker_kills(env, customers=240, kills=10, rate_per_s=2.5)
+def test_stream_worker_killed_at_random_moments(fault_env: FaultEnv) -> None:
+    verdict = worker_kills(fault_env, customers=240, kills=10, rate_per_s=2.5)
     print(verdict.report() if verdict.ok else verdict.line())  # a failure reports in full
     assert verdict.ok, verdict.report()
 
 
-def test_stream_worker_killed_during_rebalances(env: FaultEnv) -> None:
-    verdict = rebalance_kills(env, customers=150, kills=5, rate_per_s=2.0)
+def test_stream_worker_killed_during_rebalances(fault_env: FaultEnv) -> None:
+    verdict = rebalance_kills(fault_env, customers=150, kills=5, rate_per_s=2.0)
     print(verdict.report() if verdict.ok else verdict.line())  # a failure reports in full
     assert verdict.ok, verdict.report()
