@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,25 +190,31 @@ def create_app(
     async def rebuild_timers() -> None:
         processor.rebuild_due(active_partitions())
 
+    log_ends_due = [0.0]  # when to ask the broker for idle partitions' log ends again
+
     @app.timer(1.0, name="replay_stalled_partitions")
     async def replay_stalled_partitions() -> None:
         if app.rebalancing or waits:
             return  # a handler waiting for a dependency holds its position on purpose
-        stalled = progress.stalled(time.monotonic())
+        now = time.monotonic()
+        idle = progress.idle(now)
+        if idle and now >= log_ends_due[0]:
+            # Records fetched and dropped before this worker tracked the partition
+            # leave no trace but the log's end: ask the broker, now and then.
+            log_ends_due[0] = now + STALL_AFTER_S
+            ends = await _bounded(app.consumer.highwaters(*idle), "log end offsets")
+            for tp, offset in ends.items():
+                progress.log_ends_at(tp, offset)
+        stalled = progress.stalled(now)
         if not stalled:
             return
         for tp, _ in stalled:
             position = progress.position(tp)
             log.warning("%s stalled at offset %s behind fetched records; replaying", tp, position)
-        try:
-            # Records below the log start are gone (retention): not a hole to wait on.
-            # Bounded: a Faust timer whose run hangs never runs again.
-            starts = await asyncio.wait_for(
-                app.consumer.earliest_offsets(*(tp for tp, _ in stalled)), timeout=10.0
-            )
-        except (TimeoutError, KafkaError) as exc:
-            log.warning("could not read log start offsets (%s); seeking anyway", exc)
-            starts = {}
+        # Records below the log start are gone (retention): not a hole to wait on.
+        starts = await _bounded(
+            app.consumer.earliest_offsets(*(tp for tp, _ in stalled)), "log start offsets"
+        )
         for tp, offset in stalled:
             progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
             metrics.replays.inc()
@@ -236,6 +242,15 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+async def _bounded(request: Awaitable[Mapping[Any, int]], what: str) -> Mapping[Any, int]:
+    """Offsets from the broker, or none: a Faust timer whose run hangs never runs again."""
+    try:
+        return await asyncio.wait_for(request, timeout=10.0)
+    except (TimeoutError, KafkaError) as exc:
+        log.warning("could not read %s (%s)", what, exc)
+        return {}
 
 
 def _offsets_by_partition(messages: Sequence[Any]) -> dict[Any, list[int]]:

@@ -15,8 +15,11 @@ offsets missing between them (compaction, transaction markers), or a log start p
 the position. Positions, seeks and fetch timing never count as proof, so no race
 with Faust's own seeks can fake one.
 
-Offsets fetched or applied past a position that stands still are a hole: once it stays
-open for ``stall_after_s``, the partition is sought back and fetched again, starting
+Offsets fetched or applied past a position that stands still are a hole, and so is a
+log that ends past it (``log_ends_at``): records Faust fetched and dropped before this
+worker even knew the partition (a fetch racing its start-up seek) are seen by nothing
+else. Once a hole stays open for ``stall_after_s``, the partition is sought back and
+fetched again, starting
 one record *before* the position, so that the record after it arrives in the same fetch
 as one before it and a real gap proves itself. Reprocessing is harmless: event ids
 and command ids make every effect idempotent.
@@ -46,6 +49,8 @@ class _Partition:
     absent: list[tuple[int, int]] = field(default_factory=list)
     #: One past the highest offset fetched: records up to here exist, or did.
     fetched_to: int = 0
+    #: The log's end offset, as last asked of the broker.
+    log_end: int = 0
 
 
 class OffsetProgress(Generic[TP]):
@@ -99,6 +104,12 @@ class OffsetProgress(Generic[TP]):
             self._mark_absent(part, part.position, offset)
             self._advance(part, now)
 
+    def log_ends_at(self, tp: TP, offset: int) -> None:
+        """The broker's end offset of ``tp``: records below it exist, or did."""
+        part = self._parts.get(tp)
+        if part is not None:
+            part.log_end = offset
+
     def _mark_absent(self, part: _Partition, start: int, end: int) -> None:
         start = max(start, part.position)
         if start < end:
@@ -137,10 +148,16 @@ class OffsetProgress(Generic[TP]):
     def partitions(self) -> list[TP]:
         return list(self._parts)
 
+    def idle(self, now: float) -> list[TP]:
+        """Partitions whose position has not moved for ``stall_after_s``: whether
+        their log ends past it is worth asking the broker (``log_ends_at``)."""
+        return [tp for tp, p in self._parts.items() if now - p.moved_at >= self.stall_after_s]
+
     def stalled(self, now: float) -> list[tuple[TP, int]]:
         """Partitions whose position has not moved for ``stall_after_s`` although
-        records at or past it were fetched or applied. Each must be sought back to
-        the returned offset (one before its position, where there is one).
+        records at or past it were fetched or applied, or the log ends past it. Each
+        must be sought back to the returned offset (one before its position, where
+        there is one).
 
         The caller skips this while a handler is knowingly waiting (a dependency
         down): the position then stands still on purpose.
@@ -149,7 +166,7 @@ class OffsetProgress(Generic[TP]):
             (tp, max(part.position - 1, 0))
             for tp, part in self._parts.items()
             if now - part.moved_at >= self.stall_after_s
-            and (part.applied or part.fetched_to > part.position)
+            and (part.applied or max(part.fetched_to, part.log_end) > part.position)
         ]
 
     def holes(self) -> dict[TP, int]:

@@ -112,6 +112,8 @@ class Rig:
                 update={
                     "public_url": f"http://127.0.0.1:{settings.web_port}",
                     "data_dir": self.dir / "data",
+                    # The logs are the only account of what a killed process was doing.
+                    "log_level": "INFO",
                 }
             )
             create_topics(self.settings)

@@ -111,3 +111,23 @@ def test_offsets_of_partitions_not_owned_are_ignored() -> None:
     p.fetched(TP, [0, 5])
     assert p.position(TP) is None and p.partitions() == []
     assert p.guards("clicks") and not p.guards("catalog")
+
+
+def test_records_dropped_before_the_partition_was_tracked_stall_once_the_log_end_is_known() -> None:
+    # Faust fetched records 5.. while the worker started, before its seek told
+    # OffsetProgress the partition's position, and dropped them: nothing was fetched
+    # or applied as far as OffsetProgress knows, and nothing new arrives.
+    p = progress(5, stall_after_s=5.0)
+    assert p.idle(now=4.0) == [] and p.idle(now=5.0) == [TP]
+    assert p.stalled(now=100.0) == []
+    p.log_ends_at(TP, 9)
+    assert p.stalled(now=100.0) == [(TP, 4)]
+
+
+def test_a_log_ending_at_the_position_is_no_hole() -> None:
+    p = progress(5)
+    p.log_ends_at(TP, 5)
+    assert p.stalled(now=100.0) == []
+    p.applied(TP, [5, 6], now=101.0)  # the position moves past what the broker said
+    p.log_ends_at(TP, 7)
+    assert p.position(TP) == 7 and p.stalled(now=1000.0) == []
