@@ -9,6 +9,7 @@ Everything a template may use is built here, so the documented names are in one 
 ``category``         ``{category_id, name?}`` (abandoned_category)
 ``search_query``     the search (abandoned_search)
 ``recommendations``  products to suggest; also as ``recipient.recommendations.<algorithm>``
+``event``, ``order``  the flow's triggering event (an order in order flows), as sent
 ``unsubscribe_url``, ``shop_url`` (bare), ``cart_url``, ``search_url``, ``sender``,
 ``trigger``; the ``|utm`` filter adds this email's UTM parameters to a URL
 """
@@ -16,13 +17,15 @@ Everything a template may use is built here, so the documented names are in one 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
 from delivery.links import add_params
 from models.commands import SendCommand
-from models.triggers import CURRENT_CATEGORY, Recommendations, TriggerDef
+from models.message import CURRENT_CATEGORY, Recommendations
 from nudge.shared_state import SharedState
+from nudge.templating import as_record
 from recommender import PopularRecommender, Recommender
 
 __all__ = ["PopularRecommender", "Recommender", "build_context", "merge_customer"]
@@ -93,7 +96,6 @@ async def build_context(
     command: SendCommand,
     *,
     customer: dict[str, Any],
-    trigger: TriggerDef | None,
     shared: SharedState,
     recommender: Recommender,
     utm: Mapping[str, str],
@@ -120,9 +122,7 @@ async def build_context(
         category = {}
     category = {"category_id": None, "name": None, **category}
 
-    wanted = Recommendations(count=DEFAULT_RECOMMENDATIONS)
-    if trigger is not None and trigger.recommendations is not None:
-        wanted = trigger.recommendations
+    wanted = command.recommendations or Recommendations(count=DEFAULT_RECOMMENDATIONS)
     in_category = wanted.category
     if in_category == CURRENT_CATEGORY:
         in_category = _current_category(category, carried_items, catalogue)
@@ -155,4 +155,11 @@ async def build_context(
         "utm_params": dict(utm),
         "sender": dict(sender),
         "trigger": {"id": command.trigger_id, "kind": command.kind, "step": command.step},
+        # What the flow's event said (an order, a viewed product), as the stream saw it.
+        "event": _mapping(command.context.get("event")),
+        "order": _mapping(command.context.get("order")),
     }
+
+
+def _mapping(value: Any) -> SimpleNamespace:
+    return as_record(value if isinstance(value, Mapping) else {})

@@ -9,7 +9,7 @@ every marketing email, so no template, built-in or not, can forget it.
 
 from __future__ import annotations
 
-from models.triggers import Message
+from models.message import Message
 
 # -- shared HTML fragments ----------------------------------------------------
 
@@ -212,15 +212,89 @@ _SEARCH = Message(
     ),
 )
 
+_WELCOME = Message(
+    subject="Welcome{% if customer.first_name %}, {{ customer.first_name }}{% endif %}!",
+    html=_html(
+        "Thanks for joining us. Here is what other shoppers love right now.",
+        "{{ shop_url|utm }}",
+        "Start shopping",
+        with_items=False,
+    ),
+    text=_text(
+        "Thanks for joining us. Here is what other shoppers love right now.",
+        "Start shopping: {{ shop_url|utm }}",
+        with_items=False,
+    ),
+)
+
+_WELCOME_REMINDER = Message(
+    subject="Still looking around? These are this week's favourites",
+    html=_html(
+        "You joined us a week ago. In case you are still looking, these are popular now.",
+        "{{ shop_url|utm }}",
+        "Have a look",
+        with_items=False,
+    ),
+    text=_text(
+        "You joined us a week ago. In case you are still looking, these are popular now.",
+        "Have a look: {{ shop_url|utm }}",
+        with_items=False,
+    ),
+)
+
+# An order's items are in ``order.items`` (product ids, quantities, prices), and the
+# catalogue's view of them in ``items``.
+_THANK_YOU = Message(
+    subject="Thank you for your order{% if order.order_id %} {{ order.order_id }}{% endif %}",
+    html=_html(
+        "Thank you for shopping with us. We hope you enjoy your order; here is what"
+        " goes well with it.",
+        "{{ shop_url|utm }}",
+        "Visit the shop",
+    ),
+    text=_text(
+        "Thank you for shopping with us. We hope you enjoy your order; here is what"
+        " goes well with it.",
+        "Visit the shop: {{ shop_url|utm }}",
+    ),
+)
+
+_ORDER_STATUS = Message(
+    subject="Your order {{ order.order_id }}: {{ order.status or 'updated' }}",
+    html=_html(
+        "Your order <strong>{{ order.order_id }}</strong> is now"
+        " <strong>{{ order.status or 'updated' }}</strong>.",
+        "{{ shop_url|utm }}",
+        "See your order",
+    ),
+    text=_text(
+        "Your order {{ order.order_id }} is now {{ order.status or 'updated' }}.",
+        "See your order: {{ shop_url|utm }}",
+    ),
+)
+
+_NEUTRAL = Message(
+    subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
+    "{% endif %}",
+    html=_html("Here is something we think you will like.", "{{ shop_url|utm }}", "Shop now"),
+    text=_text("Here is something we think you will like.", "Shop now: {{ shop_url|utm }}"),
+)
+
 _DEFAULTS: dict[tuple[str, int], Message] = {
     ("abandoned_cart", 0): _CART,
     ("abandoned_cart", 1): _CART_FOLLOW_UP,
     ("abandoned_view", 0): _VIEW,
     ("abandoned_category", 0): _CATEGORY,
     ("abandoned_search", 0): _SEARCH,
+    ("welcome", 0): _WELCOME,
+    ("welcome", 1): _WELCOME_REMINDER,
+    ("thank_you", 0): _THANK_YOU,
+    ("order_status", 0): _ORDER_STATUS,
+    ("flow", 0): _NEUTRAL,
 }
 
 
 def default_message(kind: str, step: int) -> Message:
-    """The built-in message for a kind and step; unknown kinds get a neutral one."""
-    return _DEFAULTS.get((kind, step)) or _DEFAULTS.get((kind, 0)) or _VIEW
+    """The built-in message for a template and step (a flow's ``n``th send); a later
+    step without its own uses the first; an unknown name gets a neutral one."""
+    return _DEFAULTS.get((kind, step)) or _DEFAULTS.get((kind, 0)) or _NEUTRAL

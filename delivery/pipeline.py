@@ -30,7 +30,6 @@ from delivery.policy import QuietHours, decide, effective_consent, local_day, pa
 from delivery.render import Footer, Renderer
 from delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
 from models.commands import SendCommand
-from models.triggers import CHANNELS, TriggerDef
 from nudge.clock import Clock
 from nudge.errors import InvalidMessage, PermanentError, TransientError
 from nudge.settings import Settings
@@ -49,14 +48,23 @@ _HELD_WAIT_S = 2.0
 _HELD_POLL_S = 0.1
 
 
-class TriggerLookup(Protocol):
-    """What the lead's ``TriggerRegistry`` offers; anything with ``get`` will do."""
+#: Channels this worker sends on.
+CHANNELS = frozenset({"email"})
 
-    def get(self, trigger_id: str) -> TriggerDef | None: ...
+
+class LiveFlow(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
+
+class TriggerLookup(Protocol):
+    """What the ``TriggerRegistry`` offers: a flow's current definition by id."""
+
+    def get(self, trigger_id: str) -> LiveFlow | None: ...
 
 
 class NoTriggers:
-    def get(self, trigger_id: str) -> TriggerDef | None:
+    def get(self, trigger_id: str) -> LiveFlow | None:
         return None
 
 
@@ -225,14 +233,12 @@ class Deliverer:
             if reserved > cap:
                 await self.redis.decr(cap_key)
                 return Outcome("suppressed", "frequency_cap")
-        outcome = await self._render_and_send(command, trigger, customer)
+        outcome = await self._render_and_send(command, customer)
         if cap and outcome.status != "sent":
             await self.redis.decr(cap_key)
         return outcome
 
-    async def _render_and_send(
-        self, command: SendCommand, trigger: TriggerDef | None, customer: dict[str, Any]
-    ) -> Outcome:
+    async def _render_and_send(self, command: SendCommand, customer: dict[str, Any]) -> Outcome:
         unsubscribe = self.unsubscribe_url(command) if command.marketing else ""
         utm = utm_params(
             self.settings.utm_source, self.settings.utm_medium, command.trigger_id, command.kind
@@ -241,7 +247,6 @@ class Deliverer:
             context = await build_context(
                 command,
                 customer=customer,
-                trigger=trigger,
                 shared=self.shared,
                 recommender=self.recommender,
                 utm=utm,
@@ -254,7 +259,7 @@ class Deliverer:
                 },
             )
             rendered = self.renderer.render(
-                trigger.message_for(command.step) if trigger else None,
+                command.message,
                 kind=command.kind,
                 step=command.step,
                 context=context,

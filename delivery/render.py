@@ -20,7 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from delivery.defaults import default_message
 from delivery.header_text import one_line
 from delivery.links import add_params, tag_html_links
-from models.triggers import Message
+from models.message import Message
 from nudge.errors import PermanentError
 from nudge.templating import make_environment
 
@@ -162,6 +162,9 @@ class Renderer:
         context = {**context, "subject": subject}
         body_html = self.render_field("html", html_src, context, is_html=True)
         body_text = self.render_field("text", text_src, context, is_html=False)
+        if chosen.preheader:
+            preheader = self.render_field("preheader", chosen.preheader, context, is_html=False)
+            body_html = with_preheader(body_html, one_line(preheader))
 
         skip = (footer.unsubscribe_url,) if footer.unsubscribe_url else ()
         body_html = tag_html_links(body_html, utm, skip_prefixes=skip)
@@ -174,3 +177,21 @@ class Renderer:
         else:
             body_html += footer_html
         return Rendered(subject=subject, html=body_html, text=body_text.rstrip() + footer.as_text())
+
+
+_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+#: Mail clients show the first text of a message beside its subject in the inbox. The
+#: preheader is that text, hidden in the message itself; the padding of zero-width
+#: joiners keeps the body's own first words from trailing after it.
+_PREHEADER = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;'
+    'opacity:0;overflow:hidden;mso-hide:all">{text}' + "&#847;&zwnj;&nbsp;" * 40 + "</div>"
+)
+
+
+def with_preheader(body_html: str, text: str) -> str:
+    block = _PREHEADER.format(text=html.escape(text))
+    match = _BODY_START.search(body_html)
+    if match is None:
+        return block + body_html
+    return body_html[: match.end()] + block + body_html[match.end() :]

@@ -67,7 +67,7 @@ async def run_delivery(
 ) -> None:
     """Run the delivery worker and its /health and /metrics server until ``stop`` is set.
 
-    ``triggers`` is anything with ``get(trigger_id) -> TriggerDef | None`` (the
+    ``triggers`` is anything with ``get(trigger_id)`` returning the flow, with ``enabled``, (the
     ``TriggerRegistry`` fed from ``trigger-config``); without it, built-in templates.
     """
     stop = stop or asyncio.Event()

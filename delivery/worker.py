@@ -215,9 +215,12 @@ class DeliveryWorker:
             outcome = replace(outcome, attempts=prior.attempts + outcome.attempts)
         return await self._report(command, outcome)
 
-    def _expires_after_ms(self, command: SendCommand) -> int | None:
-        trigger = self.triggers.get(command.trigger_id)
-        return trigger.expires_after_ms if trigger is not None else None
+    @staticmethod
+    def _expires_after_ms(command: SendCommand) -> int | None:
+        """The flow's ``expires_after``, as the command carries it (counted from due)."""
+        if command.expires_at_ms is None:
+            return None
+        return max(command.expires_at_ms - command.due_ms, 0)
 
     async def _report(self, command: SendCommand, outcome: Outcome) -> asyncio.Future[Any]:
         if outcome.status == "duplicate":

@@ -107,6 +107,11 @@ def catalog(
 )
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--tag", "tags", multiple=True, help="Tag every imported customer (repeatable).")
+@click.option(
+    "--existing",
+    is_flag=True,
+    help="Customers the shop already has: marked historical, they start no flow (no welcome).",
+)
 @click.option("--no-progress", is_flag=True)
 def customers(
     path: Path,
@@ -114,6 +119,7 @@ def customers(
     maps: tuple[str, ...],
     rejects: Path | None,
     tags: tuple[str, ...],
+    existing: bool,
     no_progress: bool,
 ) -> None:
     """Import customers (CSV or JSONL) as upserts on `customers`."""
@@ -130,7 +136,7 @@ def customers(
             path,
             guess_format(path, fmt),
             "customers",
-            lambda data: customer_event(data, mapping, tags, ts),
+            lambda data: customer_event(data, mapping, tags, ts, historical=existing),
             rejects=rejects or default_rejects_path(str(path)),
             progress=not no_progress,
         )

@@ -7,7 +7,9 @@ true/false, 1/0, y/n, opt-in/opt-out. ``attributes.tags`` is a comma-separated s
 (the schema allows only scalar attribute values): the file's own ``tags`` (split on
 ``,;|``), "Subscriber" when any channel is subscribed else "Contact", "Buyer" when
 ``orders_count`` > 0, and every ``--tag``. Other non-empty columns become attributes.
-Whether a customer is *new* is for the stream worker to decide, not the importer.
+Whether a customer is *new* is for the stream worker to decide, not the importer;
+``--existing`` marks every record ``historical: true`` (customers the shop already
+has), so that importing them starts no welcome flow.
 """
 
 from __future__ import annotations
@@ -74,7 +76,12 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def customer_event(
-    data: Mapping[str, Any], mapping: Mapping[str, str], source_tags: tuple[str, ...], ts: int
+    data: Mapping[str, Any],
+    mapping: Mapping[str, str],
+    source_tags: tuple[str, ...],
+    ts: int,
+    *,
+    historical: bool = False,
 ) -> dict[str, Any]:
     row = _flatten(data)
     event: dict[str, Any] = {}
@@ -110,12 +117,10 @@ def customer_event(
     digest = hashlib.blake2b(
         orjson.dumps([customer_id, event], option=orjson.OPT_SORT_KEYS), digest_size=12
     )
-    return {
-        "event_id": f"import-{digest.hexdigest()}",
-        "customer_id": customer_id,
-        "ts": ts,
-        **event,
-    }
+    record = {"event_id": f"import-{digest.hexdigest()}", "customer_id": customer_id, "ts": ts}
+    if historical:
+        record["historical"] = True
+    return {**record, **event}
 
 
 def _tags(

@@ -11,8 +11,8 @@ from models.events import (
     OrderItem,
     Product,
 )
-from models.state import CartLine, CustomerState, Pending, Profile, Seen
-from models.triggers import FollowUp, Message, Recommendations, TriggerDef, TriggerSet
+from models.message import Message, Recommendations
+from models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
 
 __all__ = [
     "CLICK_TYPES",
@@ -24,16 +24,14 @@ __all__ = [
     "CustomerState",
     "DeadLetter",
     "DeliveryEvent",
-    "FollowUp",
+    "FlowMark",
     "Message",
     "OrderEvent",
     "OrderItem",
-    "Pending",
     "Product",
     "Profile",
     "Recommendations",
+    "Run",
     "Seen",
     "SendCommand",
-    "TriggerDef",
-    "TriggerSet",
 ]

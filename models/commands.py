@@ -11,19 +11,17 @@ from typing import Any
 
 import orjson
 
+from models.message import Message, Recommendations
 from nudge.errors import InvalidMessage
 
 
 @dataclass(frozen=True, slots=True)
-class TemplateRef:
-    trigger_id: str
-    step: int = 0
-    version: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class SendCommand:
-    """One intended message.
+    """One intended message, with everything needed to send it.
+
+    ``trigger_id`` is the flow's id, ``step`` the ordinal of its send step (0 for the
+    flow's first message), ``version`` the flow version the run is pinned to.
+    ``message`` and ``recommendations`` are the send step's, as decided.
 
     ``context`` holds what the stream worker knows: ``customer`` (profile fields),
     ``items`` (``[{product_id, quantity, price}]``), ``history`` (viewed and carted
@@ -40,11 +38,17 @@ class SendCommand:
     channel: str
     customer_id: str
     recipient: str
-    template: TemplateRef
     context: dict[str, Any]
     due_ms: int
     created_ms: int
     marketing: bool = True
+    message: Message = field(default_factory=Message)
+    recommendations: Recommendations | None = None
+    version: str = ""
+    #: the A/B variant of the run (``split``), for comparing results
+    variant: str | None = None
+    #: not worth sending after this moment (the flow's ``expires_after``)
+    expires_at_ms: int | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -53,8 +57,13 @@ class SendCommand:
     def from_bytes(cls, raw: bytes) -> SendCommand:
         try:
             data = orjson.loads(raw)
-            template = TemplateRef(**data.pop("template"))
-            return cls(template=template, **data)
+            # Commands from before flows named their template instead of carrying it:
+            # such a message renders with the built-in templates of its kind.
+            data.pop("template", None)
+            data["message"] = Message(**(data.get("message") or {}))
+            if data.get("recommendations") is not None:
+                data["recommendations"] = Recommendations(**data["recommendations"])
+            return cls(**data)
         except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidMessage("bad_send_command", str(exc)) from exc
 

@@ -69,6 +69,11 @@ class CustomerEvent(_Record):
     timezone: str | None = None
     consent: dict[str, str] | None = None
     attributes: dict[str, Any] | None = None
+    historical: bool = False
+    #: Evidence for a consent change (both needed to undo an opt-out): when the
+    #: customer gave it, epoch ms, and where (``double_opt_in``, ``checkout``, ...).
+    consent_ts: int | None = None
+    consent_source: str | None = None
 
 
 class Product(_Record):
@@ -101,3 +106,11 @@ class Product(_Record):
         if quantity is not None:
             data["quantity"] = quantity
         return data
+
+
+def event_data(event: ClickEvent | OrderEvent | CustomerEvent) -> dict[str, Any]:
+    """An event as plain data, as flows keep it in a run and templates see it."""
+    data: dict[str, Any] = event.asdict()
+    if "items" in data:
+        data["items"] = [item.asdict() for item in data["items"]]
+    return data

@@ -29,20 +29,43 @@ class Seen:
     category_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """An armed timer: trigger ``trigger_id`` sends step ``step`` at ``due_ms``.
+#: Where a run stands in its flow: step indexes, and the branch names between them
+#: (``(2, "then", 0)``: the first step of the ``then`` branch of step 2).
+StepPath = tuple[int | str, ...]
 
-    ``episode`` identifies the abandonment episode (the event time that opened or
-    last renewed it); with the step it makes the send command id stable.
-    ``payload`` is the kind's snapshot: product ids, a category, a query.
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A customer's journey through one flow: at step ``at``, resuming at ``due_ms``.
+
+    ``episode`` is when the run started (the event time that opened or last restarted
+    it); with the flow id, ``key`` and the send's ordinal it makes the send command id
+    stable. ``version`` pins the flow definition the run started on. ``payload`` is
+    the trigger's snapshot: product ids, a category, a query, the event.
+    ``waiting_for`` names the event a ``wait_for`` step waits for, with its timeout
+    at ``due_ms``.
     """
 
-    trigger_id: str
-    step: int
+    flow_id: str
+    at: StepPath
     due_ms: int
     episode: int
     payload: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+    key: str = ""
+    variant: str | None = None
+    waiting_for: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMark:
+    """What a customer's past runs of one flow leave behind, for ``reentry`` and smart
+    sending: when a run last started, and when (and by which run) it last mailed."""
+
+    flow_id: str
+    started_ms: int = 0
+    sent_ms: int = 0
+    sent_episode: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +77,10 @@ class Profile:
     timezone: str | None = None
     consent: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    #: When each channel's consent last changed (epoch ms): the time an opt-out is
+    #: compared with when a re-subscription arrives.
+    consent_at: dict[str, int] = field(default_factory=dict)
 
     def as_context(self, customer_id: str) -> dict[str, Any]:
         return {
@@ -65,6 +92,7 @@ class Profile:
             "timezone": self.timezone,
             "consent": dict(self.consent),
             "attributes": dict(self.attributes),
+            "tags": list(self.tags),
         }
 
 
@@ -80,24 +108,35 @@ class CustomerState:
     last_activity_ms: int = 0
     last_order_ms: int = 0
     orders: int = 0
-    pending: tuple[Pending, ...] = ()
+    runs: tuple[Run, ...] = ()
     #: Ids of the latest non-idempotent events (cart changes, orders): Kafka delivers
     #: at least once, and a redelivered cart_add must not add the item twice.
     recent_events: tuple[str, ...] = ()
     #: The latest products bought, newest first: recommendations leave them out.
     bought: tuple[Seen, ...] = ()
+    flow_marks: tuple[FlowMark, ...] = ()
+    total_spent: float = 0.0
+    first_order_ms: int = 0
+    #: When the customer id was first seen (0: before flows kept it, or never).
+    created_ms: int = 0
 
     def evolve(self, **changes: Any) -> CustomerState:
         """``dataclasses.replace`` without its introspection: this runs per event."""
         return _evolve(self, changes)
 
     def next_due_ms(self) -> int | None:
-        return min((p.due_ms for p in self.pending), default=None)
+        return min((r.due_ms for r in self.runs), default=None)
 
-    def pending_for(self, trigger_id: str) -> Pending | None:
-        for p in self.pending:
-            if p.trigger_id == trigger_id:
-                return p
+    def run_of(self, flow_id: str) -> Run | None:
+        for run in self.runs:
+            if run.flow_id == flow_id:
+                return run
+        return None
+
+    def mark_of(self, flow_id: str) -> FlowMark | None:
+        for mark in self.flow_marks:
+            if mark.flow_id == flow_id:
+                return mark
         return None
 
 

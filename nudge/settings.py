@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # the server took it: "skip" reports it failed (never twice), "resend" sends again
     # (never lost, maybe twice).
     uncertain_policy: Literal["skip", "resend"] = "skip"
+    smart_sending: float = Field(
+        default=12 * 3600.0,
+        ge=0,
+        description="a marketing flow mails a customer at most once per window, s",
+    )
     frequency_cap_per_day: int = Field(default=0, ge=0, description="0 disables the cap")
     quiet_hours: str = Field(default="", description="e.g. '22-8' in the customer's timezone")
 
@@ -82,7 +87,7 @@ class Settings(BaseSettings):
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
 
-    @field_validator("send_retry_for", mode="before")
+    @field_validator("send_retry_for", "smart_sending", mode="before")
     @classmethod
     def _duration_s(cls, value: Any) -> float:
         try:

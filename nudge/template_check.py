@@ -23,7 +23,11 @@ from jinja2.utils import missing
 
 from delivery.links import add_params, utm_params
 from delivery.render import Renderer, TemplateFailed
-from models.triggers import Message, TriggerDef
+from flows.definition import walk_steps
+from flows.plan import FlowPlan
+from flows.steps.send import SendStep
+from models.events import OrderEvent, OrderItem, event_data
+from nudge.templating import as_record
 
 _SHOP = "https://shop.example.com"
 _UNSUBSCRIBE = "https://nudge.example.com/unsubscribe/sample-token.signature"
@@ -114,13 +118,12 @@ def _product(product_id: str, title: str, price: float, quantity: int | None) ->
     return product
 
 
-def sample_context(trigger: TriggerDef, step: int) -> dict[str, Any]:
+def sample_context(plan: FlowPlan, step: int, algorithm: str = "popular") -> dict[str, Any]:
     """A context with every documented name set, as ``build_context`` shapes it.
 
     Values are filled in, not left ``None``, so that ``{% if %}`` branches run too.
     """
-    utm = utm_params("nudge", "email", trigger.id, trigger.kind)
-    algorithm = trigger.recommendations.algorithm if trigger.recommendations else "popular"
+    utm = utm_params("nudge", "email", plan.id, plan.kind)
     recommendations = [
         _product("p2", "Rain Jacket", 120.0, None),
         _product("p3", "Socks", 9.5, None),
@@ -136,6 +139,7 @@ def sample_context(trigger: TriggerDef, step: int) -> dict[str, Any]:
             "timezone": "Europe/Berlin",
             "consent": {"email": "subscribed"},
             "attributes": {"tier": "gold", "orders": 3},
+            "tags": ["vip"],
         },
         "recipient": {
             "email": "ann@example.com",
@@ -156,8 +160,21 @@ def sample_context(trigger: TriggerDef, step: int) -> dict[str, Any]:
             "email": "shop@example.com",
             "postal_address": "Demo Shop, 1 Example Street",
         },
-        "trigger": {"id": trigger.id, "kind": trigger.kind, "step": step},
+        "event": as_record(SAMPLE_ORDER),
+        "order": as_record(SAMPLE_ORDER),
+        "trigger": {"id": plan.id, "kind": plan.kind, "step": step},
     }
+
+
+#: An order as a flow's run keeps it (``event_data``): every field is there.
+SAMPLE_ORDER: dict[str, Any] = event_data(
+    OrderEvent(
+        event_id="sample-event", type="order_placed", order_id="A-1001",
+        customer_id="sample-customer", ts=1_767_225_600_000,
+        items=[OrderItem(product_id="p1", quantity=2, price=89.0)],
+        total=178.0, currency="EUR", status="paid",
+    )
+)  # fmt: skip
 
 
 def _line(exc: BaseException) -> str:
@@ -183,17 +200,19 @@ def _unknown_names(renderer: Renderer, source: str, *, is_html: bool) -> list[st
 
 
 def _check_message(
-    renderer: Renderer, trigger: TriggerDef, message: Message, step: int, prefix: str
+    renderer: Renderer, plan: FlowPlan, step: SendStep, ordinal: int, prefix: str
 ) -> list[str]:
-    context = sample_context(trigger, step)
+    spec = step.send
+    algorithm = spec.recommendations.algorithm if spec.recommendations else "popular"
+    context = sample_context(plan, ordinal, algorithm)
     # html and text see the rendered subject, as when sending.
     context["subject"] = "Ann, you left something in your cart"
     errors: list[str] = []
-    for name in ("subject", "html", "text"):
-        source = getattr(message, name)
+    for name in ("subject", "preheader", "html", "text"):
+        source = getattr(spec, name)
         if source is None:
             continue
-        where = f"{trigger.id}.{prefix}{name}"
+        where = f"{plan.id}.{prefix}{name}"
         is_html = name == "html"
         unknown = _unknown_names(renderer, source, is_html=is_html)
         if unknown:
@@ -211,13 +230,27 @@ def _check_message(
     return errors
 
 
-def check_templates(trigger: TriggerDef) -> list[str]:
-    """Every render-time error of the trigger's own templates, as ``id.field: error``.
+def check_templates(plan: FlowPlan) -> list[str]:
+    """Every render-time error of the flow's own templates, as ``id.path: error``.
 
-    Fields a trigger leaves out use the built-in templates, which have their own tests.
+    Fields a send step leaves out use the built-in templates, which have their own
+    tests. A shorthand definition's errors are named as it was written (``subject``,
+    ``follow_up.subject``).
     """
     renderer = Renderer(undefined=_AbsentData)
-    errors = _check_message(renderer, trigger, trigger.message, 0, "")
-    if trigger.follow_up is not None:
-        errors += _check_message(renderer, trigger, trigger.follow_up.message, 1, "follow_up.")
+    errors: list[str] = []
+    for path, step in walk_steps(plan.flow.steps):
+        if not isinstance(step, SendStep):
+            continue
+        ordinal = _ordinal(plan, step)
+        shorthand_prefix = "" if ordinal == 0 else "follow_up."
+        prefix = shorthand_prefix if plan.shorthand else f"{path}.send."
+        errors += _check_message(renderer, plan, step, ordinal, prefix)
     return errors
+
+
+def _ordinal(plan: FlowPlan, step: SendStep) -> int:
+    for path, ordinal in plan.send_ordinals.items():
+        if plan.step_at(path) is step:
+            return ordinal
+    return 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -28,3 +32,9 @@ def check_syntax(source: str, field_name: str) -> None:
         make_environment().parse(source)
     except TemplateSyntaxError as exc:
         raise ConfigError(f"{field_name}: line {exc.lineno}: {exc.message}") from exc
+
+
+def as_record(data: Mapping[str, Any]) -> SimpleNamespace:
+    """A mapping whose keys templates read as attributes before dict methods:
+    ``{{ order.items }}`` is the order's items, not ``dict.items``."""
+    return SimpleNamespace(**{str(k): v for k, v in data.items()})

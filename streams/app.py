@@ -103,7 +103,7 @@ def create_app(
     waits = Waits()
     redis_client = redis or Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     shared = SharedState(redis_client, settings.redis_namespace)
-    registry = TriggerRegistry()
+    registry = TriggerRegistry(smart_sending_ms=round(settings.smart_sending * 1000))
 
     def raw_topic(name: str, **kwargs: Any) -> Any:
         return app.topic(

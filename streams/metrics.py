@@ -23,6 +23,19 @@ class StreamMetrics:
             ["kind", "step"],
             registry=self.registry,
         )
+        self.runs_ended = Counter(
+            "nudge_flow_runs_ended_total",
+            "Flow runs that ended without their message, by reason (no_consent, filter, "
+            "smart_sending, control_group, condition_failed, ...)",
+            ["flow", "reason"],
+            registry=self.registry,
+        )
+        self.resubscriptions_ignored = Counter(
+            "nudge_resubscriptions_ignored_total",
+            "Upserts that asked to undo an opt-out without newer evidence (consent_ts and "
+            "consent_source), and were not followed",
+            registry=self.registry,
+        )
         self.timer_lag = Histogram(
             "nudge_timer_lag_seconds",
             "Due time to command emitted",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from flows.engine import fire as fire_runs
 from models.commands import SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent
 from models.state import CustomerState
@@ -24,7 +25,8 @@ from nudge.errors import InvalidMessage
 from nudge.shared_state import SharedState
 from nudge.trigger_registry import TriggerRegistry
 from streams.dead_letter import DeadLetterSink
-from streams.logic import apply_event, fire_due
+from streams.logic import apply_event
+from streams.logic.profile import resubscription_ignored
 from streams.metrics import StreamMetrics
 from streams.scheduler import DueIndex
 from streams.table import StateStore
@@ -114,7 +116,16 @@ class Processor:
                     state = CustomerState(event.customer_id, message.partition)
             if state.partition != message.partition:
                 state = replace(state, partition=message.partition)
-            touched[key] = apply_event(state, event, triggers, now, categories or {})
+            new = apply_event(state, event, triggers, now, categories or {})
+            if isinstance(event, CustomerEvent) and resubscription_ignored(state, new, event):
+                self.metrics.resubscriptions_ignored.inc()
+                log.info(
+                    "customer %s: an upsert without newer consent evidence did not undo "
+                    "their opt-out (record %s)",
+                    event.customer_id,
+                    event.event_id,
+                )
+            touched[key] = new
         changed = {k: s for k, s in touched.items() if s is not originals.get(k)}
         for key, state in changed.items():
             self.store.put(key, state)
@@ -201,7 +212,7 @@ class Processor:
                 self._weights[pid] = self._weights.get(pid, 0.0) + weight
 
     def _products_needing_categories(self, decoded: Sequence[tuple[Any, Event]]) -> set[str]:
-        category_triggers = {t.id for t in self.registry.current.of_kind("abandoned_category")}
+        category_triggers = {p.id for p in self.registry.current.abandonment("category")}
         wanted: set[str] = set()
         if not category_triggers:
             return wanted
@@ -209,7 +220,7 @@ class Processor:
             if not isinstance(event, OrderEvent):
                 continue
             state = self.store.get(event.customer_id.encode())
-            if state and any(p.trigger_id in category_triggers for p in state.pending):
+            if state and any(r.flow_id in category_triggers for r in state.runs):
                 wanted.update(item.product_id for item in event.items)
         return wanted
 
@@ -237,9 +248,15 @@ class Processor:
                 state = self.store.get(key)
                 if state is None or state.partition not in active_partitions:
                     break
-                new, commands = fire_due(state, self.registry.current, self.clock.now_ms())
+                fired = fire_runs(state, self.registry.current, self.clock.now_ms())
+                new, commands = fired.state, fired.commands
                 unsent = [c for c in commands if c.id not in sent_ids]
                 if not unsent:
+                    # The pass that writes the state is the one whose notes count.
+                    for note in fired.notes:
+                        self.metrics.runs_ended.labels(note.flow_id, note.reason).inc()
+                        if note.detail:
+                            log.warning("flow %s, customer %r: %s", note.flow_id, key, note.detail)
                     if new is not state:
                         self.store.put(key, new)
                     self.due.push(key, new.next_due_ms())
@@ -255,4 +272,3 @@ class Processor:
         await self.store.flush()
         self.metrics.pending_timers.set(len(self.due))
         return sent
-

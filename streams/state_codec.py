@@ -13,10 +13,13 @@ from typing import Any
 import orjson
 from faust.serializers import codecs
 
-from models.state import CartLine, CustomerState, Pending, Profile, Seen
+from models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
 
 CODEC_NAME = "nudge-state"
-VERSION = 1
+VERSION = 2
+#: Version 1 kept abandonment timers: (trigger id, message number, due, episode,
+#: payload). Their shorthand flows send message 0 at step 1 and message 1 at step 3.
+_V1_SEND_STEPS = {0: (1,), 1: (3,)}
 
 
 def _seen(items: tuple[Seen, ...]) -> list[list[Any]]:
@@ -30,7 +33,10 @@ def state_to_bytes(state: CustomerState) -> bytes:
             VERSION,
             state.customer_id,
             state.partition,
-            [p.email, p.phone, p.first_name, p.last_name, p.timezone, p.consent, p.attributes],
+            [
+                p.email, p.phone, p.first_name, p.last_name, p.timezone, p.consent, p.attributes,
+                list(p.tags), p.consent_at,
+            ],
             [[c.product_id, c.quantity, c.price] for c in state.cart],
             _seen(state.views),
             _seen(state.categories),
@@ -38,20 +44,37 @@ def state_to_bytes(state: CustomerState) -> bytes:
             state.last_activity_ms,
             state.last_order_ms,
             state.orders,
-            [[q.trigger_id, q.step, q.due_ms, q.episode, q.payload] for q in state.pending],
+            [
+                [r.flow_id, list(r.at), r.due_ms, r.episode, r.payload, r.version, r.key,
+                 r.variant, r.waiting_for]
+                for r in state.runs
+            ],
             list(state.recent_events),
             _seen(state.bought),
+            [[m.flow_id, m.started_ms, m.sent_ms, m.sent_episode] for m in state.flow_marks],
+            state.total_spent,
+            state.first_order_ms,
+            state.created_ms,
         ]
-    )
+    )  # fmt: skip
 
 
 def state_from_bytes(raw: bytes) -> CustomerState:
     data = orjson.loads(raw)
-    if not isinstance(data, list) or not data or data[0] != VERSION:
+    if not isinstance(data, list) or not data or data[0] not in (1, VERSION):
         raise ValueError(f"unknown customer-state format: {raw[:40]!r}")
-    (_, customer_id, partition, profile, cart, views, categories, searches,
-     last_activity_ms, last_order_ms, orders, pending, recent) = data[:13]  # fmt: skip
+    (version, customer_id, partition, profile, cart, views, categories, searches,
+     last_activity_ms, last_order_ms, orders, runs, recent) = data[:13]  # fmt: skip
     bought = data[13] if len(data) > 13 else []  # appended later: older records lack it
+    if version == 1:
+        runs = [_v1_run(*timer) for timer in runs]
+        marks, total_spent, first_order_ms = [], 0.0, 0
+        created_ms = 1  # known before flows: never "created" again
+    else:
+        runs = [Run(r[0], tuple(r[1]), *r[2:]) for r in runs]
+        marks, total_spent, first_order_ms, created_ms = data[14:18]
+    if len(profile) > 7:
+        profile = [*profile[:7], tuple(profile[7]), *profile[8:]]
     return CustomerState(
         customer_id=customer_id,
         partition=partition,
@@ -63,10 +86,18 @@ def state_from_bytes(raw: bytes) -> CustomerState:
         last_activity_ms=last_activity_ms,
         last_order_ms=last_order_ms,
         orders=orders,
-        pending=tuple(Pending(*q) for q in pending),
+        runs=tuple(runs),
         recent_events=tuple(recent),
         bought=tuple(Seen(*s) for s in bought),
+        flow_marks=tuple(FlowMark(*m) for m in marks),
+        total_spent=total_spent,
+        first_order_ms=first_order_ms,
+        created_ms=created_ms,
     )
+
+
+def _v1_run(trigger_id: str, step: int, due_ms: int, episode: int, payload: dict[str, Any]) -> Run:
+    return Run(trigger_id, _V1_SEND_STEPS.get(step, (1,)), due_ms, episode, payload)
 
 
 class StateCodec(codecs.Codec):

@@ -19,8 +19,9 @@ from delivery.pipeline import NoTriggers
 from delivery.service import run_delivery
 from delivery.smtp import SmtpPool
 from delivery.worker import DeliveryWorker
-from models.commands import DeliveryEvent, SendCommand, TemplateRef
-from models.triggers import TriggerDef
+from flows.plan import FlowPlan
+from models.commands import DeliveryEvent, SendCommand
+from models.message import Message
 from nudge.clock import SystemClock
 from nudge.embedded import MailCatcher
 from nudge.settings import Settings
@@ -54,7 +55,7 @@ def command(cid: str = "cmd-1", **overrides: Any) -> SendCommand:
         "channel": "email",
         "customer_id": "c1",
         "recipient": "ann@example.com",
-        "template": TemplateRef("cart-1h", 0, "v1"),
+        "version": "v1",
         "context": {"items": [{"product_id": "p1", "quantity": 2, "price": 10.0}]},
         "due_ms": 0,
         "created_ms": 0,
@@ -180,19 +181,14 @@ async def running_worker(settings: Settings, shared: SharedState) -> AsyncIterat
 
 async def test_command_becomes_one_email_with_headers_and_sent_event(env: Any) -> None:
     settings, catcher, _ = await env()
-    trigger = TriggerDef.from_dict(
-        {
-            "id": "cart-1h",
-            "kind": "abandoned_cart",
-            "subject": "Hi {{ customer.first_name }}",
-        }
-    )
+    trigger = FlowPlan.parse({"id": "cart-1h", "kind": "abandoned_cart"})
     registry = {"cart-1h": trigger}
     stop = asyncio.Event()
     task = asyncio.create_task(run_delivery(settings, stop=stop, triggers=registry))
     try:
         async with Events(settings, "delivery-events") as events:
-            await produce(settings, command().to_bytes())
+            subject = Message(subject="Hi {{ customer.first_name }}")
+            await produce(settings, command(message=subject).to_bytes())
             await wait_until(lambda: len(events.records) == 1, "a delivery event")
             await wait_until(lambda: len(catcher.messages()) == 1, "one email")
             event = events.events()[0]

@@ -19,7 +19,7 @@ from delivery.idempotency import SendLedger
 from delivery.metrics import DeliveryMetrics
 from delivery.pipeline import Deliverer, NoTriggers, Outcome
 from delivery.smtp import SmtpPool
-from models.commands import SendCommand, TemplateRef
+from models.commands import SendCommand
 from nudge.clock import ManualClock
 from nudge.embedded import MailCatcher
 from nudge.settings import Settings
@@ -37,7 +37,6 @@ def command(cid: str) -> SendCommand:
         channel="email",
         customer_id="c1",
         recipient="ann@example.com",
-        template=TemplateRef("t"),
         context={"items": [{"product_id": "p1"}]},
         due_ms=0,
         created_ms=0,

@@ -12,8 +12,10 @@ import redis.asyncio as aioredis
 
 from delivery.context import build_context
 from delivery.service import make_recommender
-from models.commands import SendCommand, TemplateRef
-from models.triggers import Recommendations, TriggerDef
+from flows import parse_flow
+from flows.steps.send import SendStep
+from models.commands import SendCommand
+from models.message import Recommendations
 from nudge.errors import ConfigError
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
@@ -36,7 +38,7 @@ def train(model_dir: Path) -> None:
 def command(history: list[str]) -> SendCommand:
     return SendCommand(
         id="view:c1:1:0", trigger_id="view", kind="abandoned_view", step=0, channel="email",
-        customer_id="c1", recipient="c1@example.com", template=TemplateRef("view", 0, "v"),
+        customer_id="c1", recipient="c1@example.com",
         context={"items": [], "history": history}, due_ms=0, created_ms=0,
     )  # fmt: skip
 
@@ -59,12 +61,12 @@ async def recommended_ids(
             for p, path in catalogue.items()
         )  # fmt: skip
         await shared.bump_popularity(sales)
-        trigger = TriggerDef.from_dict(
-            {"id": "view", "kind": "abandoned_view", "recommendations": recommendations}
+        wanted = Recommendations(**recommendations)
+        sent = replace(
+            command([]), context={**command([]).context, **context}, recommendations=wanted
         )
-        sent = replace(command([]), context={**command([]).context, **context})
         built = await build_context(
-            sent, customer={}, trigger=trigger, shared=shared,
+            sent, customer={}, shared=shared,
             recommender=make_recommender(settings, shared), utm={}, unsubscribe_url="",
             shop_url="https://s.example", sender={},
         )  # fmt: skip
@@ -181,15 +183,15 @@ async def test_popular_in_the_messages_category(
 
 
 def test_a_category_is_only_for_popular_and_must_be_an_id() -> None:
-    def define(recommendations: dict[str, Any]) -> TriggerDef:
-        return TriggerDef.from_dict(
-            {"id": "t", "kind": "abandoned_view", "recommendations": recommendations}
-        )
+    def define(recommendations: dict[str, Any]) -> Any:
+        flow = parse_flow({"id": "t", "kind": "abandoned_view", "recommendations": recommendations})
+        send = flow.steps[1]
+        assert isinstance(send, SendStep)
+        return send.send.recommendations
 
-    assert define({"algorithm": "popular", "category": 42}).recommendations == (
-        Recommendations("popular", 4, "42")
-    )
+    wanted = define({"algorithm": "popular", "category": 42})
+    assert (wanted.algorithm, wanted.count, wanted.category) == ("popular", 4, "42")
     with pytest.raises(ConfigError, match="applies to the popular algorithm"):
         define({"algorithm": "personal", "category": "shoes"})
-    with pytest.raises(ConfigError, match="category id"):
+    with pytest.raises(ConfigError, match=r"recommendations\.category: Input should be"):
         define({"algorithm": "popular", "category": ["shoes"]})

@@ -9,7 +9,9 @@ from delivery.defaults import default_message
 from delivery.links import add_params, tag_html_links, utm_params
 from delivery.message import HeaderInjection, build_message, message_id
 from delivery.render import Footer, Rendered, Renderer, TemplateFailed
-from models.triggers import KINDS, Message
+from models.message import BUILT_IN_TEMPLATES as KINDS
+from models.message import Message
+from nudge.templating import as_record
 
 UNSUB = "https://nudge.example.com/unsubscribe/tok.sig"
 UTM = utm_params("nudge", "email", "cart-1h", "abandoned_cart")
@@ -46,6 +48,8 @@ def context(**overrides: Any) -> dict[str, Any]:
         "cart_url": "https://shop.example.com/cart",
         "search_url": "https://shop.example.com/search?q=tea",
         "utm_params": UTM,
+        "order": as_record({"order_id": "A-17", "status": "shipped", "items": []}),
+        "event": as_record({"order_id": "A-17", "status": "shipped", "items": []}),
     }
     values.update(overrides)
     return values
@@ -66,7 +70,9 @@ def test_defaults_render_a_real_email(kind: str, step: int) -> None:
     assert out.subject and "\n" not in out.subject
     assert "Hi Ann" in out.html and "Hi Ann" in out.text
     assert "Kettle" in out.html and "$30.00" in out.html  # recommendations block
-    if kind in ("abandoned_cart", "abandoned_view"):
+    if kind == "order_status":
+        assert out.subject == "Your order A-17: shipped"
+    if kind in ("abandoned_cart", "abandoned_view", "thank_you", "order_status", "flow"):
         assert "Blue &lt;Mug&gt;" in out.html and "Blue <Mug>" in out.text
         assert 'src="https://cdn.example.com/p1.jpg"' in out.html
         assert "€12.50" in out.html and "Quantity: 2" in out.html
@@ -233,3 +239,23 @@ def test_a_line_break_in_a_name_is_a_space_in_the_subject() -> None:
     assert msg["Bcc"] is None and sent.recipients == ("ann@example.com",)
     head = sent.data.split(b"\r\n\r\n", 1)[0]
     assert not any(line.startswith(b"Bcc") for line in head.split(b"\r\n"))
+
+
+def test_a_preheader_is_hidden_first_in_the_body() -> None:
+    from delivery.render import with_preheader
+
+    body = with_preheader("<html><body class='x'><p>Hello</p></body></html>", "Ann & Bob")
+    assert body.startswith("<html><body class='x'><div style=\"display:none;")
+    assert "Ann &amp; Bob" in body and body.index("Ann") < body.index("<p>Hello")
+    assert with_preheader("<p>bare</p>", "hi").endswith("</div><p>bare</p>")
+
+
+def test_every_built_in_template_a_flow_may_name_exists() -> None:
+    from typing import get_args
+
+    from delivery.defaults import _DEFAULTS
+    from flows.steps.send import BuiltInTemplate
+    from models.message import BUILT_IN_TEMPLATES
+
+    assert set(get_args(BuiltInTemplate)) == set(BUILT_IN_TEMPLATES)
+    assert {kind for kind, _ in _DEFAULTS} == set(BUILT_IN_TEMPLATES)

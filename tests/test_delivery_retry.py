@@ -18,8 +18,8 @@ from delivery.message import OutgoingMessage
 from delivery.retry import GiveUp, Retry, RetryPolicy, RetryState
 from delivery.smtp import DataHook, SmtpTransient
 from delivery.worker import DeliveryWorker
-from models.commands import DeliveryEvent, SendCommand, TemplateRef
-from models.triggers import TriggerDef
+from flows.plan import FlowPlan
+from models.commands import DeliveryEvent, SendCommand
 from nudge.clock import ManualClock
 from nudge.errors import ConfigError
 from nudge.settings import Settings
@@ -114,12 +114,12 @@ def test_retry_settings_and_trigger_expiry_parse_durations() -> None:
     )
     assert (p.retry_for_ms, p.backoff_base_ms, p.backoff_max_ms) == (3600_000, 250, 30_000)
     assert Settings().send_retry_for == 2 * 86400
-    trigger = TriggerDef.from_dict({"id": "t", "kind": "abandoned_cart", "expires_after": "P1D"})
-    assert trigger.expires_after_ms == DAY
-    assert TriggerDef.from_dict({"id": "t", "kind": "abandoned_cart"}).expires_after_ms is None
+    trigger = FlowPlan.parse({"id": "t", "kind": "abandoned_cart", "expires_after": "P1D"})
+    assert trigger.flow.expires_after == DAY
+    assert FlowPlan.parse({"id": "t", "kind": "abandoned_cart"}).flow.expires_after is None
     for bad in ("soon", -5, 0):
-        with pytest.raises(ConfigError, match=r"expires_after|duration"):
-            TriggerDef.from_dict({"id": "t", "kind": "abandoned_cart", "expires_after": bad})
+        with pytest.raises(ConfigError, match=r"expires_after"):
+            FlowPlan.parse({"id": "t", "kind": "abandoned_cart", "expires_after": bad})
 
 
 def test_retry_state_round_trip() -> None:
@@ -192,7 +192,7 @@ class FakeProducer:
 
 class Rig:
     def __init__(
-        self, settings: Settings, redis: Any, failures: int, triggers: dict[str, TriggerDef]
+        self, settings: Settings, redis: Any, failures: int, triggers: dict[str, FlowPlan]
     ) -> None:
         self.settings, self.redis = settings, redis
         self.clock = ManualClock(T0)
@@ -216,7 +216,8 @@ class Rig:
         worker._producer = cast(Any, self.producer)
         return worker
 
-    def command(self, cid: str = "cmd-1") -> SendCommand:
+    def command(self, cid: str = "cmd-1", expires_after_ms: int | None = None) -> SendCommand:
+        now = self.clock.now_ms()
         return SendCommand(
             id=cid,
             trigger_id="cart",
@@ -225,10 +226,10 @@ class Rig:
             channel="email",
             customer_id="c1",
             recipient="ann@example.com",
-            template=TemplateRef("cart"),
             context={"items": [{"product_id": "p1", "quantity": 1, "price": 5.0}]},
-            due_ms=self.clock.now_ms(),
-            created_ms=self.clock.now_ms(),
+            due_ms=now,
+            created_ms=now,
+            expires_at_ms=None if expires_after_ms is None else now + expires_after_ms,
         )
 
     async def consume(self, command: SendCommand) -> None:
@@ -253,7 +254,7 @@ async def rig(make_settings: Callable[..., Settings]) -> AsyncIterator[Callable[
     clients: list[Any] = []
 
     async def make(
-        failures: int, triggers: dict[str, TriggerDef] | None = None, **overrides: Any
+        failures: int, triggers: dict[str, FlowPlan] | None = None, **overrides: Any
     ) -> Rig:
         values = {"send_backoff_s": 1.0, "send_backoff_max_s": 60, "send_retry_for": "PT1H"}
         settings = make_settings(**{**values, **overrides})
@@ -307,10 +308,10 @@ async def test_window_survives_a_restart_and_then_ends_failed(rig: Any) -> None:
     assert r.transport.accepted == [] and await r.worker.deferred.size() == 0
 
 
-async def test_trigger_expires_after_ends_retries_sooner(rig: Any) -> None:
-    trigger = TriggerDef.from_dict({"id": "cart", "kind": "abandoned_cart", "expires_after": 90})
-    r = await rig(failures=10_000, triggers={"cart": trigger})
-    await r.consume(r.command())
+async def test_a_flows_expires_after_ends_retries_sooner(rig: Any) -> None:
+    """The command carries the flow's ``expires_after`` as it was when it was sent."""
+    r = await rig(failures=10_000)
+    await r.consume(r.command(expires_after_ms=90_000))
     while not r.producer.events:
         await r.next_due()
     assert r.producer.events[0].reason == "retry_window_expired"

@@ -11,8 +11,9 @@ import orjson
 import pytest
 import yaml
 
+from flows.plan import FlowPlan
+from flows.shorthand import SHORTHAND_KINDS, AbandonmentShorthand
 from models.events import CLICK_TYPES, ClickEvent, CustomerEvent, OrderEvent, Product
-from models.triggers import KINDS, TriggerDef
 from nudge.clock import ManualClock
 from nudge.demo import (
     DEMO_CATEGORIES,
@@ -237,39 +238,41 @@ async def test_play_rejects_bad_arguments() -> None:
 # trigger files ---------------------------------------------------------------------
 
 
-def _load(path: Path) -> list[dict[str, Any]]:
+def _load(path: Path, *, shorthand_only: bool = True) -> list[dict[str, Any]]:
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, list)
-    return data
+    return [d for d in data if "kind" in d] if shorthand_only else data
 
 
 @pytest.mark.parametrize("path", [DEMO_TRIGGERS_PATH, PRODUCTION_TRIGGERS_PATH])
 def test_trigger_files_are_valid(path: Path) -> None:
-    triggers = [TriggerDef.from_dict(d) for d in _load(path)]
-    assert {t.kind for t in triggers} == KINDS
+    for definition in _load(path, shorthand_only=False):
+        FlowPlan.parse(definition)  # each runs as a flow
+    triggers = [AbandonmentShorthand.model_validate(d) for d in _load(path)]
+    assert {t.kind for t in triggers} == set(SHORTHAND_KINDS)
     assert len({t.id for t in triggers}) == len(triggers)
     assert all(t.enabled and t.channel == "email" for t in triggers)
     cart = next(t for t in triggers if t.kind == "abandoned_cart")
-    assert cart.follow_up is not None and cart.follow_up.delay_ms > cart.delay_ms
-    assert cart.message.subject and "customer.first_name" in cart.message.subject
+    assert cart.follow_up is not None and cart.follow_up.delay > cart.delay
+    assert cart.subject and "customer.first_name" in cart.subject
     assert all(t.recommendations is not None for t in triggers)
     # Some triggers rely on the built-in templates.
-    assert any(t.message.subject is None and t.message.html is None for t in triggers)
+    assert any(t.subject is None and t.html is None for t in triggers)
 
 
 def test_demo_triggers_fire_within_a_minute() -> None:
-    triggers = [TriggerDef.from_dict(d) for d in _load(DEMO_TRIGGERS_PATH)]
-    assert all(t.delay_ms <= 30_000 for t in triggers)
+    triggers = [AbandonmentShorthand.model_validate(d) for d in _load(DEMO_TRIGGERS_PATH)]
+    assert all(t.delay <= 30_000 for t in triggers)
     cart = next(t for t in triggers if t.kind == "abandoned_cart")
-    assert cart.follow_up is not None and cart.follow_up.delay_ms <= 60_000
+    assert cart.follow_up is not None and cart.follow_up.delay <= 60_000
     for t in triggers:
         assert t.recommendations is not None and t.recommendations.algorithm == "popular"
         assert t.recommendations.count == 4
 
 
 def test_production_triggers_have_realistic_delays() -> None:
-    triggers = [TriggerDef.from_dict(d) for d in _load(PRODUCTION_TRIGGERS_PATH)]
-    assert all(t.delay_ms >= 3_600_000 for t in triggers)
+    triggers = [AbandonmentShorthand.model_validate(d) for d in _load(PRODUCTION_TRIGGERS_PATH)]
+    assert all(t.delay >= 3_600_000 for t in triggers)
 
 
 async def test_every_event_passes_the_topic_codec() -> None:

@@ -147,3 +147,9 @@ def test_orders_are_historical(make_settings: Callable[..., Settings], tmp_path:
     second = orders["c-2/o-2"]
     assert (second.total, second.currency, second.items[0].product_id) == (5.0, "USD", "p-2")
     assert orders["c-9/j-o1"].ts == 1704161045000
+
+
+def test_existing_customers_are_marked_historical() -> None:
+    row = {"email": "Ann@Example.com"}
+    assert "historical" not in customer_event(row, {}, (), 1)
+    assert customer_event(row, {}, (), 1, historical=True)["historical"] is True

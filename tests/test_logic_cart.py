@@ -30,15 +30,16 @@ def test_idle_cart_sends_one_command_with_items(sim: Sim) -> None:
     assert cmd.recipient == EMAIL
     assert cmd.channel == "email"
     assert cmd.due_ms == sim.now
-    assert cmd.template.trigger_id == "abandoned_cart"
-    assert cmd.template.version == sim.triggers.get("abandoned_cart").version
+    assert cmd.trigger_id == "abandoned_cart"
+    assert cmd.version == sim.triggers.get("abandoned_cart").version
+    assert cmd.message.subject == "Hello {{ customer.first_name }}"
     assert cmd.context["items"] == [
         {"product_id": "p1", "quantity": 2, "price": 9.5},
         {"product_id": "p2", "quantity": 1, "price": 3.0},
     ]
     assert cmd.context["customer"]["email"] == EMAIL
     assert sim.tick(3600) == []
-    assert sim.state.pending == ()
+    assert sim.state.runs == ()
 
 
 def test_cart_activity_renews_the_wait(sim: Sim) -> None:
@@ -55,7 +56,7 @@ def test_order_cancels(sim: Sim) -> None:
     sim.clock.advance(30)
     sim.order("p1")
     assert sim.state.cart == ()
-    assert sim.state.pending == ()
+    assert sim.state.runs == ()
     assert sim.tick(3600) == []
 
 
@@ -70,10 +71,10 @@ def test_emptying_the_cart_cancels(sim: Sim) -> None:
     sim.click("cart_add", product_id="p1", quantity=2)
     sim.click("cart_add", product_id="p2")
     sim.click("cart_remove", product_id="p1")  # no quantity: the whole line goes
-    assert sim.state.pending_for("abandoned_cart") is not None
+    assert sim.state.run_of("abandoned_cart") is not None
     sim.click("cart_remove", product_id="p2", quantity=1)
     assert sim.state.cart == ()
-    assert sim.state.pending == ()
+    assert sim.state.runs == ()
     assert sim.tick(3600) == []
 
 
@@ -97,7 +98,7 @@ def test_cart_remove_of_absent_product_returns_same_state(sim: Sim) -> None:
     sim.clock.advance(30)
     assert sim.click("cart_remove", product_id="p9") is before
     [cmd] = sim.tick(30)  # the episode was not renewed
-    assert cmd.id == command_id("abandoned_cart", CUSTOMER, before.pending[0].episode, 0)
+    assert cmd.id == command_id("abandoned_cart", CUSTOMER, before.runs[0].episode, 0)
 
 
 def test_cart_remove_on_empty_cart_returns_same_state(sim: Sim) -> None:
@@ -114,10 +115,10 @@ def test_follow_up_sent_once_after_its_delay(sim_follow: Sim) -> None:
     assert (first.step, second.step) == (0, 1)
     assert first.id != second.id
     assert second.due_ms == first.due_ms + 120_000
-    assert second.template.step == 1
+    assert second.message.subject == "Still there?"
     assert second.context["items"] == first.context["items"]
     assert sim.tick(24 * 3600) == []
-    assert sim.state.pending == ()
+    assert sim.state.runs == ()
 
 
 def test_order_between_first_mail_and_follow_up_cancels_it(sim_follow: Sim) -> None:
@@ -126,7 +127,7 @@ def test_order_between_first_mail_and_follow_up_cancels_it(sim_follow: Sim) -> N
     assert len(sim.tick(60)) == 1
     sim.clock.advance(30)
     sim.order("p1")
-    assert sim.state.pending == ()
+    assert sim.state.runs == ()
     assert sim.tick(3600) == []
     assert [c.step for c in sim.sent] == [0]
 
@@ -153,8 +154,8 @@ def test_cart_activity_after_first_mail_starts_new_episode(sim_follow: Sim) -> N
     [first] = sim.tick(60)
     sim.clock.advance(10)
     sim.click("cart_add", product_id="p2")
-    pending = sim.state.pending_for("abandoned_cart")
-    assert (pending.step, pending.episode) == (0, sim.now)
+    pending = sim.state.run_of("abandoned_cart")
+    assert (pending.at, pending.episode) == ((1,), sim.now), "waiting for the first mail"
     assert sim.tick(59) == []
     [again] = sim.tick(1)
     assert again.step == 0
@@ -179,7 +180,7 @@ def test_historical_order_counts_but_does_not_clear(sim: Sim) -> None:
 def test_late_order_older_than_cart_activity_does_not_cancel(sim: Sim) -> None:
     sim.click("cart_add", product_id="p1")
     sim.order("p0", offset_s=-120)  # an older order, delivered late
-    assert sim.state.pending_for("abandoned_cart") is not None
+    assert sim.state.run_of("abandoned_cart") is not None
     [cmd] = sim.tick(60)
     assert [i["product_id"] for i in cmd.context["items"]] == ["p1"]
 

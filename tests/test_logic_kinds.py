@@ -50,7 +50,7 @@ def test_view_items_are_capped_and_deduplicated(view: Sim) -> None:
 def test_cart_add_of_the_only_viewed_product_cancels(view: Sim) -> None:
     view.click("product_view", product_id="p1")
     view.click("cart_add", product_id="p1", offset_s=5)
-    assert view.state.pending == ()
+    assert view.state.runs == ()
     assert view.tick(3600) == []
 
 
@@ -64,15 +64,15 @@ def test_cart_add_removes_only_that_product(view: Sim) -> None:
 
 def test_cart_add_of_unviewed_product_keeps_same_state_for_views(view: Sim) -> None:
     view.click("product_view", product_id="p1")
-    pending = view.state.pending
+    pending = view.state.runs
     view.click("cart_add", product_id="p9")
-    assert view.state.pending == pending
+    assert view.state.runs == pending
 
 
 def test_order_of_viewed_product_cancels(view: Sim) -> None:
     view.click("product_view", product_id="p1")
     view.order("p1", offset_s=5)
-    assert view.state.pending == ()
+    assert view.state.runs == ()
     assert view.tick(3600) == []
 
 
@@ -97,7 +97,7 @@ def test_view_of_product_already_in_cart_arms_nothing(view: Sim) -> None:
     view.click("cart_add", product_id="p1")
     before = view.state
     view.click("product_view", product_id="p1")
-    assert view.state.pending == before.pending == ()
+    assert view.state.runs == before.runs == ()
 
 
 def test_order_of_unrelated_product_does_not_cancel_view(view: Sim) -> None:
@@ -174,7 +174,7 @@ def test_any_order_cancels_search(search: Sim, bought: str) -> None:
 def test_search_without_query_is_ignored(search: Sim) -> None:
     before = search.state
     search.click("search", query=None)
-    assert search.state.pending == before.pending == ()
+    assert search.state.runs == before.runs == ()
 
 
 # -- several triggers at once ------------------------------------------------------

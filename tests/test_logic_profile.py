@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flows.plan import FlowSet
+from models.events import CustomerEvent
 from models.state import CustomerState, Profile
-from models.triggers import TriggerSet
 from streams.logic import apply_event
+from streams.logic.profile import apply_customer, resubscription_ignored
 from tests.test_logic_support import CUSTOMER, Sim, customer, make_trigger
 
 NOW = 1_700_000_000_000
-NO_TRIGGERS = TriggerSet()
+NO_TRIGGERS = FlowSet()
 
 
 def upsert(state: CustomerState, **kw) -> CustomerState:
@@ -25,7 +29,7 @@ def full() -> CustomerState:
         consent={"email": "subscribed", "sms": "pending"},
         attributes={"tier": "gold", "age": 40},
     )
-    return CustomerState(CUSTOMER, profile=profile)
+    return CustomerState(CUSTOMER, profile=profile, created_ms=1)  # seen before
 
 
 def test_first_upsert_sets_fields() -> None:
@@ -84,9 +88,9 @@ def test_identical_values_return_same_state() -> None:
 def test_upsert_keeps_cart_and_timers() -> None:
     sim = Sim(make_trigger("abandoned_cart", delay=60))
     sim.click("cart_add", product_id="p1")
-    pending, cart = sim.state.pending, sim.state.cart
+    pending, cart = sim.state.runs, sim.state.cart
     sim.apply(customer(first_name="Bo"))
-    assert sim.state.pending == pending
+    assert sim.state.runs == pending
     assert sim.state.cart == cart
     [cmd] = sim.tick(60)
     assert cmd.context["customer"]["first_name"] == "Bo"
@@ -108,7 +112,57 @@ def test_email_added_later_is_used_at_send_time() -> None:
     assert cmd.recipient == "late@x.com"
 
 
-def test_resubscribe_after_unsubscribe() -> None:
+def test_resubscribe_after_unsubscribe_needs_evidence() -> None:
     state = upsert(full(), consent={"email": "unsubscribed"})
-    state = upsert(state, consent={"email": "subscribed"})
+    assert upsert(state, consent={"email": "subscribed"}).profile.consent["email"] == (
+        "unsubscribed"
+    )
+    state = upsert(
+        state, consent={"email": "subscribed"}, consent_ts=NOW + 1, consent_source="support"
+    )
     assert state.profile.consent["email"] == "subscribed"
+
+
+def opted_out(at_ms: int = 1_000) -> CustomerState:
+    state = upsert(CustomerState(CUSTOMER), email="a@x.com", consent={"email": "subscribed"})
+    return apply_customer(
+        state,
+        CustomerEvent(event_id="out", customer_id=CUSTOMER, ts=at_ms,
+                      consent={"email": "unsubscribed"}),
+    )  # fmt: skip
+
+
+def resubscribe(state: CustomerState, **evidence: Any) -> CustomerState:
+    event = CustomerEvent(
+        event_id="again", customer_id=CUSTOMER, ts=5_000, consent={"email": "subscribed"},
+        **evidence,
+    )  # fmt: skip
+    after = apply_customer(state, event)
+    assert resubscription_ignored(state, after, event) == (
+        after.profile.consent.get("email") == "unsubscribed"
+    )
+    return after
+
+
+def test_an_ordinary_upsert_never_undoes_an_opt_out() -> None:
+    state = opted_out()
+    assert state.profile.consent_at["email"] == 1_000
+    for evidence in ({}, {"consent_ts": 9_000}, {"consent_source": "import"}):
+        assert resubscribe(state, **evidence).profile.consent["email"] == "unsubscribed"
+    pending = upsert(state, consent={"email": "pending"})
+    assert pending.profile.consent["email"] == "unsubscribed", "pending is no way back either"
+
+
+def test_newer_explicit_evidence_undoes_an_opt_out_older_evidence_does_not() -> None:
+    state = opted_out(at_ms=1_000)
+    stale = resubscribe(state, consent_ts=500, consent_source="checkout")
+    assert stale.profile.consent["email"] == "unsubscribed"
+    fresh = resubscribe(state, consent_ts=2_000, consent_source="double_opt_in")
+    assert fresh.profile.consent["email"] == "subscribed"
+    assert fresh.profile.consent_at["email"] == 2_000
+
+
+def test_an_opt_out_always_applies() -> None:
+    state = upsert(CustomerState(CUSTOMER), consent={"email": "subscribed"})
+    state = upsert(state, consent={"email": "unsubscribed"})
+    assert state.profile.consent["email"] == "unsubscribed"

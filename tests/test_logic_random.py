@@ -85,7 +85,7 @@ def test_random_sequences_keep_invariants(seed: int) -> None:
             assert cmd.context["items"]
     sim.fire()  # a follow-up rescheduled into the past fires on the next call
     assert sim.fire() == []
-    for p in sim.state.pending:
+    for p in sim.state.runs:
         assert p.due_ms > sim.now  # everything due was fired or dropped
 
 
@@ -104,7 +104,7 @@ def test_at_most_one_pending_per_trigger(seed: int) -> None:
         sim.apply(random_event(rng, sim.now))
         sim.clock.advance(rng.choice([0, 5, 50]))
         sim.fire()
-        trigger_ids = [p.trigger_id for p in sim.state.pending]
+        trigger_ids = [p.flow_id for p in sim.state.runs]
         assert len(trigger_ids) == len(set(trigger_ids))
 
 

@@ -61,7 +61,9 @@ async def test_swaps_under_load_and_refuses_a_corrupt_model(tmp_path: Path) -> N
     async def render_continuously() -> None:
         while not stop.is_set():
             seen.append(await first(target))  # any exception here fails the test
-            await asyncio.sleep(0)
+            # A breath between renders: eight loops that never sleep starve the thread
+            # that loads the model of the GIL, and the test takes seconds to minutes.
+            await asyncio.sleep(0.001)
 
     renders = [asyncio.create_task(render_continuously()) for _ in range(8)]
     await asyncio.sleep(0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import orjson
@@ -12,16 +13,17 @@ import yaml
 from click.testing import CliRunner
 
 from delivery.context import build_context, merge_customer
-from models.commands import SendCommand, TemplateRef
+from flows.plan import FlowPlan
+from models.commands import SendCommand
+from models.message import Recommendations
 from models.state import Profile
-from models.triggers import TriggerDef
 from nudge.cli import triggers as cli_triggers
 from nudge.cli.main import main
 from nudge.cli.triggers import load_definitions
 from nudge.demo import DEMO_TRIGGERS_PATH, PRODUCTION_TRIGGERS_PATH
 from nudge.errors import ConfigError
 from nudge.shared_state import SharedState
-from nudge.template_check import check_templates, sample_context
+from nudge.template_check import SAMPLE_ORDER, check_templates, sample_context
 from recommender import Recommender
 
 UNSAFE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
@@ -73,7 +75,7 @@ def test_runtime_refusals_name_the_trigger_and_field(
     tmp_path: Path, source: str, error: str
 ) -> None:
     (line,) = refusal(write(tmp_path, [cart(html=f"<p>ok</p>\n{source}")]))
-    assert line.startswith(f"{tmp_path / 'triggers.yaml'}: trigger #1: cart-1h.html: line 2: ")
+    assert line.startswith(f"{tmp_path / 'triggers.yaml'}: definition #1: cart-1h.html: line 2: ")
     assert error in line
 
 
@@ -92,16 +94,16 @@ def test_every_error_in_the_file_is_reported(tmp_path: Path) -> None:
         "triggers.json",
     )
     lines = refusal(path)
-    assert all(line.startswith(f"{path}: trigger #") for line in lines)
+    assert all(line.startswith(f"{path}: definition #") for line in lines)
     problems = [line.split(": ", 2)[2] for line in lines]
     assert [line.split(": ", 2)[1] for line in lines] == [
-        "trigger #2", "trigger #2", "trigger #3", "trigger #4", "trigger #5",
+        "definition #2", "definition #2", "definition #3", "definition #4", "definition #5",
     ]  # fmt: skip
     assert problems[0].startswith("bad-subject.subject: line 1: SecurityError: ")
     assert problems[1].startswith("bad-subject.text: line 1: SecurityError: ")
     assert problems[2] == "bad-follow-up.follow_up.html: line 1: no filter named 'nope'"
-    assert problems[3].startswith("bad-syntax: subject: line 1: ")  # syntax, as before
-    assert "unknown kind 'nope'" in problems[4]
+    assert problems[3].startswith("bad-syntax.subject: template line 1: ")  # syntax
+    assert problems[4].startswith("bad-kind.kind: Input should be 'abandoned_cart'")
 
 
 def test_optional_data_is_not_an_error() -> None:
@@ -117,7 +119,7 @@ def test_optional_data_is_not_an_error() -> None:
         "{{ category.name|default('our shop') }} {{ items[0].params.Material }}",
     ]
     for source in sources:
-        trigger = TriggerDef.from_dict(cart(subject=source, html=source, text=source))
+        trigger = FlowPlan.parse(cart(subject=source, html=source, text=source))
         assert check_templates(trigger) == [], source
 
 
@@ -129,22 +131,34 @@ def test_every_documented_name_renders() -> None:
         "{% endfor %} {{ category.category_id }} {{ category.name }} {{ search_query }} "
         "{% for r in recommendations %}{{ r.title }}{% endfor %} {{ unsubscribe_url }} "
         "{{ shop_url|utm }} {{ cart_url }} {{ search_url }} {{ sender.name }} "
-        "{{ sender.postal_address }} {{ trigger.id }} {{ trigger.step }} {{ subject }}"
+        "{{ sender.postal_address }} {{ trigger.id }} {{ trigger.step }} {{ subject }} "
+        "{{ event.order_id }} {{ order.total }} {% for i in order.items %}{{ i.product_id }}"
+        "{% endfor %} {{ customer.tags|join(',') }}"
     )
     follow_up = {"html": source, "text": source}
-    trigger = TriggerDef.from_dict(cart(html=source, text=source, follow_up=follow_up))
+    trigger = FlowPlan.parse(cart(html=source, text=source, follow_up=follow_up))
     assert check_templates(trigger) == []
 
 
+def test_a_flows_errors_are_named_by_step() -> None:
+    flow = FlowPlan.parse(
+        {"id": "welcome", "trigger": {"event": "customer_created"},
+         "steps": [{"wait": "P1D"}, {"send": {"subject": UNSAFE}}]}
+    )  # fmt: skip
+    [problem] = check_templates(flow)
+    assert problem.startswith("welcome.steps[1].send.subject: line 1: SecurityError")
+
+
 def test_the_sample_context_has_the_shape_the_delivery_worker_builds() -> None:
-    trigger = TriggerDef.from_dict(cart(recommendations={"algorithm": "personal", "count": 2}))
+    trigger = FlowPlan.parse(cart())
+    order = SAMPLE_ORDER
     command = SendCommand(
         id="cart-1h:c1:1:0", trigger_id="cart-1h", kind="abandoned_cart", step=0,
         channel="email", customer_id="c1", recipient="ann@example.com",
-        template=TemplateRef("cart-1h", 0, trigger.version),
-        context={"customer": Profile(email="ann@example.com").as_context("c1"),
+        version=trigger.version, recommendations=Recommendations("personal", 2),
+        context={"customer": Profile(email="ann@example.com", tags=("vip",)).as_context("c1"),
                  "items": [{"product_id": "p1", "quantity": 2}], "category": "k1",
-                 "search_query": "tea"},
+                 "search_query": "tea", "event": order, "order": order},
         due_ms=0, created_ms=0,
     )  # fmt: skip
     product = sample_context(trigger, 0)["items"][0]
@@ -159,14 +173,14 @@ def test_the_sample_context_has_the_shape_the_delivery_worker_builds() -> None:
 
     real = asyncio.run(
         build_context(
-            command, customer=merge_customer(command, None), trigger=trigger,
+            command, customer=merge_customer(command, None),
             shared=cast(SharedState, Shared()), recommender=cast(Recommender, Recommend()),
             utm={"utm_source": "nudge"}, unsubscribe_url="https://u.example/t",
             shop_url="https://shop.example.com", sender={"name": "S", "email": "s@example.com",
                                                          "postal_address": "1 Street"},
         )
     )  # fmt: skip
-    sample = sample_context(trigger, 0)
+    sample = sample_context(trigger, 0, "personal")
 
     # The same names all the way down (free-form maps aside: their keys are data).
     assert _names(sample) == _names(real)
@@ -178,6 +192,8 @@ FREE_FORM = frozenset({"attributes", "consent", "params", "utm_params"})
 
 def _names(value: Any, prefix: str = "") -> set[str]:
     """Every dotted path in a context: ``.customer.first_name``, ``.items[].url``, ..."""
+    if isinstance(value, SimpleNamespace):
+        value = vars(value)
     if isinstance(value, dict) and prefix.rpartition(".")[2] not in FREE_FORM:
         return {prefix}.union(*(_names(v, f"{prefix}.{k}") for k, v in value.items()))
     if isinstance(value, list) and value:
@@ -214,4 +230,5 @@ def test_a_worker_refuses_an_unsafe_template_that_reached_the_topic() -> None:
     assert registry.apply_record(b"cart", orjson.dumps(unsafe)) is None
     assert "cart.subject" in registry.rejections["cart"]
     current = registry.get("cart")
-    assert current is not None and current.message.subject == "Hi", "the old one keeps working"
+    assert current is not None, "the old one keeps working"
+    assert current.version == FlowPlan.parse(good).version

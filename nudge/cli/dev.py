@@ -69,6 +69,9 @@ def run_dev(
             "delivery_web_port": _port(settings.delivery_web_port),
         }
     )
+    if demo and "NUDGE_SMART_SENDING" not in os.environ:
+        # The demo's flows run in seconds: a 12-hour window would hide their messages.
+        settings = settings.model_copy(update={"smart_sending": 60.0})
     env = {**os.environ, **settings.as_env()}
     children: list[subprocess.Popen[bytes]] = []
     try:

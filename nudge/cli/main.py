@@ -101,24 +101,40 @@ def deliver() -> None:
 
 @main.group()
 def triggers() -> None:
-    """Manage trigger definitions."""
+    """Manage flow definitions (flows, and the abandonment shorthand)."""
 
 
 @triggers.command("apply")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def triggers_apply(path: Path) -> None:
-    """Validate the triggers in PATH (YAML or JSON) and publish them to trigger-config."""
+@click.option("--check", is_flag=True, help="Validate only: publish nothing.")
+def triggers_apply(path: Path, check: bool) -> None:
+    """Validate the flows in PATH (YAML or JSON) and publish them to trigger-config.
+
+    Every problem in the file is reported with its path; if there is any, nothing
+    is published.
+    """
     from nudge.cli.triggers import load_definitions, publish_definitions
 
-    settings = _settings()
     try:
         definitions = load_definitions(path)
-        publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), definitions)
+        if not check:
+            settings = _settings()
+            topic = settings.topic("trigger-config")
+            publish_definitions(settings.kafka_bootstrap, topic, definitions)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    verb = "valid" if check else "applied"
     for definition in definitions:
         state = "enabled" if definition.get("enabled", True) else "disabled"
-        click.echo(f"applied {definition['id']} ({definition['kind']}, {state})")
+        click.echo(f"{verb} {definition['id']} ({definition.get('kind', 'flow')}, {state})")
+
+
+@triggers.command("schema")
+def triggers_schema() -> None:
+    """Print the JSON Schema of a definition (also in schemas/flow.schema.json)."""
+    from flows.schema import flow_json_schema_text
+
+    click.echo(flow_json_schema_text(), nl=False)
 
 
 @main.group()

@@ -1,4 +1,4 @@
-"""Reading trigger definitions from YAML or JSON files, and publishing them."""
+"""Reading flow definitions from YAML or JSON files, and publishing them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import yaml
 
-from models.triggers import TriggerDef
+from flows.errors import DefinitionError
+from flows.plan import FlowPlan
 from nudge.errors import ConfigError
 from nudge.template_check import check_templates
 
@@ -16,8 +17,9 @@ from nudge.template_check import check_templates
 def load_definitions(path: Path) -> list[dict[str, Any]]:
     """A file holds one definition, a list of them, or ``{"triggers": [...]}``.
 
-    Every definition is validated and its templates rendered once against a sample
-    context; one ``ConfigError`` lists every problem in the file, or none is returned.
+    Every definition (a flow, or an abandonment shorthand) is validated and its
+    templates rendered once against a sample context; one ``ConfigError`` lists every
+    problem in the file, each with its path, or none is returned.
     """
     text = path.read_text(encoding="utf-8")
     try:
@@ -28,16 +30,20 @@ def load_definitions(path: Path) -> list[dict[str, Any]]:
         data = data["triggers"]
     items = data if isinstance(data, list) else [data]
     errors: list[str] = []
+    seen: set[str] = set()
     for index, item in enumerate(items):
-        where = f"{path}: trigger #{index + 1}"
+        where = f"{path}: definition #{index + 1}"
         try:
-            trigger = TriggerDef.from_dict(item)
-        except ConfigError as exc:
-            errors.append(f"{where}: {exc}")
+            plan = FlowPlan.parse(item)
+        except DefinitionError as exc:
+            errors.extend(f"{where}: {line}" for line in exc.lines())
             continue
+        if plan.id in seen:
+            errors.append(f"{where}: {plan.id}: the id is used twice in this file")
+        seen.add(plan.id)
         # Syntax is checked above; this renders, so what the sandbox refuses only at
         # send time (unsafe access, unknown filters, TypeErrors) is refused here.
-        errors.extend(f"{where}: {problem}" for problem in check_templates(trigger))
+        errors.extend(f"{where}: {problem}" for problem in check_templates(plan))
     if errors:
         raise ConfigError("\n".join(errors))
     return items

@@ -1,55 +1,67 @@
-"""The pure core: ``(state, event, now) -> (new state, outputs)``, no I/O, no clock.
+"""The pure core: ``(state, event, now) -> new state``, and ``fire`` for due runs.
 
-Agents decode an event, call ``apply_event``, reassign the table value and send;
-the timer task calls ``fire_due``. Both return the *same* state object when
-nothing changed, so callers skip the changelog write.
+Agents decode an event, call ``apply_event``, reassign the table value; the timer
+task calls ``fire_due``. Both return the *same* state object when nothing changed, so
+callers skip the changelog write. An event is first folded into what the customer did
+(``facts``, ``profile``), then handed to the flows (``flows.engine``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from models.events import ClickEvent, CustomerEvent, OrderEvent
+from flows import engine
+from flows.plan import FlowSet
+from flows.starts import Start
+from flows.steps.send import STALE_AFTER_MS, command_id
+from flows.triggers import abandonment
+from flows.triggers.event import starts_for
+from models.commands import SendCommand
+from models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
 from models.state import CustomerState
-from models.triggers import TriggerSet
-from streams.logic.abandonment import apply_click, apply_order
+from streams.logic.facts import fold_click, fold_order
 from streams.logic.profile import apply_customer
-from streams.logic.timers import (
-    STALE_AFTER_MS,
-    build_command,
-    command_id,
-    fire_due,
-    release_for_address,
-)
 
 Event = ClickEvent | OrderEvent | CustomerEvent
 NO_CATEGORIES: Mapping[str, Sequence[str]] = {}
 RECENT_EVENTS = 16
 _NOT_IDEMPOTENT = frozenset({"cart_add", "cart_remove"})
+CUSTOMER_CREATED = "customer_created"
 
 
 def apply_event(
     state: CustomerState,
     event: Event,
-    triggers: TriggerSet,
+    flows: FlowSet,
     now_ms: int,
     product_categories: Mapping[str, Sequence[str]] = NO_CATEGORIES,
 ) -> CustomerState:
-    """Fold one storefront event into the customer's state, (re)arming or cancelling timers.
+    """Fold one storefront event into the customer's state and runs.
 
-    Timers count from the event's own time, but never from the future: a storefront
+    Runs count from the event's own time, but never from the future: a storefront
     clock running ahead must not postpone a message.
     """
-    if isinstance(event, CustomerEvent):
-        return release_for_address(apply_customer(state, event), now_ms)
     base_ms = min(event.ts, now_ms)
+    if isinstance(event, CustomerEvent):
+        return _apply_customer(state, event, flows, base_ms, now_ms)
     remembered = isinstance(event, OrderEvent) or event.type in _NOT_IDEMPOTENT
     if remembered and event.event_id in state.recent_events:
         return state
+    starts: list[Start] = []
     if isinstance(event, ClickEvent):
-        new = apply_click(state, event, triggers, base_ms)
+        new = fold_click(state, event, base_ms)
+        new, starts = abandonment.on_click(flows, state, new, event, base_ms)
     else:
-        new = apply_order(state, event, triggers, product_categories, base_ms)
+        new = fold_order(state, event, base_ms, abandonment.cart_episode(flows, state))
+        new = abandonment.on_order(flows, state, new, event, product_categories, base_ms)
+    if new.runs or flows.on_event(event.type):
+        data = event_data(event)
+        found: list[Start] = []
+        if not (isinstance(event, OrderEvent) and event.historical):  # history starts nothing
+            found, _ = starts_for(flows, new, event.type, data, base_ms)
+        new = engine.apply(new, event.type, data, [*starts, *found], flows, base_ms, now_ms)
+    elif starts:
+        new = engine.apply(new, event.type, {}, starts, flows, base_ms, now_ms)
     # Only an event that changed something counts as activity: a no-op (order_status,
     # removing what is not in the cart, a redelivery) must return the same object.
     if new is not state:
@@ -63,11 +75,34 @@ def apply_event(
     return new
 
 
+def _apply_customer(
+    state: CustomerState, event: CustomerEvent, flows: FlowSet, base_ms: int, now_ms: int
+) -> CustomerState:
+    new = apply_customer(state, event)
+    if state.created_ms == 0:
+        # The first record of this customer on ``customers``, whatever its source:
+        # the customer is created, unless the record is history (an import of the
+        # customers a shop already has), which starts no flow.
+        new = new.evolve(created_ms=max(base_ms, 1))  # 0 means "not yet"
+        if not event.historical and flows.on_event(CUSTOMER_CREATED):
+            data = event_data(event)
+            found, _ = starts_for(flows, new, CUSTOMER_CREATED, data, base_ms)
+            new = engine.apply(new, CUSTOMER_CREATED, data, found, flows, base_ms, now_ms)
+    return engine.release_for_address(new, now_ms)
+
+
+def fire_due(
+    state: CustomerState, flows: FlowSet, now_ms: int
+) -> tuple[CustomerState, list[SendCommand]]:
+    """Run what is due at ``now_ms``; returns the same state object if nothing was due."""
+    fired = engine.fire(state, flows, now_ms)
+    return fired.state, fired.commands
+
+
 __all__ = [
     "STALE_AFTER_MS",
     "Event",
     "apply_event",
-    "build_command",
     "command_id",
     "fire_due",
 ]

@@ -1,0 +1,173 @@
+"""Flows ready to run: each definition with its version, step lookup and send ordinals,
+and the set of them a worker holds, indexed for the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flows.definition import Flow, flow_version, parse_flow, walk_steps
+from flows.errors import DefinitionError
+from flows.shorthand import is_shorthand
+from flows.steps.branch import IfStep
+from flows.steps.send import SendStep
+from flows.steps.split import SplitStep
+from flows.steps.wait import ReplenishWait, WaitStep
+from flows.triggers.abandonment import AbandonmentTrigger
+from flows.triggers.event import EventTrigger
+from models.state import StepPath
+
+DEFAULT_SMART_SENDING_MS = 12 * 3_600_000
+
+
+class FlowPlan:
+    """One version of one flow."""
+
+    __slots__ = ("_paths", "flow", "id", "kind", "send_ordinals", "shorthand", "version")
+
+    def __init__(self, flow: Flow, version: str, *, shorthand: bool = False) -> None:
+        self.flow = flow
+        #: written as an abandonment shorthand: errors are named as it was written
+        self.shorthand = shorthand
+        self.id = flow.id
+        self.version = version
+        self._paths: dict[StepPath, Any] = {}
+        self.send_ordinals: dict[StepPath, int] = {}
+        for path, step in _paths(flow.steps, ()):
+            self._paths[path] = step
+            if isinstance(step, SendStep):
+                self.send_ordinals[path] = len(self.send_ordinals)
+        trigger = flow.trigger
+        #: what built-in templates and metrics call this flow's messages
+        self.kind = (
+            f"abandoned_{trigger.abandoned}" if isinstance(trigger, AbandonmentTrigger) else "flow"
+        )
+
+    @classmethod
+    def parse(cls, data: Any) -> FlowPlan:
+        """A definition as written, refused (``DefinitionError``) if invalid or if it
+        needs what this worker cannot run yet."""
+        flow = parse_flow(data)
+        problems = list(not_runnable_yet(flow))
+        if problems:
+            raise DefinitionError(flow.id, problems)
+        return cls(flow, flow_version(data), shorthand=is_shorthand(data))
+
+    @property
+    def enabled(self) -> bool:
+        return self.flow.enabled
+
+    def step_at(self, path: StepPath) -> Any | None:
+        return self._paths.get(path)
+
+    def next_path(self, path: StepPath) -> StepPath | None:
+        """The step after ``path``: the next in its branch, or after the branch's step."""
+        while path:
+            following = (*path[:-1], int(path[-1]) + 1)
+            if following in self._paths:
+                return following
+            path = path[:-2]  # leave the branch: (2, "then", 3) -> (2,)
+        return None
+
+
+#: Parts of the definition format that this version validates but cannot run: a flow
+#: using one is refused when applied, not accepted and silently never run.
+_LATER = "is not supported by this version of nudge yet"
+
+
+def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
+    trigger = flow.trigger
+    if isinstance(trigger, EventTrigger):
+        if trigger.per_item:
+            yield "trigger.per_item", f"a run per ordered item {_LATER}"
+    elif not isinstance(trigger, AbandonmentTrigger):
+        name = next(iter(trigger.model_dump(by_alias=True)))
+        yield f"trigger.{name}", f"the {name} trigger {_LATER}"
+    for path, step in walk_steps(flow.steps):
+        if isinstance(step, SendStep):
+            if step.send.promo is not None:
+                yield f"{path}.send.promo", f"promo codes {_LATER}"
+            if step.send.to == "seller":
+                yield f"{path}.send.to", f"messages to sellers {_LATER}"
+        elif isinstance(step, WaitStep) and isinstance(step.wait, ReplenishWait):
+            yield f"{path}.wait.replenish", f"replenishment waits {_LATER}"
+
+
+def _paths(steps: list[Any], prefix: StepPath) -> Iterator[tuple[StepPath, Any]]:
+    for index, step in enumerate(steps):
+        here = (*prefix, index)
+        yield here, step
+        if isinstance(step, IfStep):
+            yield from _paths(step.if_.then, (*here, "then"))
+            yield from _paths(step.if_.else_, (*here, "else"))
+        elif isinstance(step, SplitStep):
+            for variant, branch in step.split.steps.items():
+                yield from _paths(branch, (*here, variant))
+
+
+class FlowSet:
+    """An immutable snapshot of the live flows, plus every version seen, for pinned runs."""
+
+    __slots__ = ("_abandonment", "_by_event", "_current", "_versions", "smart_sending_ms")
+
+    def __init__(
+        self,
+        plans: Iterable[FlowPlan] = (),
+        versions: dict[tuple[str, str], FlowPlan] | None = None,
+        *,
+        smart_sending_ms: int = DEFAULT_SMART_SENDING_MS,
+    ) -> None:
+        #: the window of ``smart_sending: true`` (``NUDGE_SMART_SENDING``)
+        self.smart_sending_ms = smart_sending_ms
+        self._current: dict[str, FlowPlan] = {p.id: p for p in plans}
+        self._versions = dict(versions or {})
+        for plan in self._current.values():
+            self._versions.setdefault((plan.id, plan.version), plan)
+        by_event: dict[str, list[FlowPlan]] = {}
+        abandonment: dict[str, list[FlowPlan]] = {}
+        for plan in self._current.values():
+            if not plan.enabled:
+                continue
+            trigger = plan.flow.trigger
+            if isinstance(trigger, EventTrigger):
+                by_event.setdefault(trigger.event, []).append(plan)
+            elif isinstance(trigger, AbandonmentTrigger):
+                abandonment.setdefault(trigger.abandoned, []).append(plan)
+        self._by_event = {k: tuple(v) for k, v in by_event.items()}
+        self._abandonment = {k: tuple(v) for k, v in abandonment.items()}
+
+    @classmethod
+    def of(cls, *definitions: Any, smart_sending_ms: int = DEFAULT_SMART_SENDING_MS) -> FlowSet:
+        """From definitions as written (tests, the demo)."""
+        return cls((FlowPlan.parse(d) for d in definitions), smart_sending_ms=smart_sending_ms)
+
+    def get(self, flow_id: str) -> FlowPlan | None:
+        """The current version."""
+        return self._current.get(flow_id)
+
+    def version(self, flow_id: str, version: str) -> FlowPlan | None:
+        """The version a run is pinned to; the current one when that is not known
+        (a run from before versions were kept, or one compacted away and not stored)."""
+        return self._versions.get((flow_id, version)) or self._current.get(flow_id)
+
+    def on_event(self, event_type: str) -> tuple[FlowPlan, ...]:
+        """Enabled flows triggered by an event of this type."""
+        return self._by_event.get(event_type, ())
+
+    def abandonment(self, kind: str) -> tuple[FlowPlan, ...]:
+        """Enabled flows on the ``abandoned`` trigger of this kind."""
+        return self._abandonment.get(kind, ())
+
+    def with_plan(self, plan: FlowPlan) -> FlowSet:
+        merged = dict(self._current)
+        merged[plan.id] = plan
+        return FlowSet(merged.values(), self._versions, smart_sending_ms=self.smart_sending_ms)
+
+    def with_smart_sending(self, window_ms: int) -> FlowSet:
+        return FlowSet(self._current.values(), self._versions, smart_sending_ms=window_ms)
+
+    def __iter__(self) -> Iterator[FlowPlan]:
+        return iter(self._current.values())
+
+    def __len__(self) -> int:
+        return len(self._current)

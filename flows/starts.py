@@ -1,0 +1,19 @@
+"""``Start``: a trigger's request to start (or restart) a run; the engine decides,
+by the flow's ``reentry``, whether it does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.plan import FlowPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    plan: FlowPlan
+    #: when the run starts: the event's time, never in the future
+    base_ms: int
+    payload: dict[str, Any] = field(default_factory=dict)
+    key: str = ""

@@ -1,0 +1,202 @@
+"""``send``: one message on a channel, to the customer, the order's sellers, or a
+fixed address (internal alerts)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from flows.conditions import ConditionFailed, holds, variables
+from flows.fields import Channel, Duration, Strict, Template
+from flows.step_context import StepContext, StepResult
+from flows.triggers import message_context
+from models.commands import SendCommand
+from models.message import Message
+from models.message import Recommendations as MessageRecommendations
+from models.state import CustomerState, FlowMark, Run
+
+ALGORITHMS = ("popular", "similar", "personal", "also_bought", "recently_viewed")
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+POOL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Recommendations(Strict):
+    algorithm: Literal["popular", "similar", "personal", "also_bought", "recently_viewed"] = (
+        "popular"
+    )
+    count: int = Field(4, ge=1, le=50)
+    #: for ``popular``: a category id, or ``"current"`` for the message's own category
+    category: str | None = Field(None, min_length=1)
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _category_id(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _category_needs_popular(self) -> Recommendations:
+        if self.category is not None and self.algorithm != "popular":
+            raise ValueError("'category' applies to the popular algorithm")
+        return self
+
+
+class Promo(Strict):
+    """A code from a pool, one per run and step; it expires ``ttl`` after it is given."""
+
+    pool: str = Field(pattern=POOL_NAME)
+    ttl: Duration | None = None
+
+
+BuiltInTemplate = Literal[
+    "abandoned_cart",
+    "abandoned_view",
+    "abandoned_category",
+    "abandoned_search",
+    "welcome",
+    "thank_you",
+    "order_status",
+    "flow",
+]
+
+
+class SendSpec(Strict):
+    channel: Channel = "email"
+    subject: Template | None = None
+    html: Template | None = None
+    text: Template | None = None
+    preheader: Template | None = None
+    recommendations: Recommendations | None = None
+    promo: Promo | None = None
+    #: the built-in template for the parts left out (the flow's kind by default)
+    template: BuiltInTemplate | None = None
+    #: ``customer``, ``seller`` (each seller of the order's items, with only their
+    #: items), or a fixed email address.
+    to: str = "customer"
+
+    @field_validator("to")
+    @classmethod
+    def _recipient(cls, value: str) -> str:
+        if value in ("customer", "seller") or _ADDRESS.match(value):
+            return value
+        raise ValueError(f"'to' is customer, seller or an email address, not {value!r}")
+
+
+class SendStep(Strict):
+    send: SendSpec
+
+
+#: A message due this long ago (a replay after a long outage) no longer describes a
+#: live moment: the run ends instead.
+STALE_AFTER_MS = 24 * 3600 * 1000
+#: A due send waiting for the customer's address looks again after this long...
+ADDRESS_RECHECK_MIN_MS = 10_000
+#: ...and at least this often, however old its run.
+ADDRESS_RECHECK_MAX_MS = 5 * 60_000
+#: Marks, in a run's payload, one that waits for an address (see ``awaits_address``).
+AWAITING_ADDRESS = "awaiting_address"
+_UNWANTED_MARKETING = frozenset({"unsubscribed", "pending"})
+
+
+def execute(step: SendStep, ctx: StepContext) -> StepResult:
+    run, state, plan = ctx.run, ctx.state, ctx.plan
+    flow = plan.flow
+    if ctx.now_ms - run.due_ms > STALE_AFTER_MS:
+        return ctx.end("stale")
+    if flow.filter is not None:
+        try:
+            if not holds(flow.filter, variables(state, run)):
+                return ctx.end("filter")
+        except ConditionFailed as exc:
+            return ctx.end("condition_failed", detail=str(exc))
+    spec = step.send
+    profile = state.profile
+    consent = profile.consent.get("email")
+    if flow.marketing and consent in _UNWANTED_MARKETING:
+        return ctx.end("no_consent")
+    recipient = profile.email if spec.to == "customer" else spec.to
+    if not recipient:
+        if awaits_address(state, run, ctx.now_ms):
+            return ctx.block(park_for_address(run, ctx.now_ms))
+        return ctx.end("no_address")
+    if flow.marketing and _held_by_smart_sending(ctx):
+        return ctx.end("smart_sending")
+    context = message_context(plan, state, run)
+    if context is None:
+        return ctx.end("nothing_to_send")
+    ordinal = plan.send_ordinals[run.at]
+    command = SendCommand(
+        id=command_id(flow.id, state.customer_id, run.episode, ordinal, run.key),
+        trigger_id=flow.id,
+        kind=spec.template or plan.kind,
+        step=ordinal,
+        channel=spec.channel,
+        customer_id=state.customer_id,
+        recipient=recipient,
+        context=context,
+        due_ms=run.due_ms,
+        created_ms=ctx.now_ms,
+        marketing=flow.marketing,
+        message=Message(spec.subject, spec.html, spec.text, spec.preheader),
+        recommendations=_recommendations(spec.recommendations),
+        version=plan.version,
+        variant=run.variant,
+        expires_at_ms=None if flow.expires_after is None else run.due_ms + flow.expires_after,
+    )
+    marked = state.evolve(flow_marks=_sent(state, flow.id, ctx.now_ms, run.episode))
+    return ctx.proceed(state=marked, commands=(command,))
+
+
+def command_id(flow_id: str, customer_id: str, episode: int, ordinal: int, key: str = "") -> str:
+    """Stable: a replayed run sends the same id, and delivery keeps it to one message."""
+    if key:
+        return f"{flow_id}:{customer_id}:{key}:{episode}:{ordinal}"
+    return f"{flow_id}:{customer_id}:{episode}:{ordinal}"
+
+
+def awaits_address(state: CustomerState, run: Run, now_ms: int) -> bool:
+    """A due send to a customer with no address yet: the profile may be on its way.
+
+    Input topics are consumed independently, and after a crash both are replayed: a
+    cart event can be applied before the sign-up that came first, its run already
+    due. Ending the run then would lose the message; it waits for the address
+    instead, as long as the run is not stale. Opted-out customers do not wait.
+    """
+    return (
+        state.profile.consent.get("email") != "unsubscribed"
+        and now_ms - run.episode <= STALE_AFTER_MS
+    )
+
+
+def park_for_address(run: Run, now_ms: int) -> Run:
+    """Look again later, less often the older the run (anonymous carts are many)."""
+    wait = min(max((now_ms - run.episode) // 4, ADDRESS_RECHECK_MIN_MS), ADDRESS_RECHECK_MAX_MS)
+    return replace(run, due_ms=now_ms + wait, payload={**run.payload, AWAITING_ADDRESS: True})
+
+
+def _held_by_smart_sending(ctx: StepContext) -> bool:
+    """Another run of this flow mailed the customer within the window: hold this one.
+    The later steps of one run are never held back by its own earlier message."""
+    setting = ctx.plan.flow.smart_sending
+    window = ctx.flows.smart_sending_ms if setting is True else int(setting)
+    mark = ctx.state.mark_of(ctx.run.flow_id)
+    return (
+        window > 0
+        and mark is not None
+        and mark.sent_episode != ctx.run.episode
+        and ctx.now_ms - mark.sent_ms < window
+    )
+
+
+def _sent(state: CustomerState, flow_id: str, now_ms: int, episode: int) -> tuple[FlowMark, ...]:
+    old = state.mark_of(flow_id) or FlowMark(flow_id)
+    new = replace(old, sent_ms=now_ms, sent_episode=episode)
+    return (*(m for m in state.flow_marks if m.flow_id != flow_id), new)
+
+
+def _recommendations(wanted: Recommendations | None) -> MessageRecommendations | None:
+    if wanted is None:
+        return None
+    return MessageRecommendations(wanted.algorithm, wanted.count, wanted.category)

@@ -1,0 +1,75 @@
+"""The trigger types of a flow, registered in one place.
+
+A trigger is written as a one-key mapping: ``{event: order_placed}``,
+``{date: {...}}``, ``{inactivity: {...}}``, ``{price_drop: {...}}``,
+``{back_in_stock: {...}}``, ``{abandoned: cart}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+from pydantic import BaseModel, Discriminator, Tag
+
+from flows.triggers import abandonment, event
+from flows.triggers.abandonment import AbandonmentTrigger
+from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
+from flows.triggers.date import DateTrigger
+from flows.triggers.event import EventTrigger
+from flows.triggers.inactivity import InactivityTrigger
+from models.state import CustomerState, Run
+
+TRIGGER_TYPES: dict[str, type[BaseModel]] = {
+    "event": EventTrigger,
+    "date": DateTrigger,
+    "inactivity": InactivityTrigger,
+    "price_drop": PriceDropTrigger,
+    "back_in_stock": BackInStockTrigger,
+    "abandoned": AbandonmentTrigger,
+}
+_TAG_OF = {model: tag for tag, model in TRIGGER_TYPES.items()}
+
+
+def trigger_type(value: Any) -> str | None:
+    """The trigger type: ``event`` when the mapping has an ``event`` key, else its one key."""
+    if isinstance(value, dict):
+        if "event" in value:
+            return "event"
+        return next(iter(value)) if len(value) == 1 else None
+    return _TAG_OF.get(type(value))
+
+
+if TYPE_CHECKING:
+    from flows.plan import FlowPlan
+
+    Trigger = (
+        EventTrigger
+        | DateTrigger
+        | InactivityTrigger
+        | PriceDropTrigger
+        | BackInStockTrigger
+        | AbandonmentTrigger
+    )
+else:
+    Trigger = Annotated[
+        Union[tuple(Annotated[model, Tag(tag)] for tag, model in TRIGGER_TYPES.items())],  # noqa: UP007
+        Discriminator(
+            trigger_type,
+            custom_error_type="trigger_type",
+            custom_error_message=(
+                "a trigger is {event: NAME, ...} or one of "
+                + ", ".join(t for t in TRIGGER_TYPES if t != "event")
+                + ", written as {type: ...}"
+            ),
+        ),
+    ]
+
+
+def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
+    """What a message of ``plan`` is about, by its trigger type; None: nothing to send."""
+    if isinstance(plan.flow.trigger, AbandonmentTrigger):
+        return abandonment.message_context(plan, state, run)
+    return event.message_context(plan, state, run)
+
+
+__all__ = ["TRIGGER_TYPES", "Trigger", "message_context", "trigger_type"]

@@ -1,0 +1,102 @@
+"""``{event: NAME}``: a run starts on a storefront event, or when a customer is created.
+
+``key`` makes a run per key (``"{{ event.order_id }}"``: one per order) instead of one
+per customer. ``per_item`` (orders only) makes a run per ordered product:
+replenishment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SecurityError
+from pydantic import model_validator
+
+from flows.conditions import ConditionFailed, holds, variables
+from flows.fields import Condition, EventName, Strict, Template
+from flows.starts import Start
+from models.state import CustomerState, Run
+from nudge.templating import make_environment
+
+if TYPE_CHECKING:
+    from flows.plan import FlowPlan, FlowSet
+
+
+class EventTrigger(Strict):
+    event: EventName
+    where: Condition | None = None
+    key: Template | None = None
+    per_item: bool = False
+
+    @model_validator(mode="after")
+    def _per_item_orders_only(self) -> EventTrigger:
+        if self.per_item and self.event != "order_placed":
+            raise ValueError("'per_item' applies to the order_placed event")
+        if self.per_item and self.key is not None:
+            raise ValueError("'per_item' already keys a run by order and product; drop 'key'")
+        return self
+
+
+def starts_for(
+    flows: FlowSet, state: CustomerState, event_type: str, event: dict[str, Any], base_ms: int
+) -> tuple[list[Start], list[str]]:
+    """The runs an event starts, and the problems of flows whose ``where`` or ``key``
+    failed on it (those flows start nothing)."""
+    starts: list[Start] = []
+    problems: list[str] = []
+    for plan in flows.on_event(event_type):
+        trigger = plan.flow.trigger
+        assert isinstance(trigger, EventTrigger)
+        found = variables(state, None, event)
+        try:
+            if trigger.where is not None and not holds(trigger.where, found):
+                continue
+            key = _render_key(trigger.key, found) if trigger.key is not None else ""
+        except ConditionFailed as exc:
+            problems.append(f"{plan.id}: {exc}")
+            continue
+        starts.append(Start(plan, base_ms, {"event": event}, key))
+    return starts, problems
+
+
+def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
+    from flows.triggers.abandonment import base_context
+
+    context = base_context(state)
+    event: dict[str, Any] = run.payload.get("event") or {}
+    if event.get("items"):
+        context["items"] = [
+            {
+                "product_id": item.get("product_id"),
+                "quantity": item.get("quantity") or 1,
+                "price": item.get("price"),
+            }
+            for item in event["items"]
+            if isinstance(item, dict) and item.get("product_id")
+        ]
+    elif event.get("product_id"):
+        context["items"] = [{"product_id": event["product_id"], "quantity": 1}]
+    else:
+        context["items"] = []
+    if event.get("category_id"):
+        context["category"] = {"category_id": event["category_id"]}
+    if event.get("query"):
+        context["search_query"] = event["query"]
+    if event.get("order_id"):
+        context["order"] = event
+    context["event"] = event
+    return context
+
+
+def _render_key(template: str, found: dict[str, Any]) -> str:
+    try:
+        return _compiled_key(template).render(**found).strip()
+    except (TemplateError, SecurityError, TypeError, ValueError) as exc:
+        raise ConditionFailed(template, exc) from exc
+
+
+@lru_cache(maxsize=512)
+def _compiled_key(template: str) -> Any:
+    return make_environment().from_string(template)

@@ -1,0 +1,75 @@
+"""The standard flows end to end, as shipped in ``flows/examples`` with their waits
+shortened to seconds: `nudge worker` and `nudge deliver` as real processes on the
+real broker, Redis and SMTP server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.pipeline_support import wait_for
+from tests.test_pipeline_e2e import Pipeline, pipeline  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "flows" / "examples"
+
+
+def example(name: str, **waits: Any) -> dict[str, Any]:
+    """An example flow with some of its steps' waits replaced, by step index."""
+    definition: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    for index, value in waits.items():
+        step = definition["steps"][int(index.removeprefix("step"))]
+        if "wait" in step:
+            step["wait"] = value
+        else:
+            step["wait_for"] = {**step["wait_for"], "timeout": value}
+    return definition
+
+
+def order(p: Pipeline, customer: str, order_id: str, **fields: Any) -> None:
+    p.shop.event(
+        "orders", customer, order_id=order_id, total=89.0, currency="EUR",
+        items=[{"product_id": "p1", "quantity": 1, "price": 89.0}], **fields,
+    )  # fmt: skip
+
+
+def test_welcome_thank_you_and_order_status(pipeline: Callable[..., Pipeline]) -> None:  # noqa: F811
+    flows = [
+        example("welcome", step1=4),  # the reminder 4 s after the welcome
+        example("thank-you", step0=2),
+        example("order-status"),
+    ]
+    p = pipeline(flows).start()
+    shop = p.shop
+    shop.product("p1", "Trail Shoe", 89.0, category_ids=["shoes"])
+    shop.customer("ann", "ann@example.com", first_name="Ann")
+    shop.customer("bob", "bob@example.com", first_name="Bob")
+    shop.customer("cat", "cat@example.com", historical=True)  # an existing customer
+    shop.customer("dan", "dan@example.com", consent={"email": "unsubscribed"})
+
+    wait_for(lambda: len(p.mail_to("bob@example.com")) == 1, "bob's welcome")
+    order(p, "bob", "o-bob", type="order_placed")  # ends bob's welcome run
+    order(p, "dan", "o-dan", type="order_status", status="shipped")
+    order(p, "dan", "o-dan", type="order_status", status="packed")  # not a configured status
+
+    wait_for(lambda: len(p.mail_to("ann@example.com")) == 2, "ann's welcome and reminder")
+    welcome, reminder = p.mail_to("ann@example.com")
+    assert welcome["Subject"] == "Welcome, Ann!"
+    assert reminder["Subject"].startswith("Still looking around?")
+    assert "List-Unsubscribe" in welcome
+
+    wait_for(lambda: len(p.mail_to("bob@example.com")) == 2, "bob's thank-you")
+    time.sleep(5)  # past the welcome reminder's time: bob ordered, he gets none
+    subjects = [m["Subject"] for m in p.mail_to("bob@example.com")]
+    assert subjects == ["Welcome, Bob!", "Thank you for your order o-bob"]
+
+    [status] = p.mail_to("dan@example.com")
+    assert status["Subject"] == "Your order o-dan: shipped"
+    assert "List-Unsubscribe" not in status, "transactional: no unsubscribe link"
+    assert p.mail_to("cat@example.com") == [], "imported customers get no welcome"
