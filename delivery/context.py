@@ -10,6 +10,7 @@ Everything a template may use is built here, so the documented names are in one 
 ``search_query``     the search (abandoned_search)
 ``recommendations``  products to suggest; also as ``recipient.recommendations.<algorithm>``
 ``event``, ``order``  the flow's triggering event (an order in order flows), as sent
+``promo``            ``{code, expires_at}`` when the send step asks for a promo code
 ``unsubscribe_url``, ``shop_url`` (bare), ``cart_url``, ``search_url``, ``sender``,
 ``trigger``; the ``|utm`` filter adds this email's UTM parameters to a URL
 """
@@ -102,6 +103,7 @@ async def build_context(
     unsubscribe_url: str,
     shop_url: str,
     sender: Mapping[str, str],
+    promo: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     # Links back to us (unsubscribe, later click tracking) are signed: never touch them.
     skip = (unsubscribe_url,) if unsubscribe_url else ()
@@ -156,6 +158,7 @@ async def build_context(
         "sender": dict(sender),
         "trigger": {"id": command.trigger_id, "kind": command.kind, "step": command.step},
         # What the flow's event said (an order, a viewed product), as the stream saw it.
+        "promo": dict(promo) if promo is not None else {},
         "event": _mapping(command.context.get("event")),
         "order": _mapping(command.context.get("order")),
     }

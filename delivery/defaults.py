@@ -227,16 +227,29 @@ _WELCOME = Message(
     ),
 )
 
+_PROMO_HTML = (
+    '{% if promo.code %} Your code <strong style="font-family:monospace;font-size:18px">'
+    "{{ promo.code }}</strong> takes 10% off your first order"
+    "{% if promo.expires_at %} until {{ promo.expires_at|date }}{% endif %}.{% endif %}"
+)
+_PROMO_TEXT = (
+    "{% if promo.code %} Your code {{ promo.code }} takes 10% off your first order"
+    "{% if promo.expires_at %} until {{ promo.expires_at|date }}{% endif %}.{% endif %}"
+)
+
 _WELCOME_REMINDER = Message(
-    subject="Still looking around? These are this week's favourites",
+    subject="{% if promo.code %}10% off your first order{% else %}Still looking around? "
+    "These are this week's favourites{% endif %}",
     html=_html(
-        "You joined us a week ago. In case you are still looking, these are popular now.",
+        "You joined us a week ago. In case you are still looking, these are popular now."
+        + _PROMO_HTML,
         "{{ shop_url|utm }}",
         "Have a look",
         with_items=False,
     ),
     text=_text(
-        "You joined us a week ago. In case you are still looking, these are popular now.",
+        "You joined us a week ago. In case you are still looking, these are popular now."
+        + _PROMO_TEXT,
         "Have a look: {{ shop_url|utm }}",
         with_items=False,
     ),

@@ -35,6 +35,7 @@ from nudge.errors import InvalidMessage, PermanentError, TransientError
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.signing import sign, unsubscribe_payload
+from promo import PoolEmpty, PromoCode, PromoPools
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class Deliverer:
         self.quiet: QuietHours | None = parse_quiet_hours(settings.quiet_hours)
         self.resend_uncertain = settings.uncertain_policy == "resend"
         self.sender_name = parseaddr(settings.mail_from)[0] or settings.mail_from
+        self.promos = PromoPools(redis, settings.redis_namespace)
+        self._empty_pools_warned: set[str] = set()
 
     # -- Redis-side facts the policy needs ------------------------------------
     def _bounce_key(self, command: SendCommand) -> str:
@@ -238,7 +241,30 @@ class Deliverer:
             await self.redis.decr(cap_key)
         return outcome
 
+    async def _promo(self, command: SendCommand) -> PromoCode | None:
+        """The message's promo code: the same one on every try and replay."""
+        wanted = command.promo
+        if wanted is None:
+            return None
+        try:
+            return await self.promos.claim(
+                wanted.pool, command.id, wanted.ttl_ms, self.clock.now_ms()
+            )
+        except PoolEmpty:
+            if wanted.pool not in self._empty_pools_warned:
+                self._empty_pools_warned.add(wanted.pool)
+                log.warning(
+                    "promo pool %r is empty: its messages fail with promo_pool_empty until "
+                    "codes are added (nudge promo import / generate)",
+                    wanted.pool,
+                )
+            raise
+
     async def _render_and_send(self, command: SendCommand, customer: dict[str, Any]) -> Outcome:
+        try:
+            promo = await self._promo(command)
+        except PoolEmpty as exc:
+            return Outcome("failed", "promo_pool_empty", detail=str(exc))
         unsubscribe = self.unsubscribe_url(command) if command.marketing else ""
         utm = utm_params(
             self.settings.utm_source, self.settings.utm_medium, command.trigger_id, command.kind
@@ -247,6 +273,7 @@ class Deliverer:
             context = await build_context(
                 command,
                 customer=customer,
+                promo=promo.as_context() if promo is not None else None,
                 shared=self.shared,
                 recommender=self.recommender,
                 utm=utm,

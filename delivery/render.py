@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Template, TemplateError, Undefined, pass_context
@@ -86,6 +87,17 @@ def _money(value: Any, currency: str | None = "") -> str:
     return f"{amount} {currency}".strip()
 
 
+def _date(value: Any, format: str = "%-d %B %Y") -> str:
+    """Epoch milliseconds (as ``promo.expires_at``) as a day, in UTC."""
+    if value is None or value == "":
+        return ""
+    try:
+        moment = datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(value)
+    return moment.strftime(format)
+
+
 @pass_context
 def _utm(context: Context, url: Any) -> str:
     params = context.get("utm_params") or {}
@@ -100,6 +112,7 @@ def _environment(*, autoescape: bool, undefined: type[Undefined]) -> ImmutableSa
     env.undefined = undefined
     env.filters["money"] = _money
     env.filters["utm"] = _utm
+    env.filters["date"] = _date
     return env
 
 

@@ -85,8 +85,6 @@ def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
         yield f"trigger.{name}", f"the {name} trigger {_LATER}"
     for path, step in walk_steps(flow.steps):
         if isinstance(step, SendStep):
-            if step.send.promo is not None:
-                yield f"{path}.send.promo", f"promo codes {_LATER}"
             if step.send.to == "seller":
                 yield f"{path}.send.to", f"messages to sellers {_LATER}"
         elif isinstance(step, WaitStep) and isinstance(step.wait, ReplenishWait):

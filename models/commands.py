@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from models.message import Message, Recommendations
+from models.message import Message, PromoRequest, Recommendations
 from nudge.errors import InvalidMessage
 
 
@@ -49,6 +49,8 @@ class SendCommand:
     variant: str | None = None
     #: not worth sending after this moment (the flow's ``expires_after``)
     expires_at_ms: int | None = None
+    #: a promo code to give with this message (``promo.code`` in templates)
+    promo: PromoRequest | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -63,6 +65,8 @@ class SendCommand:
             data["message"] = Message(**(data.get("message") or {}))
             if data.get("recommendations") is not None:
                 data["recommendations"] = Recommendations(**data["recommendations"])
+            if data.get("promo") is not None:
+                data["promo"] = PromoRequest(**data["promo"])
             return cls(**data)
         except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidMessage("bad_send_command", str(exc)) from exc

@@ -43,3 +43,11 @@ class Recommendations:
     #: for ``popular``: a category id, or ``"current"`` for the message's own category
     #: (the abandoned category, else the category of the message's first product)
     category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PromoRequest:
+    """A code from ``pool`` for this message; it expires ``ttl_ms`` after it is given."""
+
+    pool: str
+    ttl_ms: int | None = None

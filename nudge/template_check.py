@@ -160,6 +160,7 @@ def sample_context(plan: FlowPlan, step: int, algorithm: str = "popular") -> dic
             "email": "shop@example.com",
             "postal_address": "Demo Shop, 1 Example Street",
         },
+        "promo": {"code": "WELCOME-7KQ2M9XA", "expires_at": 1_768_435_200_000},
         "event": as_record(SAMPLE_ORDER),
         "order": as_record(SAMPLE_ORDER),
         "trigger": {"id": plan.id, "kind": plan.kind, "step": step},

@@ -48,6 +48,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "cart_url": "https://shop.example.com/cart",
         "search_url": "https://shop.example.com/search?q=tea",
         "utm_params": UTM,
+        "promo": {},
         "order": as_record({"order_id": "A-17", "status": "shipped", "items": []}),
         "event": as_record({"order_id": "A-17", "status": "shipped", "items": []}),
     }
@@ -259,3 +260,11 @@ def test_every_built_in_template_a_flow_may_name_exists() -> None:
 
     assert set(get_args(BuiltInTemplate)) == set(BUILT_IN_TEMPLATES)
     assert {kind for kind, _ in _DEFAULTS} == set(BUILT_IN_TEMPLATES)
+
+
+def test_the_welcome_reminder_shows_a_promo_code_when_it_has_one() -> None:
+    with_code = render(kind="welcome", step=1, promo={"code": "W-7KQ2", "expires_at": 86_400_000})
+    assert with_code.subject == "10% off your first order"
+    assert "W-7KQ2" in with_code.html and "until 2 January 1970" in with_code.text
+    without = render(kind="welcome", step=1, promo={})
+    assert without.subject.startswith("Still looking around?") and "code" not in without.text

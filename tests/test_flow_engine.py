@@ -298,5 +298,16 @@ def test_flows_this_version_cannot_run_are_refused_when_applied() -> None:
 
     with pytest.raises(DefinitionError, match="the inactivity trigger is not supported"):
         flow(trigger={"inactivity": {"for": "P30D"}}, steps=[{"send": {}}])
-    with pytest.raises(DefinitionError, match=r"steps\[0\]\.send\.promo: promo codes"):
-        flow(steps=[{"send": {"promo": {"pool": "WELCOME10"}}}])
+    with pytest.raises(DefinitionError, match=r"steps\[0\]\.send\.to: messages to sellers"):
+        flow(trigger={"event": "order_placed"}, steps=[{"send": {"to": "seller"}}])
+
+
+def test_a_send_step_asks_for_its_promo_code_on_the_command() -> None:
+    plan = flow(steps=[{"send": {"promo": {"pool": "WELCOME10", "ttl": "P14D"}}}])
+    sim = new_customer_sim(plan)
+    signup(sim)
+    [sent] = sim.fire()
+    assert sent.promo is not None and (sent.promo.pool, sent.promo.ttl_ms) == (
+        "WELCOME10",
+        14 * DAY,
+    )

@@ -4,15 +4,19 @@ real broker, Redis and SMTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
+from redis.asyncio import Redis
 
-from tests.pipeline_support import wait_for
+from promo import PromoPools
+from tests.pipeline_support import read_topic, wait_for
 from tests.test_pipeline_e2e import Pipeline, pipeline  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +49,9 @@ def test_welcome_thank_you_and_order_status(pipeline: Callable[..., Pipeline]) -
         example("thank-you", step0=2),
         example("order-status"),
     ]
-    p = pipeline(flows).start()
+    p = pipeline(flows)
+    asyncio.run(load_pool(p, "WELCOME10", ["W-ONLY1"]))  # one code: the second customer's fails
+    p.start()
     shop = p.shop
     shop.product("p1", "Trail Shoe", 89.0, category_ids=["shoes"])
     shop.customer("ann", "ann@example.com", first_name="Ann")
@@ -61,7 +67,8 @@ def test_welcome_thank_you_and_order_status(pipeline: Callable[..., Pipeline]) -
     wait_for(lambda: len(p.mail_to("ann@example.com")) == 2, "ann's welcome and reminder")
     welcome, reminder = p.mail_to("ann@example.com")
     assert welcome["Subject"] == "Welcome, Ann!"
-    assert reminder["Subject"].startswith("Still looking around?")
+    assert reminder["Subject"] == "10% off your first order"
+    assert "W-ONLY1" in body_text(reminder), "the pool's one code"
     assert "List-Unsubscribe" in welcome
 
     wait_for(lambda: len(p.mail_to("bob@example.com")) == 2, "bob's thank-you")
@@ -73,3 +80,28 @@ def test_welcome_thank_you_and_order_status(pipeline: Callable[..., Pipeline]) -
     assert status["Subject"] == "Your order o-dan: shipped"
     assert "List-Unsubscribe" not in status, "transactional: no unsubscribe link"
     assert p.mail_to("cat@example.com") == [], "imported customers get no welcome"
+
+    # A second customer reaches the reminder with the pool used up: it fails, named.
+    shop.customer("eve", "eve@example.com")
+    events = wait_for(lambda: failed_promo(p), "eve's reminder to fail with promo_pool_empty")
+    assert [e["customer_id"] for e in events] == ["eve"]
+    assert len(p.mail_to("eve@example.com")) == 1, "only the welcome"
+
+
+async def load_pool(p: Pipeline, pool: str, codes: list[str]) -> None:
+    redis = Redis.from_url(p.settings.redis_url or "")
+    try:
+        await PromoPools(redis, p.settings.redis_namespace).add(pool, codes)
+    finally:
+        await redis.aclose()
+
+
+def failed_promo(p: Pipeline) -> list[dict[str, Any]]:
+    records = read_topic(p.settings, "delivery-events")
+    events = [orjson.loads(r.value()) for r in records]
+    return [e for e in events if e["reason"] == "promo_pool_empty"]
+
+
+def body_text(message: Any) -> str:
+    part = message.get_body(("plain",))
+    return str(part.get_content()) if part is not None else ""

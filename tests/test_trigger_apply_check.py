@@ -24,6 +24,7 @@ from nudge.demo import DEMO_TRIGGERS_PATH, PRODUCTION_TRIGGERS_PATH
 from nudge.errors import ConfigError
 from nudge.shared_state import SharedState
 from nudge.template_check import SAMPLE_ORDER, check_templates, sample_context
+from promo import PromoCode
 from recommender import Recommender
 
 UNSAFE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
@@ -174,6 +175,7 @@ def test_the_sample_context_has_the_shape_the_delivery_worker_builds() -> None:
     real = asyncio.run(
         build_context(
             command, customer=merge_customer(command, None),
+            promo=PromoCode("CODE-1", 1).as_context(),
             shared=cast(SharedState, Shared()), recommender=cast(Recommender, Recommend()),
             utm={"utm_source": "nudge"}, unsubscribe_url="https://u.example/t",
             shop_url="https://shop.example.com", sender={"name": "S", "email": "s@example.com",

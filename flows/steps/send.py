@@ -14,7 +14,7 @@ from flows.fields import Channel, Duration, Strict, Template
 from flows.step_context import StepContext, StepResult
 from flows.triggers import message_context
 from models.commands import SendCommand
-from models.message import Message
+from models.message import Message, PromoRequest
 from models.message import Recommendations as MessageRecommendations
 from models.state import CustomerState, FlowMark, Run
 
@@ -144,6 +144,7 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
         version=plan.version,
         variant=run.variant,
         expires_at_ms=None if flow.expires_after is None else run.due_ms + flow.expires_after,
+        promo=None if spec.promo is None else PromoRequest(spec.promo.pool, spec.promo.ttl),
     )
     marked = state.evolve(flow_marks=_sent(state, flow.id, ctx.now_ms, run.episode))
     return ctx.proceed(state=marked, commands=(command,))

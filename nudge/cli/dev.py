@@ -76,6 +76,7 @@ def run_dev(
     children: list[subprocess.Popen[bytes]] = []
     try:
         create_topics(settings)
+        asyncio.run(_fill_demo_pool(settings))
         publish_definitions(
             settings.kafka_bootstrap,
             settings.topic("trigger-config"),
@@ -103,6 +104,24 @@ def run_dev(
         broker.stop()
         if redis_server is not None:
             redis_server.stop()
+
+
+#: The promo pool the demo's welcome flow draws from.
+DEMO_POOL = "DEMO10"
+
+
+async def _fill_demo_pool(settings: Settings) -> None:
+    from redis.asyncio import Redis
+
+    from promo import PromoPools, generate_codes
+
+    redis = Redis.from_url(settings.redis_url or "")
+    try:
+        pools = PromoPools(redis, settings.redis_namespace)
+        if await pools.available(DEMO_POOL) < 100:
+            await pools.add(DEMO_POOL, generate_codes(500, prefix="DEMO-"))
+    finally:
+        await redis.aclose()
 
 
 async def _watch(

@@ -1,4 +1,4 @@
-"""``nudge worker | deliver | dev | triggers apply | topics create``."""
+"""``nudge worker | deliver | dev | triggers apply | topics create | promo | import``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from imports.cli import import_group
+from nudge.cli.promo import promo_group
 from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
 from recommender.cli import model_group, recommend_command, train_command
@@ -113,10 +114,34 @@ def triggers_apply(path: Path, check: bool) -> None:
     Every problem in the file is reported with its path; if there is any, nothing
     is published.
     """
-    from nudge.cli.triggers import load_definitions, publish_definitions
+    from redis.exceptions import RedisError
+
+    from nudge.cli.triggers import (
+        load_definitions,
+        missing_pools,
+        promo_pools,
+        publish_definitions,
+    )
 
     try:
         definitions = load_definitions(path)
+        pools = promo_pools(definitions)
+        if pools:
+            settings = Settings()
+            try:
+                unknown = asyncio.run(
+                    missing_pools(
+                        settings.redis_url or "redis://127.0.0.1:6379/0",
+                        settings.redis_namespace,
+                        pools,
+                    )
+                )
+            except (OSError, RedisError) as exc:
+                raise ConfigError(
+                    f"cannot check promo pools: Redis at NUDGE_REDIS_URL unreachable ({exc})"
+                ) from None
+            if unknown:
+                raise ConfigError("\n".join(f"{path}: {line}" for line in unknown))
         if not check:
             settings = _settings()
             topic = settings.topic("trigger-config")
@@ -173,6 +198,7 @@ def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -
 
 
 main.add_command(import_group)
+main.add_command(promo_group)
 main.add_command(train_command)
 main.add_command(recommend_command)
 main.add_command(model_group)

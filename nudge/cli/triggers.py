@@ -71,3 +71,36 @@ def publish_definitions(bootstrap: str, topic: str, definitions: list[dict[str, 
     remaining = producer.flush(30)
     if remaining or failures:
         raise ConfigError(f"could not publish all triggers: {failures or remaining}")
+
+
+def promo_pools(definitions: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The promo pools the definitions' send steps draw from, with where each is used."""
+    from flows.definition import walk_steps
+    from flows.steps.send import SendStep
+
+    used: dict[str, list[str]] = {}
+    for definition in definitions:
+        plan = FlowPlan.parse(definition)
+        for path, step in walk_steps(plan.flow.steps):
+            if isinstance(step, SendStep) and step.send.promo is not None:
+                used.setdefault(step.send.promo.pool, []).append(f"{plan.id}.{path}.send.promo")
+    return used
+
+
+async def missing_pools(redis_url: str, namespace: str, used: dict[str, list[str]]) -> list[str]:
+    """A line per use of a pool that holds no codes at all (never imported or generated)."""
+    from redis.asyncio import Redis
+
+    from promo import PromoPools
+
+    redis = Redis.from_url(redis_url)
+    try:
+        pools = PromoPools(redis, namespace)
+        missing = [pool for pool in used if not await pools.exists(pool)]
+    finally:
+        await redis.aclose()
+    return [
+        f"{where}: unknown promo pool {pool!r} (nudge promo import / generate {pool} first)"
+        for pool in missing
+        for where in used[pool]
+    ]
