@@ -9,6 +9,7 @@ Everything a template may use is built here, so the documented names are in one 
 ``category``         ``{category_id, name?}`` (abandoned_category)
 ``search_query``     the search (abandoned_search)
 ``recommendations``  products to suggest; also as ``recipient.recommendations.<algorithm>``
+``confirm_url``      the signed double opt-in link for the recipient's address
 ``event``, ``order``  the flow's triggering event (an order in order flows), as sent
 ``promo``            ``{code, expires_at}`` when the send step asks for a promo code
 ``unsubscribe_url``, ``shop_url`` (bare), ``cart_url``, ``search_url``, ``sender``,
@@ -104,6 +105,7 @@ async def build_context(
     shop_url: str,
     sender: Mapping[str, str],
     promo: Mapping[str, Any] | None = None,
+    confirm_url: str = "",
 ) -> dict[str, Any]:
     # Links back to us (unsubscribe, later click tracking) are signed: never touch them.
     skip = (unsubscribe_url,) if unsubscribe_url else ()
@@ -150,6 +152,7 @@ async def build_context(
         "search_query": query,
         "recommendations": recommendations,
         "unsubscribe_url": unsubscribe_url,
+        "confirm_url": confirm_url,
         # shop_url stays bare so templates can build on it; ``|utm`` tags what they build.
         "shop_url": base,
         "cart_url": add_params(f"{base}/cart", utm),

@@ -286,6 +286,29 @@ _ORDER_STATUS = Message(
     ),
 )
 
+_DOUBLE_OPT_IN = Message(
+    subject="Please confirm your subscription",
+    html=_html(
+        "Please confirm that you want our emails at {{ recipient.email }}. If you did not"
+        " sign up, ignore this message and you will hear nothing more from us.",
+        "{{ confirm_url }}",
+        "Confirm my subscription",
+        with_items=False,
+    ).replace(_RECS_HTML, ""),
+    text=_text(
+        "Please confirm that you want our emails at {{ recipient.email }}. If you did not"
+        " sign up, ignore this message and you will hear nothing more from us.",
+        "Confirm: {{ confirm_url }}",
+        with_items=False,
+    ).replace(_RECS_TEXT, ""),
+)
+
+_DOUBLE_OPT_IN_REMINDER = Message(
+    subject="Reminder: please confirm your subscription",
+    html=_DOUBLE_OPT_IN.html,
+    text=_DOUBLE_OPT_IN.text,
+)
+
 _NEUTRAL = Message(
     subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
     "{% endif %}",
@@ -303,6 +326,8 @@ _DEFAULTS: dict[tuple[str, int], Message] = {
     ("welcome", 1): _WELCOME_REMINDER,
     ("thank_you", 0): _THANK_YOU,
     ("order_status", 0): _ORDER_STATUS,
+    ("double_opt_in", 0): _DOUBLE_OPT_IN,
+    ("double_opt_in", 1): _DOUBLE_OPT_IN_REMINDER,
     ("flow", 0): _NEUTRAL,
 }
 

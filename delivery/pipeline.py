@@ -34,7 +34,7 @@ from nudge.clock import Clock
 from nudge.errors import InvalidMessage, PermanentError, TransientError
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
-from nudge.signing import sign, unsubscribe_payload
+from nudge.signing import confirm_payload, sign, unsubscribe_payload
 from promo import PoolEmpty, PromoCode, PromoPools
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ _HELD_WAIT_S = 2.0
 _HELD_POLL_S = 0.1
 
 
+#: How long a double opt-in link stays valid.
+CONFIRM_TTL_S = 30 * 86400
 #: Channels this worker sends on.
 CHANNELS = frozenset({"email"})
 
@@ -190,6 +192,16 @@ class Deliverer:
         )
         return f"{self.settings.public_url.rstrip('/')}/unsubscribe/{token}"
 
+    def confirm_url(self, command: SendCommand) -> str:
+        """The double opt-in link: it confirms this recipient's address for email."""
+        token = sign(
+            confirm_payload(command.customer_id, command.recipient),
+            self.settings.secret_key,
+            self.clock.now_ms(),
+            CONFIRM_TTL_S,
+        )
+        return f"{self.settings.public_url.rstrip('/')}/confirm/{token}"
+
     # -- the steps -------------------------------------------------------------
     async def deliver(self, command: SendCommand) -> Outcome:
         facts = await self._facts(command)
@@ -278,6 +290,7 @@ class Deliverer:
                 recommender=self.recommender,
                 utm=utm,
                 unsubscribe_url=unsubscribe,
+                confirm_url=self.confirm_url(command),
                 shop_url=self.settings.shop_url,
                 sender={
                     "name": self.sender_name,

@@ -196,13 +196,19 @@ def fire(state: CustomerState, flows: FlowSet, now_ms: int) -> Fired:
     return Fired(state.evolve(runs=tuple(kept)), commands, notes)
 
 
-def release_for_address(state: CustomerState, now_ms: int) -> CustomerState:
-    """The customer now has an address: runs that waited for one are due at once."""
-    marker = send.AWAITING_ADDRESS
-    if not state.profile.email or not any(marker in r.payload for r in state.runs):
+def release_waiting(state: CustomerState, now_ms: int) -> CustomerState:
+    """Runs whose send waited for an address, or for a double opt-in, are due at once
+    when the profile now has what they waited for."""
+    ready = set()
+    if state.profile.email:
+        ready.add(send.AWAITING_ADDRESS)
+    if state.profile.consent.get("email") == "subscribed":
+        ready.add(send.AWAITING_CONSENT)
+    if not ready or not any(ready.intersection(r.payload) for r in state.runs):
         return state
     runs = tuple(
-        replace(r, due_ms=min(r.due_ms, now_ms)) if marker in r.payload else r for r in state.runs
+        replace(r, due_ms=min(r.due_ms, now_ms)) if ready.intersection(r.payload) else r
+        for r in state.runs
     )
     return state.evolve(runs=runs)
 

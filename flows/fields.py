@@ -93,9 +93,12 @@ ClockTime = Annotated[
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-#: What a flow can react to or wait for: every storefront event type, and the
-#: moment a customer id is first seen.
+#: What a flow can react to or wait for: every storefront event type, the moment a
+#: customer id is first seen, and a customer's email consent becoming ``pending`` (a
+#: sign-up waiting for its double opt-in) or ``subscribed``.
 EventName = Literal[
+    "consent_pending",
+    "consent_subscribed",
     "product_view",
     "category_view",
     "search",

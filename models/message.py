@@ -19,6 +19,7 @@ BUILT_IN_TEMPLATES = (
     "welcome",
     "thank_you",
     "order_status",
+    "double_opt_in",
     "flow",
 )
 

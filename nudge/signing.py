@@ -82,3 +82,9 @@ def verify(token: str, secret: Secret, now_ms: int) -> dict[str, Any]:
 def unsubscribe_payload(customer_id: str, channel: str) -> dict[str, Any]:
     """The payload of an unsubscribe token; the web endpoint checks ``purpose``."""
     return {"purpose": "unsubscribe", "customer_id": customer_id, "channel": channel}
+
+
+def confirm_payload(customer_id: str, email: str) -> dict[str, Any]:
+    """The payload of a double opt-in confirmation token: it confirms this address only,
+    so a link mailed to an old address cannot subscribe a new one."""
+    return {"purpose": "confirm", "customer_id": customer_id, "email": email}

@@ -151,6 +151,7 @@ def sample_context(plan: FlowPlan, step: int, algorithm: str = "popular") -> dic
         "search_query": query,
         "recommendations": recommendations,
         "unsubscribe_url": _UNSUBSCRIBE,
+        "confirm_url": "https://nudge.example.com/confirm/sample-token.signature",
         "shop_url": _SHOP,
         "cart_url": add_params(f"{_SHOP}/cart", utm),
         "search_url": add_params(f"{_SHOP}/search?q=trail+shoes", utm),

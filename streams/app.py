@@ -190,21 +190,17 @@ def create_app(
     async def rebuild_timers() -> None:
         processor.rebuild_due(active_partitions())
 
-    log_ends_due = [0.0]  # when to ask the broker for idle partitions' log ends again
-
     @app.timer(1.0, name="replay_stalled_partitions")
     async def replay_stalled_partitions() -> None:
         if app.rebalancing or waits:
             return  # a handler waiting for a dependency holds its position on purpose
         now = time.monotonic()
-        idle = progress.idle(now)
-        if idle and now >= log_ends_due[0]:
+        for tp in progress.idle(now):
             # Records fetched and dropped before this worker tracked the partition
-            # leave no trace but the log's end: ask the broker, now and then.
-            log_ends_due[0] = now + STALL_AFTER_S
-            ends = await _bounded(app.consumer.highwaters(*idle), "log end offsets")
-            for tp, offset in ends.items():
-                progress.log_ends_at(tp, offset)
+            # leave no trace but the log's end, which every fetch response reports.
+            end = _cached_log_end(app.consumer, tp)
+            if end is not None:
+                progress.log_ends_at(tp, end)
         stalled = progress.stalled(now)
         if not stalled:
             return
@@ -242,6 +238,15 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+def _cached_log_end(consumer: Any, tp: Any) -> int | None:
+    """The partition's end offset as the last fetch response gave it (no request)."""
+    try:
+        end = consumer.highwater(tp)
+    except (KafkaError, AssertionError, AttributeError):
+        return None  # not assigned (any more), or no fetch yet
+    return end if isinstance(end, int) else None
 
 
 async def _bounded(request: Awaitable[Mapping[Any, int]], what: str) -> Mapping[Any, int]:

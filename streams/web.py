@@ -1,4 +1,5 @@
-"""HTTP on the stream worker: one-click unsubscribe (RFC 8058), health, metrics.
+"""HTTP on the stream worker: one-click unsubscribe (RFC 8058), double opt-in
+confirmation, health, metrics.
 
 A GET only shows a confirmation page (mail scanners follow links); a POST
 unsubscribes at once: consent is cut in Redis, which the delivery worker checks at
@@ -85,6 +86,60 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
                 log.warning("unsubscribe of %s recorded; Redis copy deferred: %s", customer_id, exc)
             log.info("unsubscribed %s from %s", customer_id, channel)
             return self.html(_page("Unsubscribed", "<h1>You are unsubscribed.</h1>"))
+
+    def read_confirm_token(token: str) -> tuple[str, str]:
+        payload = verify(token, settings.secret_key, clock.now_ms())
+        customer_id, email = payload.get("customer_id"), payload.get("email")
+        if payload.get("purpose") != "confirm" or not isinstance(customer_id, str) or not email:
+            raise InvalidToken("malformed")
+        return customer_id, str(email)
+
+    @app.page("/confirm/{token}")
+    class Confirm(View):
+        """Double opt-in. A GET only shows the page (mail scanners follow links); the
+        POST confirms: consent ``subscribed`` with its time and source, published to
+        ``customers`` as evidence that outranks an earlier opt-out."""
+
+        async def get(self, request: Request, token: str) -> Response:
+            try:
+                _, email = read_confirm_token(token)
+            except InvalidToken as exc:
+                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+            body = (
+                "<h1>Confirm your subscription</h1>"
+                f"<p>Send our emails to <strong>{html.escape(email)}</strong>?</p>"
+                '<form method="post"><button type="submit">Yes, subscribe me</button></form>'
+            )
+            return self.html(_page("Confirm your subscription", body))
+
+        async def post(self, request: Request, token: str) -> Response:
+            try:
+                customer_id, email = read_confirm_token(token)
+            except InvalidToken as exc:
+                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+            now = clock.now_ms()
+            event = {
+                "event_id": f"confirm:{customer_id}:{now}",
+                "customer_id": customer_id,
+                "ts": now,
+                "email": email,
+                "consent": {"email": "subscribed"},
+                "consent_ts": now,
+                "consent_source": "double_opt_in",
+            }
+            ack = await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
+            await ack
+            try:
+                # At once too: the delivery side takes the stricter of the consent a
+                # message carries and Redis's, so a lagging "pending" there would hold
+                # back the messages the confirmation releases.
+                await worker.shared.set_consent(customer_id, "email", "subscribed")
+            except UNAVAILABLE as exc:
+                log.warning(
+                    "confirmation of %s recorded; Redis copy deferred: %s", customer_id, exc
+                )
+            log.info("double opt-in confirmed for %s", customer_id)
+            return self.html(_page("Subscribed", "<h1>Thank you, you are subscribed.</h1>"))
 
     @app.page("/health")
     async def health(self: View, request: Request) -> Response:

@@ -311,3 +311,27 @@ def test_a_send_step_asks_for_its_promo_code_on_the_command() -> None:
         "WELCOME10",
         14 * DAY,
     )
+
+
+def test_a_pending_sign_up_gets_the_confirmation_and_its_welcome_only_once_confirmed() -> None:
+    import yaml
+
+    from models.events import CustomerEvent
+    from tests.test_flows_e2e import EXAMPLES
+
+    welcome = yaml.safe_load((EXAMPLES / "welcome.yaml").read_text())
+    double_opt_in = yaml.safe_load((EXAMPLES / "double-opt-in.yaml").read_text())
+    sim = new_customer_sim(FlowPlan.parse(welcome), FlowPlan.parse(double_opt_in))
+    signup(sim, consent={"email": "pending"})
+    [request] = sim.fire()
+    assert request.trigger_id == "double-opt-in" and not request.marketing
+    assert sim.tick(3600) == [], "no welcome to a pending address"
+    sim.apply(
+        CustomerEvent(event_id="confirm", customer_id=CUSTOMER, ts=sim.now, email=EMAIL,
+                      consent={"email": "subscribed"}, consent_ts=sim.now,
+                      consent_source="double_opt_in")
+    )  # fmt: skip
+    [welcome_mail] = sim.fire()
+    assert welcome_mail.trigger_id == "welcome"
+    assert [r.flow_id for r in sim.state.runs] == ["welcome"], "the confirmation run ended"
+    assert [c.trigger_id for c in sim.tick(2 * 86_400)] == [], "no confirmation reminder"

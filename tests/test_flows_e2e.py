@@ -5,13 +5,16 @@ real broker, Redis and SMTP server."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import redis
 import yaml
 from redis.asyncio import Redis
 
@@ -105,3 +108,42 @@ def failed_promo(p: Pipeline) -> list[dict[str, Any]]:
 def body_text(message: Any) -> str:
     part = message.get_body(("plain",))
     return str(part.get_content()) if part is not None else ""
+
+
+def test_double_opt_in_confirms_by_post_and_releases_the_welcome(
+    pipeline: Callable[..., Pipeline],  # noqa: F811
+) -> None:
+    flows = [example("double-opt-in", step1=3), example("welcome", step1=600)]
+    p = pipeline(flows)
+    asyncio.run(load_pool(p, "WELCOME10", ["W-CODE1"]))
+    p.start()
+    p.shop.customer("ann", "ann@example.com", consent={"email": "pending"})
+    p.shop.customer("bob", "bob@example.com", consent={"email": "pending"})
+
+    wait_for(lambda: len(p.mail_to("ann@example.com")) == 1, "ann's confirmation request")
+    [request] = p.mail_to("ann@example.com")
+    assert request["Subject"] == "Please confirm your subscription"
+    assert "List-Unsubscribe" not in request, "transactional"
+    [link] = re.findall(r"Confirm: (\S+)", body_text(request))
+    with urllib.request.urlopen(link, timeout=5) as page:  # a GET changes nothing
+        assert b"ann@example.com" in page.read()
+    time.sleep(1)
+    assert len(p.mail_to("ann@example.com")) == 1, "no welcome before the POST"
+    request_post = urllib.request.Request(link, data=b"", method="POST")
+    with urllib.request.urlopen(request_post, timeout=5) as page:
+        assert b"you are subscribed" in page.read()
+
+    wait_for(lambda: len(p.mail_to("ann@example.com")) == 2, "ann's welcome, released")
+    assert p.mail_to("ann@example.com")[1]["Subject"] == "Welcome!"
+    client = redis.Redis.from_url(p.settings.redis_url or "")
+    consent_key = f"{p.settings.redis_namespace}:consent:ann"
+    assert client.hget(consent_key, "email") == b"subscribed"
+
+    # bob never confirms: one reminder, and no marketing message at all.
+    wait_for(lambda: len(p.mail_to("bob@example.com")) == 2, "bob's reminder")
+    subjects = [m["Subject"] for m in p.mail_to("bob@example.com")]
+    assert subjects == ["Please confirm your subscription",
+                        "Reminder: please confirm your subscription"]  # fmt: skip
+    time.sleep(4)
+    assert len(p.mail_to("bob@example.com")) == 2
+    assert len(p.mail_to("ann@example.com")) == 2, "ann confirmed: no reminder"

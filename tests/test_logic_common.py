@@ -165,10 +165,22 @@ def test_a_subscribed_customer_is_mailed(kind: str) -> None:
 
 
 def test_no_marketing_message_to_a_pending_address(kind: str) -> None:
-    """A double opt-in not yet confirmed is no consent to marketing."""
+    """A double opt-in not yet confirmed is no consent to marketing: the message waits
+    for the confirmation, and is dropped once stale."""
     sim = Sim(make_trigger(kind, delay=60), state=new_state(consent={"email": "pending"}))
     sim.open(kind)
-    assert sim.tick(60) == [] and sim.state.runs == ()
+    assert sim.tick(60) == [] and len(sim.state.runs) == 1
+    for _ in range(30):
+        assert sim.tick(3600) == []
+    assert sim.state.runs == ()
+
+
+def test_a_message_waiting_for_a_double_opt_in_goes_when_it_is_confirmed(kind: str) -> None:
+    sim = Sim(make_trigger(kind, delay=60), state=new_state(consent={"email": "pending"}))
+    sim.open(kind)
+    assert sim.tick(600) == []
+    sim.apply(customer(consent={"email": "subscribed"}))
+    assert len(sim.fire()) == 1
 
 
 def test_out_of_order_older_event_does_not_move_episode_back(kind: str) -> None:

@@ -58,6 +58,7 @@ BuiltInTemplate = Literal[
     "welcome",
     "thank_you",
     "order_status",
+    "double_opt_in",
     "flow",
 ]
 
@@ -97,7 +98,8 @@ ADDRESS_RECHECK_MIN_MS = 10_000
 ADDRESS_RECHECK_MAX_MS = 5 * 60_000
 #: Marks, in a run's payload, one that waits for an address (see ``awaits_address``).
 AWAITING_ADDRESS = "awaiting_address"
-_UNWANTED_MARKETING = frozenset({"unsubscribed", "pending"})
+#: Marks one whose marketing message waits for a pending double opt-in.
+AWAITING_CONSENT = "awaiting_consent"
 
 
 def execute(step: SendStep, ctx: StepContext) -> StepResult:
@@ -105,21 +107,30 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
     flow = plan.flow
     if ctx.now_ms - run.due_ms > STALE_AFTER_MS:
         return ctx.end("stale")
+    spec = step.send
+    profile = state.profile
+    consent = profile.consent.get("email")
+    if flow.marketing and consent == "unsubscribed":
+        return ctx.end("no_consent")
+    if flow.marketing and consent == "pending":
+        # A sign-up waiting for its double opt-in: the message waits for the
+        # confirmation (released at once when it comes), as long as it is not stale.
+        since = run.payload.get(AWAITING_CONSENT, ctx.now_ms)
+        if ctx.now_ms - since <= STALE_AFTER_MS:
+            return ctx.block(park(run, ctx.now_ms, AWAITING_CONSENT, since))
+        return ctx.end("no_consent")
+    # Judged once consent allows marketing at all: a sign-up awaiting its double
+    # opt-in is parked above, and its filter (often about consent) read after.
     if flow.filter is not None:
         try:
             if not holds(flow.filter, variables(state, run)):
                 return ctx.end("filter")
         except ConditionFailed as exc:
             return ctx.end("condition_failed", detail=str(exc))
-    spec = step.send
-    profile = state.profile
-    consent = profile.consent.get("email")
-    if flow.marketing and consent in _UNWANTED_MARKETING:
-        return ctx.end("no_consent")
     recipient = profile.email if spec.to == "customer" else spec.to
     if not recipient:
         if awaits_address(state, run, ctx.now_ms):
-            return ctx.block(park_for_address(run, ctx.now_ms))
+            return ctx.block(park(run, ctx.now_ms, AWAITING_ADDRESS))
         return ctx.end("no_address")
     if flow.marketing and _held_by_smart_sending(ctx):
         return ctx.end("smart_sending")
@@ -147,7 +158,10 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
         promo=None if spec.promo is None else PromoRequest(spec.promo.pool, spec.promo.ttl),
     )
     marked = state.evolve(flow_marks=_sent(state, flow.id, ctx.now_ms, run.episode))
-    return ctx.proceed(state=marked, commands=(command,))
+    if AWAITING_ADDRESS in run.payload or AWAITING_CONSENT in run.payload:
+        waited = (AWAITING_ADDRESS, AWAITING_CONSENT)
+        run = replace(run, payload={k: v for k, v in run.payload.items() if k not in waited})
+    return ctx.proceed(state=marked, commands=(command,), run=run)
 
 
 def command_id(flow_id: str, customer_id: str, episode: int, ordinal: int, key: str = "") -> str:
@@ -171,10 +185,10 @@ def awaits_address(state: CustomerState, run: Run, now_ms: int) -> bool:
     )
 
 
-def park_for_address(run: Run, now_ms: int) -> Run:
+def park(run: Run, now_ms: int, marker: str, value: object = True) -> Run:
     """Look again later, less often the older the run (anonymous carts are many)."""
     wait = min(max((now_ms - run.episode) // 4, ADDRESS_RECHECK_MIN_MS), ADDRESS_RECHECK_MAX_MS)
-    return replace(run, due_ms=now_ms + wait, payload={**run.payload, AWAITING_ADDRESS: True})
+    return replace(run, due_ms=now_ms + wait, payload={**run.payload, marker: value})
 
 
 def _held_by_smart_sending(ctx: StepContext) -> bool:

@@ -79,16 +79,23 @@ def _apply_customer(
     state: CustomerState, event: CustomerEvent, flows: FlowSet, base_ms: int, now_ms: int
 ) -> CustomerState:
     new = apply_customer(state, event)
+    happened: list[str] = []
     if state.created_ms == 0:
         # The first record of this customer on ``customers``, whatever its source:
         # the customer is created, unless the record is history (an import of the
         # customers a shop already has), which starts no flow.
         new = new.evolve(created_ms=max(base_ms, 1))  # 0 means "not yet"
-        if not event.historical and flows.on_event(CUSTOMER_CREATED):
-            data = event_data(event)
-            found, _ = starts_for(flows, new, CUSTOMER_CREATED, data, base_ms)
-            new = engine.apply(new, CUSTOMER_CREATED, data, found, flows, base_ms, now_ms)
-    return engine.release_for_address(new, now_ms)
+        happened.append(CUSTOMER_CREATED)
+    before, after = state.profile.consent.get("email"), new.profile.consent.get("email")
+    if after != before and after in ("pending", "subscribed"):
+        happened.append(f"consent_{after}")
+    if not event.historical:
+        for name in happened:
+            if flows.on_event(name) or new.runs:
+                data = event_data(event)
+                found, _ = starts_for(flows, new, name, data, base_ms)
+                new = engine.apply(new, name, data, found, flows, base_ms, now_ms)
+    return engine.release_waiting(new, now_ms)
 
 
 def fire_due(
