@@ -40,7 +40,7 @@ from _harness import (
     wait_for,
 )
 
-from models.commands import SendCommand, TemplateRef
+from models.commands import SendCommand
 from nudge.cli.triggers import publish_definitions
 from nudge.settings import Settings
 from nudge.topics import create_topics
@@ -70,7 +70,6 @@ def commands(n: int, catalog: list[dict[str, Any]], seed: int) -> list[SendComma
                 channel="email",
                 customer_id=cid,
                 recipient=f"{cid}@example.com",
-                template=TemplateRef(str(TRIGGER["id"]), 0, ""),
                 context={
                     "customer": {
                         "customer_id": cid,

@@ -1,9 +1,9 @@
-"""Render a trigger's templates once, in the real sandbox, before the trigger is published.
+"""Render a flow's templates once, in the real sandbox, before the flow is published.
 
-``TriggerDef.from_dict`` only parses templates. What the sandbox refuses while
+Parsing a definition only checks template syntax. What the sandbox refuses while
 rendering (an unsafe attribute, a method it forbids, an unknown filter, a TypeError)
-would otherwise fail every email of the trigger at send time, one customer at a time.
-So ``nudge triggers apply`` renders each subject/html/text, follow-up included, with
+would otherwise fail every email of the flow at send time, one customer at a time.
+So ``nudge triggers apply`` renders each send step's subject/preheader/html/text with
 the delivery worker's ``Renderer`` against a sample context shaped as
 ``delivery.context.build_context`` builds it, and refuses the file on any error.
 

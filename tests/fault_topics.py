@@ -174,12 +174,12 @@ def _fold_state(effects: Effects, cid: str, raw: bytes | None) -> None:
         effects.carts.add(cid)  # cannot tell: count it as an effect (never a false alarm)
         effects.profiles.add(cid)
         return
-    if state.cart or state.pending:
+    if state.cart or state.runs:
         effects.carts.add(cid)
     if state.profile.email:
         effects.profiles.add(cid)
     effects.latest[cid] = (
-        f"cart lines {len(state.cart)}, timers {len(state.pending)}, "
+        f"cart lines {len(state.cart)}, runs {len(state.runs)}, "
         f"email {'yes' if state.profile.email else 'no'}, "
         f"consent {state.profile.consent.get('email', 'none')}"
     )
