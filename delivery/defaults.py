@@ -309,6 +309,23 @@ _DOUBLE_OPT_IN_REMINDER = Message(
     text=_DOUBLE_OPT_IN.text,
 )
 
+_WIN_BACK = Message(
+    subject="We miss you{% if customer.first_name %}, {{ customer.first_name }}{% endif %}",
+    html=_html(
+        "It has been a while. Here is what is new and popular this month, picked from"
+        " what you like.",
+        "{{ shop_url|utm }}",
+        "See what is new",
+        with_items=False,
+    ),
+    text=_text(
+        "It has been a while. Here is what is new and popular this month, picked from"
+        " what you like.",
+        "See what is new: {{ shop_url|utm }}",
+        with_items=False,
+    ),
+)
+
 _NEUTRAL = Message(
     subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
     "{% endif %}",
@@ -327,6 +344,7 @@ _DEFAULTS: dict[tuple[str, int], Message] = {
     ("thank_you", 0): _THANK_YOU,
     ("order_status", 0): _ORDER_STATUS,
     ("double_opt_in", 0): _DOUBLE_OPT_IN,
+    ("win_back", 0): _WIN_BACK,
     ("double_opt_in", 1): _DOUBLE_OPT_IN_REMINDER,
     ("flow", 0): _NEUTRAL,
 }

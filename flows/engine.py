@@ -72,7 +72,7 @@ def advance(
 def start(state: CustomerState, wanted: Start, flows: FlowSet, now_ms: int) -> CustomerState:
     """Start a run if the flow's ``reentry`` allows it, and take it to its first wait."""
     plan = wanted.plan
-    reentry = plan.flow.reentry
+    reentry = "restart" if wanted.due_ms is not None else plan.flow.reentry
     current = [r for r in state.runs if r.flow_id == plan.id and r.key == wanted.key]
     if reentry == "restart":
         for run in current:
@@ -93,15 +93,17 @@ def start(state: CustomerState, wanted: Start, flows: FlowSet, now_ms: int) -> C
             return state
         if isinstance(reentry, int) and wanted.base_ms - mark.started_ms < reentry:
             return state
-    run = Run(
-        plan.id, (0,), wanted.base_ms, wanted.base_ms, wanted.payload, plan.version, wanted.key
-    )
+    due = wanted.base_ms if wanted.due_ms is None else wanted.due_ms
+    run = Run(plan.id, (0,), due, wanted.base_ms, wanted.payload, plan.version, wanted.key)
     others = (
         state.runs if reentry != "restart" else tuple(r for r in state.runs if r not in current)
     )
     if reentry != "restart" and not wanted.key:  # nobody looks at these marks
         state = state.evolve(flow_marks=_started(state, plan.id, wanted.base_ms))
-    state, run_after, _, _ = advance(state, run, plan, flows, now_ms, sending=False)
+    if wanted.due_ms is None:
+        state, run_after, _, _ = advance(state, run, plan, flows, now_ms, sending=False)
+    else:
+        run_after = run  # waits as it is until its due time
     runs = others if run_after is None else (*others, run_after)
     return state.evolve(runs=runs)
 

@@ -15,6 +15,7 @@ from flows.steps.split import SplitStep
 from flows.steps.wait import ReplenishWait, WaitStep
 from flows.triggers.abandonment import AbandonmentTrigger
 from flows.triggers.event import EventTrigger
+from flows.triggers.inactivity import InactivityTrigger
 from models.state import StepPath
 
 DEFAULT_SMART_SENDING_MS = 12 * 3_600_000
@@ -80,6 +81,9 @@ def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
     if isinstance(trigger, EventTrigger):
         if trigger.per_item:
             yield "trigger.per_item", f"a run per ordered item {_LATER}"
+    elif isinstance(trigger, InactivityTrigger):
+        if flow.include_existing:
+            yield "include_existing", f"reaching customers with no activity yet {_LATER}"
     elif not isinstance(trigger, AbandonmentTrigger):
         name = next(iter(trigger.model_dump(by_alias=True)))
         yield f"trigger.{name}", f"the {name} trigger {_LATER}"
@@ -106,7 +110,14 @@ def _paths(steps: list[Any], prefix: StepPath) -> Iterator[tuple[StepPath, Any]]
 class FlowSet:
     """An immutable snapshot of the live flows, plus every version seen, for pinned runs."""
 
-    __slots__ = ("_abandonment", "_by_event", "_current", "_versions", "smart_sending_ms")
+    __slots__ = (
+        "_abandonment",
+        "_by_event",
+        "_current",
+        "_inactivity",
+        "_versions",
+        "smart_sending_ms",
+    )
 
     def __init__(
         self,
@@ -133,6 +144,10 @@ class FlowSet:
                 abandonment.setdefault(trigger.abandoned, []).append(plan)
         self._by_event = {k: tuple(v) for k, v in by_event.items()}
         self._abandonment = {k: tuple(v) for k, v in abandonment.items()}
+        self._inactivity = tuple(
+            p for p in self._current.values()
+            if p.enabled and isinstance(p.flow.trigger, InactivityTrigger)
+        )  # fmt: skip
 
     @classmethod
     def of(cls, *definitions: Any, smart_sending_ms: int = DEFAULT_SMART_SENDING_MS) -> FlowSet:
@@ -151,6 +166,10 @@ class FlowSet:
     def on_event(self, event_type: str) -> tuple[FlowPlan, ...]:
         """Enabled flows triggered by an event of this type."""
         return self._by_event.get(event_type, ())
+
+    def inactivity(self) -> tuple[FlowPlan, ...]:
+        """Enabled flows on the ``inactivity`` trigger."""
+        return self._inactivity
 
     def abandonment(self, kind: str) -> tuple[FlowPlan, ...]:
         """Enabled flows on the ``abandoned`` trigger of this kind."""

@@ -17,3 +17,6 @@ class Start:
     base_ms: int
     payload: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    #: when the run's first step is due, if later than ``base_ms`` (an inactivity
+    #: wait); such a run starts over on every new start, whatever ``reentry`` says
+    due_ms: int | None = None

@@ -20,6 +20,7 @@ BUILT_IN_TEMPLATES = (
     "thank_you",
     "order_status",
     "double_opt_in",
+    "win_back",
     "flow",
 )
 

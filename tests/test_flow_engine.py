@@ -296,8 +296,8 @@ def test_wait_until_a_time_of_day_in_the_customers_zone() -> None:
 def test_flows_this_version_cannot_run_are_refused_when_applied() -> None:
     from flows import DefinitionError
 
-    with pytest.raises(DefinitionError, match="the inactivity trigger is not supported"):
-        flow(trigger={"inactivity": {"for": "P30D"}}, steps=[{"send": {}}])
+    with pytest.raises(DefinitionError, match="the date trigger is not supported"):
+        flow(trigger={"date": {"attribute": "birthday"}}, steps=[{"send": {}}])
     with pytest.raises(DefinitionError, match=r"steps\[0\]\.send\.to: messages to sellers"):
         flow(trigger={"event": "order_placed"}, steps=[{"send": {"to": "seller"}}])
 
@@ -335,3 +335,27 @@ def test_a_pending_sign_up_gets_the_confirmation_and_its_welcome_only_once_confi
     assert welcome_mail.trigger_id == "welcome"
     assert [r.flow_id for r in sim.state.runs] == ["welcome"], "the confirmation run ended"
     assert [c.trigger_id for c in sim.tick(2 * 86_400)] == [], "no confirmation reminder"
+
+
+def test_inactivity_waits_from_the_last_activity_and_starts_over_on_a_new_one() -> None:
+    plan = flow(trigger={"inactivity": {"for": "P30D"}},
+                steps=[{"send": {"template": "win_back"}}])  # fmt: skip
+    sim = Sim(plan)
+    sim.click("product_view", product_id="p1")
+    assert sim.tick(29 * 86_400) == []
+    sim.click("search", query="tea")  # back after 29 days: the wait starts over
+    assert sim.tick(29 * 86_400) == []
+    sim.order("p1", type="order_status", status="shipped")  # the shop's doing, not hers
+    [winback] = sim.tick(86_400)
+    assert winback.kind == "win_back" and winback.context["history"] == ["p1"]
+    assert sim.state.runs == ()
+    sim.order("p2")  # she buys again: a new wait
+    assert [r.due_ms for r in sim.state.runs] == [sim.now + 30 * DAY]
+
+
+def test_inactivity_cannot_reach_customers_without_activity_yet() -> None:
+    from flows import DefinitionError
+
+    with pytest.raises(DefinitionError, match="include_existing: reaching customers"):
+        flow(trigger={"inactivity": {"for": "P30D"}}, include_existing=True,
+             steps=[{"send": {}}])  # fmt: skip

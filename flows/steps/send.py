@@ -59,6 +59,7 @@ BuiltInTemplate = Literal[
     "thank_you",
     "order_status",
     "double_opt_in",
+    "win_back",
     "flow",
 ]
 

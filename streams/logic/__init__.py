@@ -14,7 +14,7 @@ from flows import engine
 from flows.plan import FlowSet
 from flows.starts import Start
 from flows.steps.send import STALE_AFTER_MS, command_id
-from flows.triggers import abandonment
+from flows.triggers import abandonment, inactivity
 from flows.triggers.event import starts_for
 from models.commands import SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
@@ -54,6 +54,12 @@ def apply_event(
     else:
         new = fold_order(state, event, base_ms, abandonment.cart_episode(flows, state))
         new = abandonment.on_order(flows, state, new, event, product_categories, base_ms)
+    # The customer's own activity (a click, an order placed) restarts inactivity waits;
+    # a shop's status update or an imported order is not the customer coming back.
+    if flows.inactivity() and (
+        isinstance(event, ClickEvent) or (event.type == "order_placed" and not event.historical)
+    ):
+        starts = [*starts, *inactivity.starts_on_activity(flows, base_ms)]
     if new.runs or flows.on_event(event.type):
         data = event_data(event)
         found: list[Start] = []
