@@ -240,6 +240,7 @@ class DeliveryWorker:
             ts=self.clock.now_ms(),
             attempts=outcome.attempts,
             detail=outcome.detail,
+            variant=command.variant,
         )
         return await self._require_producer().send(
             self.settings.topic("delivery-events"),

@@ -69,8 +69,14 @@ def advance(
     return state, None, commands, notes
 
 
-def start(state: CustomerState, wanted: Start, flows: FlowSet, now_ms: int) -> CustomerState:
-    """Start a run if the flow's ``reentry`` allows it, and take it to its first wait."""
+def start(
+    state: CustomerState, wanted: Start, flows: FlowSet, now_ms: int, *, owned: bool = False
+) -> CustomerState:
+    """Start a run if the flow's ``reentry`` allows it, and take it to its first wait.
+
+    ``owned``: ``state`` was created by the caller's own call and nobody else holds it
+    yet, so it is finished in place instead of copied once more (this runs per event).
+    """
     plan = wanted.plan
     reentry = "restart" if wanted.due_ms is not None else plan.flow.reentry
     current = [r for r in state.runs if r.flow_id == plan.id and r.key == wanted.key]
@@ -94,17 +100,26 @@ def start(state: CustomerState, wanted: Start, flows: FlowSet, now_ms: int) -> C
         if isinstance(reentry, int) and wanted.base_ms - mark.started_ms < reentry:
             return state
     due = wanted.base_ms if wanted.due_ms is None else wanted.due_ms
-    run = Run(plan.id, (0,), due, wanted.base_ms, wanted.payload, plan.version, wanted.key)
-    others = (
-        state.runs if reentry != "restart" else tuple(r for r in state.runs if r not in current)
-    )
+    others = state.runs
+    if reentry == "restart" and current:
+        flow_id, key = plan.id, wanted.key
+        others = tuple(r for r in state.runs if r.flow_id != flow_id or r.key != key)
     if reentry != "restart" and not wanted.key:  # nobody looks at these marks
         state = state.evolve(flow_marks=_started(state, plan.id, wanted.base_ms))
-    if wanted.due_ms is None:
-        state, run_after, _, _ = advance(state, run, plan, flows, now_ms, sending=False)
+    run_after: Run | None
+    if wanted.due_ms is None and plan.first_wait is not None:
+        path, delay = plan.first_wait  # what ``advance`` would do, without its overhead
+        run_after = Run(plan.id, path, due + delay, wanted.base_ms, wanted.payload, plan.version,
+                        wanted.key)  # fmt: skip
     else:
-        run_after = run  # waits as it is until its due time
+        run_after = Run(plan.id, (0,), due, wanted.base_ms, wanted.payload, plan.version,
+                        wanted.key)  # fmt: skip
+        if wanted.due_ms is None:  # an inactivity run waits as it is, until its due time
+            state, run_after, _, _ = advance(state, run_after, plan, flows, now_ms, sending=False)
     runs = others if run_after is None else (*others, run_after)
+    if owned:
+        object.__setattr__(state, "runs", runs)
+        return state
     return state.evolve(runs=runs)
 
 
@@ -116,13 +131,20 @@ def apply(
     flows: FlowSet,
     base_ms: int,
     now_ms: int,
+    *,
+    owned: bool = False,
 ) -> CustomerState:
     """An event of the customer: runs it exits end, runs waiting for it go on, then
-    the runs it starts begin. Returns ``state`` itself when nothing changed."""
-    if state.runs:
+    the runs it starts begin. Returns ``state`` itself when nothing changed.
+    ``owned``: as for ``start``."""
+    if state.runs and flows.listens:
+        before = state
         state = _on_runs(state, event_type, event, flows, base_ms, now_ms)
+        owned = owned or state is not before
     for wanted in starts:
-        state = start(state, wanted, flows, now_ms)
+        after = start(state, wanted, flows, now_ms, owned=owned)
+        owned = owned or after is not state
+        state = after
     return state
 
 

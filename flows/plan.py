@@ -13,6 +13,7 @@ from flows.steps.branch import IfStep
 from flows.steps.send import SendStep
 from flows.steps.split import SplitStep
 from flows.steps.wait import ReplenishWait, WaitStep
+from flows.steps.wait_for import WaitForStep
 from flows.triggers.abandonment import AbandonmentTrigger
 from flows.triggers.event import EventTrigger
 from flows.triggers.inactivity import InactivityTrigger
@@ -24,7 +25,17 @@ DEFAULT_SMART_SENDING_MS = 12 * 3_600_000
 class FlowPlan:
     """One version of one flow."""
 
-    __slots__ = ("_paths", "flow", "id", "kind", "send_ordinals", "shorthand", "version")
+    __slots__ = (
+        "_paths",
+        "first_wait",
+        "flow",
+        "id",
+        "kind",
+        "listens",
+        "send_ordinals",
+        "shorthand",
+        "version",
+    )
 
     def __init__(self, flow: Flow, version: str, *, shorthand: bool = False) -> None:
         self.flow = flow
@@ -38,6 +49,17 @@ class FlowPlan:
             self._paths[path] = step
             if isinstance(step, SendStep):
                 self.send_ordinals[path] = len(self.send_ordinals)
+        first = flow.steps[0]
+        following = self.next_path((0,))
+        #: (the step after it, the delay) when the flow starts with a fixed wait: a run
+        #: starts there at once, the hot path of the abandonment kinds
+        self.first_wait: tuple[StepPath, int] | None = None
+        if isinstance(first, WaitStep) and isinstance(first.wait, int) and following:
+            self.first_wait = (following, first.wait)
+        #: whether events can change its active runs (``exit_when``, ``wait_for``)
+        self.listens = bool(flow.exit_when) or any(
+            isinstance(step, WaitForStep) for step in self._paths.values()
+        )
         trigger = flow.trigger
         #: what built-in templates and metrics call this flow's messages
         self.kind = (
@@ -116,6 +138,7 @@ class FlowSet:
         "_current",
         "_inactivity",
         "_versions",
+        "listens",
         "smart_sending_ms",
     )
 
@@ -148,6 +171,8 @@ class FlowSet:
             p for p in self._current.values()
             if p.enabled and isinstance(p.flow.trigger, InactivityTrigger)
         )  # fmt: skip
+        #: whether any flow, pinned versions included, has runs that events can change
+        self.listens = any(p.listens for p in self._versions.values())
 
     @classmethod
     def of(cls, *definitions: Any, smart_sending_ms: int = DEFAULT_SMART_SENDING_MS) -> FlowSet:

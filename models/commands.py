@@ -86,6 +86,8 @@ class DeliveryEvent:
     ts: int
     attempts: int = 0
     detail: str = ""
+    #: the A/B variant of the flow run, to compare results by
+    variant: str | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))

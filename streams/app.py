@@ -19,7 +19,7 @@ import faust
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
-from models.commands import SendCommand
+from models.commands import DeliveryEvent, SendCommand
 from nudge import codec
 from nudge.clock import Clock, SystemClock
 from nudge.settings import Settings
@@ -116,6 +116,7 @@ def create_app(
     catalog = raw_topic("catalog")
     commands = raw_topic("send-commands")
     dead_letter = raw_topic("dead-letter")
+    delivery_events = raw_topic("delivery-events")
     table = declare_table(app, "customer-state", settings.partitions)
 
     def mark_applied(messages: Sequence[Any]) -> None:
@@ -125,6 +126,10 @@ def create_app(
 
     async def send_command(command: SendCommand) -> None:
         future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
+        await future
+
+    async def send_event(event: DeliveryEvent) -> None:
+        future = await delivery_events.send(key=event.customer_id.encode(), value=event.to_bytes())
         await future
 
     processor = Processor(
@@ -138,6 +143,7 @@ def create_app(
         max_payload_bytes=settings.max_payload_bytes,
         waits=waits,
         applied=mark_applied,
+        send_event=send_event,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
     feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))

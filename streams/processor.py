@@ -17,7 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 from flows.engine import fire as fire_runs
-from models.commands import SendCommand
+from flows.step_context import Note
+from models.commands import DeliveryEvent, SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent
 from models.state import CustomerState
 from nudge.clock import Clock
@@ -54,6 +55,7 @@ class Processor:
         max_payload_bytes: int,
         waits: Waits | None = None,
         applied: Callable[[Sequence[Any]], None] = lambda messages: None,
+        send_event: Callable[[DeliveryEvent], Any] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -65,6 +67,7 @@ class Processor:
         self.max_payload_bytes = max_payload_bytes
         self.waits = waits if waits is not None else Waits()
         self.applied = applied
+        self.send_event = send_event
         self.views = CustomerViews(shared, store.get, self.waits, applied)
         self.due = DueIndex()
         self._weights: dict[str, float] = {}
@@ -224,6 +227,28 @@ class Processor:
                 wanted.update(item.product_id for item in event.items)
         return wanted
 
+    async def _record(self, notes: Sequence[Note]) -> None:
+        """Runs that ended without their message, on ``delivery-events`` beside what
+        was sent, so results (an A/B control group above all) can be compared."""
+        for note in notes:
+            self.metrics.runs_ended.labels(note.flow_id, note.reason).inc()
+            if note.detail:
+                log.warning("flow %s, customer %s: %s", note.flow_id, note.customer_id, note.detail)
+            if self.send_event is not None:
+                await self.send_event(
+                    DeliveryEvent(
+                        command_id=f"{note.flow_id}:{note.customer_id}:{note.episode}:run",
+                        status="suppressed",
+                        reason=note.reason,
+                        customer_id=note.customer_id,
+                        trigger_id=note.flow_id,
+                        channel="email",
+                        ts=self.clock.now_ms(),
+                        detail=note.detail,
+                        variant=note.variant,
+                    )
+                )
+
     # -- timers --------------------------------------------------------------
     def rebuild_due(self, active_partitions: set[int]) -> None:
         self.due.rebuild(
@@ -253,10 +278,7 @@ class Processor:
                 unsent = [c for c in commands if c.id not in sent_ids]
                 if not unsent:
                     # The pass that writes the state is the one whose notes count.
-                    for note in fired.notes:
-                        self.metrics.runs_ended.labels(note.flow_id, note.reason).inc()
-                        if note.detail:
-                            log.warning("flow %s, customer %r: %s", note.flow_id, key, note.detail)
+                    await self._record(fired.notes)
                     if new is not state:
                         self.store.put(key, new)
                     self.due.push(key, new.next_due_ms())

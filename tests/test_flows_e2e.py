@@ -147,3 +147,40 @@ def test_double_opt_in_confirms_by_post_and_releases_the_welcome(
     time.sleep(4)
     assert len(p.mail_to("bob@example.com")) == 2
     assert len(p.mail_to("ann@example.com")) == 2, "ann confirmed: no reminder"
+
+
+def test_a_split_records_its_control_group_and_the_variant_of_each_mail(
+    pipeline: Callable[..., Pipeline],  # noqa: F811
+) -> None:
+    split = {
+        "id": "ab",
+        "trigger": {"event": "search"},
+        "steps": [{"split": {"variants": {"A": 1, "B": 1}, "control": 40,
+                             "steps": {"A": [{"send": {"subject": "A"}}],
+                                       "B": [{"send": {"subject": "B"}}]}}}],
+    }  # fmt: skip
+    p = pipeline([split]).start()
+    people = [f"s{i}" for i in range(12)]
+    for person in people:
+        p.shop.customer(person, f"{person}@example.com")
+    time.sleep(1)
+    for person in people:
+        p.shop.click(person, "search", query="tea")
+
+    def outcomes() -> dict[str, dict[str, Any]]:
+        events = [orjson.loads(r.value()) for r in read_topic(p.settings, "delivery-events")]
+        return {e["customer_id"]: e for e in events if e["trigger_id"] == "ab"}
+
+    def all_outcomes() -> dict[str, dict[str, Any]] | None:
+        found = outcomes()
+        return found if len(found) == len(people) else None
+
+    seen = wait_for(all_outcomes, "an outcome for each of the 12 customers")
+    for person, event in seen.items():
+        mails = p.mail_to(f"{person}@example.com")
+        if event["variant"] == "control":
+            assert (event["status"], event["reason"]) == ("suppressed", "control_group")
+            assert mails == []
+        else:
+            assert event["status"] == "sent" and [m["Subject"] for m in mails] == [event["variant"]]
+    assert {e["variant"] for e in seen.values()} == {"A", "B", "control"}

@@ -60,14 +60,22 @@ def apply_event(
         isinstance(event, ClickEvent) or (event.type == "order_placed" and not event.historical)
     ):
         starts = [*starts, *inactivity.starts_on_activity(flows, base_ms)]
-    if new.runs or flows.on_event(event.type):
+    triggered = flows.on_event(event.type) and not getattr(event, "historical", False)
+    if triggered or (new.runs and flows.listens):
+        # History (an imported order) starts nothing, but may still end runs.
         data = event_data(event)
         found: list[Start] = []
-        if not (isinstance(event, OrderEvent) and event.historical):  # history starts nothing
+        if triggered:
             found, _ = starts_for(flows, new, event.type, data, base_ms)
-        new = engine.apply(new, event.type, data, [*starts, *found], flows, base_ms, now_ms)
+        new = engine.apply(
+            new, event.type, data, [*starts, *found], flows, base_ms, now_ms,
+            owned=new is not state,
+        )  # fmt: skip
     elif starts:
-        new = engine.apply(new, event.type, {}, starts, flows, base_ms, now_ms)
+        # ``new``, if not ``state``, was made by the folds above: finished in place.
+        new = engine.apply(
+            new, event.type, {}, starts, flows, base_ms, now_ms, owned=new is not state
+        )
     # Only an event that changed something counts as activity: a no-op (order_status,
     # removing what is not in the cart, a redelivery) must return the same object.
     if new is not state:
@@ -97,7 +105,7 @@ def _apply_customer(
         happened.append(f"consent_{after}")
     if not event.historical:
         for name in happened:
-            if flows.on_event(name) or new.runs:
+            if flows.on_event(name) or (new.runs and flows.listens):
                 data = event_data(event)
                 found, _ = starts_for(flows, new, name, data, base_ms)
                 new = engine.apply(new, name, data, found, flows, base_ms, now_ms)
