@@ -79,11 +79,17 @@ def standard_flows() -> list[dict[str, Any]]:
     return flows
 
 
-def events(n: int, customers: int, seed: int = 7) -> dict[str, list[tuple[bytes, bytes]]]:
+def events(
+    n: int, customers: int, seed: int = 7, *, clicks_only: bool = False
+) -> dict[str, list[tuple[bytes, bytes]]]:
     """(key, value) records per topic over ``customers`` ids, a storefront's mix."""
     rng = random.Random(seed)
     topics = [t for t, _ in TOPIC_MIX]
-    topic_weights = [w for _, w in TOPIC_MIX]
+    topic_weights = (
+        [1.0 if t == "clickstream" else 0.0 for t in topics]
+        if clicks_only
+        else [w for _, w in TOPIC_MIX]
+    )
     kinds = [k for k, _ in MIX]
     weights = [w for _, w in MIX]
     start_ms = int(time.time() * 1000) - n  # one ms apart, in the past
@@ -197,6 +203,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=180.0, help="per measurement, seconds")
+    parser.add_argument(
+        "--clicks-only", action="store_true", help="clickstream events only (no orders, sign-ups)"
+    )
     args = parser.parse_args()
 
     rates: dict[str, list[float]] = {"four kinds": [], "standard flows": []}
@@ -206,7 +215,7 @@ def main() -> None:
     with environment() as env:
         say(f"scratch {env.scratch}; broker {env.bootstrap}; redis {env.redis_url}")
         for repeat in range(1, args.repeats + 1):
-            records = events(args.events, args.customers, seed=repeat)
+            records = events(args.events, args.customers, seed=repeat, clicks_only=args.clicks_only)
             row: list[object] = [repeat]
             for name, definitions in configurations.items():
                 settings = env.settings("stream", partitions=args.partitions)
@@ -234,8 +243,9 @@ def main() -> None:
 
     c_med = median(ceiling_rates)
     say()
+    mix = "clicks" if args.clicks_only else "clicks, orders, statuses, sign-ups"
     say(
-        f"{args.events:,} events (clicks, orders, statuses, sign-ups) over "
+        f"{args.events:,} events ({mix}) over "
         f"{args.customers:,} customers, {args.partitions} partitions; {args.repeats} "
         f"repeats; {machine()}"
     )

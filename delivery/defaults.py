@@ -326,6 +326,26 @@ _WIN_BACK = Message(
     ),
 )
 
+_BIRTHDAY = Message(
+    subject="Happy birthday{% if customer.first_name %}, {{ customer.first_name }}{% endif %}!",
+    html=_html(
+        "All the best for your birthday from all of us.{% if promo.code %} Treat yourself:"
+        ' <strong style="font-family:monospace;font-size:18px">{{ promo.code }}</strong>'
+        " is our present{% if promo.expires_at %}, until {{ promo.expires_at|date }}"
+        "{% endif %}.{% endif %}",
+        "{{ shop_url|utm }}",
+        "Find something nice",
+        with_items=False,
+    ),
+    text=_text(
+        "All the best for your birthday from all of us.{% if promo.code %} Treat yourself:"
+        " {{ promo.code }} is our present{% if promo.expires_at %}, until"
+        " {{ promo.expires_at|date }}{% endif %}.{% endif %}",
+        "Find something nice: {{ shop_url|utm }}",
+        with_items=False,
+    ),
+)
+
 _NEUTRAL = Message(
     subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
     "{% endif %}",
@@ -345,6 +365,7 @@ _DEFAULTS: dict[tuple[str, int], Message] = {
     ("order_status", 0): _ORDER_STATUS,
     ("double_opt_in", 0): _DOUBLE_OPT_IN,
     ("win_back", 0): _WIN_BACK,
+    ("birthday", 0): _BIRTHDAY,
     ("double_opt_in", 1): _DOUBLE_OPT_IN_REMINDER,
     ("flow", 0): _NEUTRAL,
 }

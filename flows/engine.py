@@ -80,6 +80,10 @@ def start(
     plan = wanted.plan
     reentry = "restart" if wanted.due_ms is not None else plan.flow.reentry
     current = [r for r in state.runs if r.flow_id == plan.id and r.key == wanted.key]
+    if wanted.due_ms is not None and any(
+        r.at == (0,) and r.due_ms == wanted.due_ms for r in current
+    ):
+        return state  # armed for that moment already (a date flow's next occurrence)
     if reentry == "restart":
         for run in current:
             if run.episode > wanted.base_ms:

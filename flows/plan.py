@@ -15,6 +15,7 @@ from flows.steps.split import SplitStep
 from flows.steps.wait import ReplenishWait, WaitStep
 from flows.steps.wait_for import WaitForStep
 from flows.triggers.abandonment import AbandonmentTrigger
+from flows.triggers.date import DateTrigger
 from flows.triggers.event import EventTrigger
 from flows.triggers.inactivity import InactivityTrigger
 from models.state import StepPath
@@ -103,7 +104,7 @@ def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
     if isinstance(trigger, EventTrigger):
         if trigger.per_item:
             yield "trigger.per_item", f"a run per ordered item {_LATER}"
-    elif isinstance(trigger, InactivityTrigger):
+    elif isinstance(trigger, InactivityTrigger | DateTrigger):
         if flow.include_existing:
             yield "include_existing", f"reaching customers with no activity yet {_LATER}"
     elif not isinstance(trigger, AbandonmentTrigger):
@@ -136,6 +137,7 @@ class FlowSet:
         "_abandonment",
         "_by_event",
         "_current",
+        "_dates",
         "_inactivity",
         "_versions",
         "listens",
@@ -171,6 +173,10 @@ class FlowSet:
             p for p in self._current.values()
             if p.enabled and isinstance(p.flow.trigger, InactivityTrigger)
         )  # fmt: skip
+        self._dates = tuple(
+            p for p in self._current.values()
+            if p.enabled and isinstance(p.flow.trigger, DateTrigger)
+        )  # fmt: skip
         #: whether any flow, pinned versions included, has runs that events can change
         self.listens = any(p.listens for p in self._versions.values())
 
@@ -191,6 +197,10 @@ class FlowSet:
     def on_event(self, event_type: str) -> tuple[FlowPlan, ...]:
         """Enabled flows triggered by an event of this type."""
         return self._by_event.get(event_type, ())
+
+    def dates(self) -> tuple[FlowPlan, ...]:
+        """Enabled flows on the ``date`` trigger."""
+        return self._dates
 
     def inactivity(self) -> tuple[FlowPlan, ...]:
         """Enabled flows on the ``inactivity`` trigger."""

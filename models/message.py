@@ -21,6 +21,7 @@ BUILT_IN_TEMPLATES = (
     "order_status",
     "double_opt_in",
     "win_back",
+    "birthday",
     "flow",
 )
 

@@ -296,8 +296,8 @@ def test_wait_until_a_time_of_day_in_the_customers_zone() -> None:
 def test_flows_this_version_cannot_run_are_refused_when_applied() -> None:
     from flows import DefinitionError
 
-    with pytest.raises(DefinitionError, match="the date trigger is not supported"):
-        flow(trigger={"date": {"attribute": "birthday"}}, steps=[{"send": {}}])
+    with pytest.raises(DefinitionError, match="the price_drop trigger is not supported"):
+        flow(trigger={"price_drop": {}}, steps=[{"send": {}}])
     with pytest.raises(DefinitionError, match=r"steps\[0\]\.send\.to: messages to sellers"):
         flow(trigger={"event": "order_placed"}, steps=[{"send": {"to": "seller"}}])
 
@@ -359,3 +359,47 @@ def test_inactivity_cannot_reach_customers_without_activity_yet() -> None:
     with pytest.raises(DefinitionError, match="include_existing: reaching customers"):
         flow(trigger={"inactivity": {"for": "P30D"}}, include_existing=True,
              steps=[{"send": {}}])  # fmt: skip
+
+
+def test_the_next_occurrence_of_a_yearly_date() -> None:
+    from datetime import datetime
+
+    from flows.triggers.date import DateSpec, next_occurrence
+
+    def ms(text: str, zone: str = "UTC") -> int:
+        from zoneinfo import ZoneInfo
+
+        return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).timestamp() * 1000)
+
+    spec = DateSpec.model_validate({"attribute": "birthday"})
+    now = ms("2026-05-17T09:00:00")
+    assert next_occurrence("1990-05-17", spec, None, now) == ms("2026-05-17T10:00:00")
+    assert next_occurrence("05-17", spec, "Europe/Berlin", now) == ms(
+        "2027-05-17T10:00:00", "Europe/Berlin"
+    ), "10:00 in Berlin was 08:00 UTC: passed already this year"
+    before = DateSpec.model_validate({"attribute": "b", "offset": "-P3D", "at": "09:30"})
+    assert next_occurrence("--05-20", before, None, now) == ms("2026-05-17T09:30:00")
+    assert next_occurrence("2000-02-29", spec, None, now) == ms("2027-02-28T10:00:00")
+    for bad in ("17.05.1990", "13-01", "04-31", None, 19900517):
+        assert next_occurrence(bad, spec, None, now) is None
+
+
+def test_a_birthday_run_is_armed_by_activity_and_re_armed_when_the_date_changes() -> None:
+    plan = flow(trigger={"date": {"attribute": "birthday", "at": "10:00"}},
+                steps=[{"send": {"template": "birthday"}}])  # fmt: skip
+    sim = Sim(plan)  # the clock starts 2023-11-14 22:13 UTC
+    sim.click("product_view", product_id="p1")
+    assert sim.state.runs == (), "no birthday known"
+    sim.apply(customer(ts=sim.now, attributes={"birthday": "1990-11-16"}))
+    [run] = sim.state.runs
+    assert run.due_ms == 1_700_128_800_000  # 2023-11-16 10:00 UTC
+    armed = sim.state
+    sim.click("search", query="tea")
+    assert sim.state.runs == armed.runs, "more activity keeps the same arming"
+    sim.apply(customer(ts=sim.now, attributes={"birthday": "1990-11-15"}))
+    assert [r.due_ms for r in sim.state.runs] == [1_700_128_800_000 - DAY]
+    assert sim.tick(11 * 3600) == []
+    [mail] = sim.tick(3 * 3600)
+    assert mail.kind == "birthday" and sim.state.runs == ()
+    sim.click("product_view", product_id="p2")  # next year's, on the next activity
+    assert [r.due_ms for r in sim.state.runs] == [1_700_128_800_000 - DAY + 366 * DAY]

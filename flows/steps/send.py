@@ -60,6 +60,7 @@ BuiltInTemplate = Literal[
     "order_status",
     "double_opt_in",
     "win_back",
+    "birthday",
     "flow",
 ]
 

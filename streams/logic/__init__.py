@@ -14,7 +14,7 @@ from flows import engine
 from flows.plan import FlowSet
 from flows.starts import Start
 from flows.steps.send import STALE_AFTER_MS, command_id
-from flows.triggers import abandonment, inactivity
+from flows.triggers import abandonment, date, inactivity
 from flows.triggers.event import starts_for
 from models.commands import SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
@@ -60,6 +60,8 @@ def apply_event(
         isinstance(event, ClickEvent) or (event.type == "order_placed" and not event.historical)
     ):
         starts = [*starts, *inactivity.starts_on_activity(flows, base_ms)]
+    if flows.dates() and not getattr(event, "historical", False):
+        starts = [*starts, *date.starts_on_activity(flows, new, base_ms, now_ms)]
     triggered = flows.on_event(event.type) and not getattr(event, "historical", False)
     if triggered or (new.runs and flows.listens):
         # History (an imported order) starts nothing, but may still end runs.
@@ -104,6 +106,9 @@ def _apply_customer(
     if after != before and after in ("pending", "subscribed"):
         happened.append(f"consent_{after}")
     if not event.historical:
+        if flows.dates():  # a profile update may set or change the date
+            armed = date.starts_on_activity(flows, new, base_ms, now_ms)
+            new = engine.apply(new, "profile", {}, armed, flows, base_ms, now_ms)
         for name in happened:
             if flows.on_event(name) or (new.runs and flows.listens):
                 data = event_data(event)
