@@ -19,6 +19,7 @@ from flows.plan import FlowPlan, FlowSet
 from flows.starts import Start
 from flows.step_context import Note, StepContext, StepResult
 from flows.steps import action, branch, exit, send, split, wait, wait_for
+from flows.triggers import inactivity
 from models.commands import SendCommand
 from models.state import CustomerState, FlowMark, Run
 
@@ -216,6 +217,10 @@ def fire(state: CustomerState, flows: FlowSet, now_ms: int) -> Fired:
         if current is None or not current.enabled:
             continue  # a flow switched off or removed ends its runs
         plan = flows.version(run.flow_id, run.version) or current
+        held = inactivity.hold(run, state, now_ms)
+        if held is not None:
+            kept.append(held)
+            continue
         state, after, sent, noted = advance(state, run, plan, flows, now_ms, sending=True)
         commands.extend(sent)
         notes.extend(noted)

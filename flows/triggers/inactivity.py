@@ -1,20 +1,23 @@
 """``{inactivity: {for: P30D}}``: no storefront activity and no order for that long.
 
-Every activity of the customer (a click, an order) starts the flow's run over, due
-``for`` later: the run's first step is reached only by a customer who stayed away that
-long. A customer who comes back after the win-back mail starts a new wait. So only
-customers active since the flow was enabled are ever reached, and nothing scans the
-whole customer base.
+The customer's activity (a click, an order) arms a run due ``for`` later, if none is
+armed. When it comes due, the customer's last activity decides: back in between, the
+run waits again, ``for`` from that activity (``hold``); away all along, it goes on to
+the flow's steps. So an event costs no state change, only customers active since the
+flow was enabled are ever reached, and nothing scans the whole customer base. A
+customer who comes back after the win-back mail arms a new wait.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from flows.fields import Duration, Strict
 from flows.starts import Start
+from models.state import CustomerState, Run
 
 if TYPE_CHECKING:
     from flows.plan import FlowSet
@@ -28,11 +31,29 @@ class InactivityTrigger(Strict):
     inactivity: InactivitySpec
 
 
-def starts_on_activity(flows: FlowSet, base_ms: int) -> list[Start]:
-    """A new wait for every inactivity flow, counted from this activity."""
+#: In an inactivity run's payload: how long the customer must stay away, in ms.
+INACTIVE_FOR = "inactive_for"
+
+
+def starts_on_activity(flows: FlowSet, state: CustomerState, base_ms: int) -> list[Start]:
+    """A wait for every inactivity flow that has no run armed for the customer."""
     starts = []
+    armed = {r.flow_id for r in state.runs if INACTIVE_FOR in r.payload}
     for plan in flows.inactivity():
+        if plan.id in armed:
+            continue
         trigger = plan.flow.trigger
         assert isinstance(trigger, InactivityTrigger)
-        starts.append(Start(plan, base_ms, {}, due_ms=base_ms + trigger.inactivity.for_))
+        away = trigger.inactivity.for_
+        starts.append(Start(plan, base_ms, {INACTIVE_FOR: away}, due_ms=base_ms + away))
     return starts
+
+
+def hold(run: Run, state: CustomerState, now_ms: int) -> Run | None:
+    """A due inactivity wait whose customer came back since: waiting again, ``for``
+    from the last activity. None: the customer stayed away, the run goes on."""
+    away = run.payload.get(INACTIVE_FOR)
+    if run.at != (0,) or not isinstance(away, int):
+        return None
+    resume = state.last_activity_ms + away
+    return replace(run, due_ms=resume) if resume > now_ms else None

@@ -59,7 +59,7 @@ def apply_event(
     if flows.inactivity() and (
         isinstance(event, ClickEvent) or (event.type == "order_placed" and not event.historical)
     ):
-        starts = [*starts, *inactivity.starts_on_activity(flows, base_ms)]
+        starts = [*starts, *inactivity.starts_on_activity(flows, new, base_ms)]
     if flows.dates() and not getattr(event, "historical", False):
         starts = [*starts, *date.starts_on_activity(flows, new, base_ms, now_ms)]
     triggered = flows.on_event(event.type) and not getattr(event, "historical", False)
