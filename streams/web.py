@@ -35,6 +35,10 @@ def _page(title: str, body: str) -> str:
     return _PAGE.format(title=html.escape(title), body=body)
 
 
+def _invalid(view: View, exc: InvalidToken) -> Response:
+    return view.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+
+
 def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> None:
     app = worker.app
     settings = worker.settings
@@ -54,7 +58,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
             try:
                 read_token(token)
             except InvalidToken as exc:
-                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+                return _invalid(self, exc)
             body = (
                 "<h1>Unsubscribe?</h1><p>You will no longer receive these emails.</p>"
                 '<form method="post">'
@@ -66,7 +70,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
             try:
                 customer_id, channel = read_token(token)
             except InvalidToken as exc:
-                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+                return _invalid(self, exc)
             now = clock.now_ms()
             event = {
                 "event_id": f"unsubscribe:{customer_id}:{channel}:{now}",
@@ -104,7 +108,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
             try:
                 _, email = read_confirm_token(token)
             except InvalidToken as exc:
-                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+                return _invalid(self, exc)
             body = (
                 "<h1>Confirm your subscription</h1>"
                 f"<p>Send our emails to <strong>{html.escape(email)}</strong>?</p>"
@@ -116,7 +120,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
             try:
                 customer_id, email = read_confirm_token(token)
             except InvalidToken as exc:
-                return self.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+                return _invalid(self, exc)
             now = clock.now_ms()
             event = {
                 "event_id": f"confirm:{customer_id}:{now}",

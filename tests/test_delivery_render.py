@@ -255,14 +255,19 @@ def test_a_preheader_is_hidden_first_in_the_body() -> None:
 
 
 def test_every_built_in_template_a_flow_may_name_exists() -> None:
-    from typing import get_args
-
     from delivery.defaults import _DEFAULTS
-    from flows.steps.send import BuiltInTemplate
+    from flows import DefinitionError, parse_flow
     from models.message import BUILT_IN_TEMPLATES
 
-    assert set(get_args(BuiltInTemplate)) == set(BUILT_IN_TEMPLATES)
     assert {kind for kind, _ in _DEFAULTS} == set(BUILT_IN_TEMPLATES)
+    for name in BUILT_IN_TEMPLATES:
+        parse_flow(
+            {"id": "t", "trigger": {"event": "search"}, "steps": [{"send": {"template": name}}]}
+        )
+    with pytest.raises(DefinitionError, match="template: Input should be 'abandoned_cart'"):
+        parse_flow(
+            {"id": "t", "trigger": {"event": "search"}, "steps": [{"send": {"template": "x"}}]}
+        )
 
 
 def test_the_welcome_reminder_shows_a_promo_code_when_it_has_one() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,12 +89,18 @@ def test_generated_codes_are_distinct_and_unambiguous() -> None:
         generate_codes(0)
 
 
-def test_the_promo_commands(
-    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def cli_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`nudge` commands on the test Redis, in a namespace of their own, cleaned after."""
     namespace = f"test-promo-cli-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("NUDGE_REDIS_URL", redis_url)
     monkeypatch.setenv("NUDGE_REDIS_NAMESPACE", namespace)
+    yield
+    asyncio.run(_cleanup(redis_url, namespace))
+
+
+@pytest.mark.usefixtures("cli_redis")
+def test_the_promo_commands(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "codes.txt"
     result = runner.invoke(
@@ -112,7 +118,6 @@ def test_the_promo_commands(
     assert result.exit_code != 0 and "line 2: 'bad code' is not a code" in result.output
     result = runner.invoke(main, ["promo", "import", "no pool!", str(out)])
     assert result.exit_code != 0 and "bad pool name 'no pool!'" in result.output
-    asyncio.run(_cleanup(redis_url, namespace))
 
 
 async def _cleanup(redis_url: str, namespace: str) -> None:
@@ -123,12 +128,8 @@ async def _cleanup(redis_url: str, namespace: str) -> None:
     await client.aclose()
 
 
-def test_triggers_apply_refuses_a_flow_drawing_from_an_unknown_pool(
-    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    namespace = f"test-promo-apply-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("NUDGE_REDIS_URL", redis_url)
-    monkeypatch.setenv("NUDGE_REDIS_NAMESPACE", namespace)
+@pytest.mark.usefixtures("cli_redis")
+def test_triggers_apply_refuses_a_flow_drawing_from_an_unknown_pool(tmp_path: Path) -> None:
     path = tmp_path / "welcome.yaml"
     path.write_text(
         "id: welcome\ntrigger: {event: customer_created}\n"
@@ -146,4 +147,3 @@ def test_triggers_apply_refuses_a_flow_drawing_from_an_unknown_pool(
     assert CliRunner().invoke(main, ["promo", "import", "NOPE10", str(codes)]).exit_code == 0
     result = CliRunner().invoke(main, ["triggers", "apply", "--check", str(path)])
     assert result.exit_code == 0 and "valid welcome (flow, enabled)" in result.output
-    asyncio.run(_cleanup(redis_url, namespace))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -14,7 +14,7 @@ from flows.fields import Channel, Duration, Strict, Template
 from flows.step_context import StepContext, StepResult
 from flows.triggers import message_context
 from models.commands import SendCommand
-from models.message import Message, PromoRequest
+from models.message import BUILT_IN_TEMPLATES, Message, PromoRequest
 from models.message import Recommendations as MessageRecommendations
 from models.state import CustomerState, FlowMark, Run
 
@@ -50,19 +50,10 @@ class Promo(Strict):
     ttl: Duration | None = None
 
 
-BuiltInTemplate = Literal[
-    "abandoned_cart",
-    "abandoned_view",
-    "abandoned_category",
-    "abandoned_search",
-    "welcome",
-    "thank_you",
-    "order_status",
-    "double_opt_in",
-    "win_back",
-    "birthday",
-    "flow",
-]
+if TYPE_CHECKING:
+    BuiltInTemplate = str
+else:  # the names listed once, in models.message
+    BuiltInTemplate = Literal[BUILT_IN_TEMPLATES]
 
 
 class SendSpec(Strict):

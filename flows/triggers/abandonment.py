@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from flows.customer_context import base_context
 from flows.fields import Strict
 from flows.starts import Start
 from models.events import ClickEvent, OrderEvent
@@ -120,19 +121,6 @@ def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str,
         context["search_query"] = run.payload.get("query", "")
         context["items"] = []
     return context
-
-
-def base_context(state: CustomerState) -> dict[str, Any]:
-    """What every message knows of the customer: the profile; what the recommender
-    personalises from (viewed, then carted products, oldest first); what it must not
-    offer again (the latest products bought)."""
-    viewed = [seen.value for seen in reversed(state.views)]
-    carted = [line.product_id for line in state.cart if line.product_id not in viewed]
-    return {
-        "customer": state.profile.as_context(state.customer_id),
-        "history": viewed + carted,
-        "bought": [seen.value for seen in state.bought],
-    }
 
 
 def _ids(flows: FlowSet, kind: str) -> frozenset[str]:

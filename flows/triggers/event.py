@@ -15,6 +15,7 @@ from jinja2.sandbox import SecurityError
 from pydantic import model_validator
 
 from flows.conditions import ConditionFailed, holds, variables
+from flows.customer_context import base_context
 from flows.fields import Condition, EventName, Strict, Template
 from flows.starts import Start
 from models.state import CustomerState, Run
@@ -62,8 +63,6 @@ def starts_for(
 
 
 def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
-    from flows.triggers.abandonment import base_context
-
     context = base_context(state)
     event: dict[str, Any] = run.payload.get("event") or {}
     if event.get("items"):
