@@ -142,7 +142,7 @@ def apply(
     """An event of the customer: runs it exits end, runs waiting for it go on, then
     the runs it starts begin. Returns ``state`` itself when nothing changed.
     ``owned``: as for ``start``."""
-    if state.runs and flows.listens:
+    if state.runs and event_type in flows.listens:
         before = state
         state = _on_runs(state, event_type, event, flows, base_ms, now_ms)
         owned = owned or state is not before

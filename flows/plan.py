@@ -12,7 +12,7 @@ from flows.shorthand import is_shorthand
 from flows.steps.branch import IfStep
 from flows.steps.send import SendStep
 from flows.steps.split import SplitStep
-from flows.steps.wait import ReplenishWait, WaitStep
+from flows.steps.wait import WaitStep
 from flows.steps.wait_for import WaitForStep
 from flows.triggers.abandonment import AbandonmentTrigger
 from flows.triggers.date import DateTrigger
@@ -57,9 +57,14 @@ class FlowPlan:
         self.first_wait: tuple[StepPath, int] | None = None
         if isinstance(first, WaitStep) and isinstance(first.wait, int) and following:
             self.first_wait = (following, first.wait)
-        #: whether events can change its active runs (``exit_when``, ``wait_for``)
-        self.listens = bool(flow.exit_when) or any(
-            isinstance(step, WaitForStep) for step in self._paths.values()
+        #: the event types that can change its active runs (``exit_when``, ``wait_for``)
+        self.listens: frozenset[str] = frozenset(
+            [m.event for m in flow.exit_when]
+            + [
+                step.wait_for.event
+                for step in self._paths.values()
+                if isinstance(step, WaitForStep)
+            ]
         )
         trigger = flow.trigger
         #: what built-in templates and metrics call this flow's messages
@@ -101,21 +106,15 @@ _LATER = "is not supported by this version of nudge yet"
 
 def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
     trigger = flow.trigger
-    if isinstance(trigger, EventTrigger):
-        if trigger.per_item:
-            yield "trigger.per_item", f"a run per ordered item {_LATER}"
-    elif isinstance(trigger, InactivityTrigger | DateTrigger):
+    if isinstance(trigger, InactivityTrigger | DateTrigger):
         if flow.include_existing:
             yield "include_existing", f"reaching customers with no activity yet {_LATER}"
-    elif not isinstance(trigger, AbandonmentTrigger):
+    elif not isinstance(trigger, AbandonmentTrigger | EventTrigger):
         name = next(iter(trigger.model_dump(by_alias=True)))
         yield f"trigger.{name}", f"the {name} trigger {_LATER}"
     for path, step in walk_steps(flow.steps):
-        if isinstance(step, SendStep):
-            if step.send.to == "seller":
-                yield f"{path}.send.to", f"messages to sellers {_LATER}"
-        elif isinstance(step, WaitStep) and isinstance(step.wait, ReplenishWait):
-            yield f"{path}.wait.replenish", f"replenishment waits {_LATER}"
+        if isinstance(step, SendStep) and step.send.to == "seller":
+            yield f"{path}.send.to", f"messages to sellers {_LATER}"
 
 
 def _paths(steps: list[Any], prefix: StepPath) -> Iterator[tuple[StepPath, Any]]:
@@ -141,6 +140,7 @@ class FlowSet:
         "_inactivity",
         "_versions",
         "listens",
+        "per_item",
         "smart_sending_ms",
     )
 
@@ -177,8 +177,16 @@ class FlowSet:
             p for p in self._current.values()
             if p.enabled and isinstance(p.flow.trigger, DateTrigger)
         )  # fmt: skip
-        #: whether any flow, pinned versions included, has runs that events can change
-        self.listens = any(p.listens for p in self._versions.values())
+        #: whether an enabled flow runs per ordered product (replenishment)
+        self.per_item = any(
+            isinstance(p.flow.trigger, EventTrigger) and p.flow.trigger.per_item
+            for p in self._current.values()
+            if p.enabled
+        )
+        #: the event types that can change runs of any flow, pinned versions included
+        self.listens: frozenset[str] = frozenset().union(
+            *(p.listens for p in self._versions.values())
+        )
 
     @classmethod
     def of(cls, *definitions: Any, smart_sending_ms: int = DEFAULT_SMART_SENDING_MS) -> FlowSet:

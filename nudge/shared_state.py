@@ -73,6 +73,27 @@ class SharedState:
         raws = await self.redis.hmget(self.key("catalog"), ids)
         return {pid: orjson.loads(raw) for pid, raw in zip(ids, raws, strict=True) if raw}
 
+    async def repurchase_intervals(self, product_ids: Iterable[str]) -> dict[str, list[int]]:
+        """The latest repurchase intervals (ms) customers showed, per product."""
+        ids = list(dict.fromkeys(product_ids))
+        if not ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for pid in ids:
+            pipe.lrange(self.key("repurchase", pid), 0, -1)
+        rows = await pipe.execute()
+        return {pid: [int(v) for v in row] for pid, row in zip(ids, rows, strict=True) if row}
+
+    async def record_repurchases(self, intervals: Mapping[str, list[int]], keep: int = 101) -> None:
+        """Add intervals to each product's latest ``keep`` (their median is the fallback
+        of customers who never bought the product twice)."""
+        if intervals:
+            pipe = self.redis.pipeline(transaction=False)
+            for pid, values in intervals.items():
+                pipe.lpush(self.key("repurchase", pid), *values)
+                pipe.ltrim(self.key("repurchase", pid), 0, keep - 1)
+            await pipe.execute()
+
     async def bump_popularity(self, weights: Mapping[str, float]) -> None:
         if weights:
             pipe = self.redis.pipeline(transaction=False)

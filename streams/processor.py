@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from flows.engine import fire as fire_runs
+from flows.replenishment import Repurchase
 from flows.step_context import Note
 from models.commands import DeliveryEvent, SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent
@@ -29,6 +30,7 @@ from streams.dead_letter import DeadLetterSink
 from streams.logic import apply_event
 from streams.logic.profile import resubscription_ignored
 from streams.metrics import StreamMetrics
+from streams.repurchase import RepurchaseStats
 from streams.scheduler import DueIndex
 from streams.table import StateStore
 from streams.views import CustomerViews
@@ -68,6 +70,7 @@ class Processor:
         self.waits = waits if waits is not None else Waits()
         self.applied = applied
         self.send_event = send_event
+        self.repurchases = RepurchaseStats(shared)
         self.views = CustomerViews(shared, store.get, self.waits, applied)
         self.due = DueIndex()
         self._weights: dict[str, float] = {}
@@ -103,6 +106,7 @@ class Processor:
         self,
         decoded: Sequence[tuple[Any, Event]],
         categories: dict[str, list[str]] | None = None,
+        repurchase: Mapping[str, Repurchase] | None = None,
     ) -> dict[bytes, CustomerState]:
         """Apply events in order; write each touched customer once per batch."""
         triggers = self.registry.current
@@ -119,7 +123,9 @@ class Processor:
                     state = CustomerState(event.customer_id, message.partition)
             if state.partition != message.partition:
                 state = replace(state, partition=message.partition)
-            new = apply_event(state, event, triggers, now, categories or {})
+            new = apply_event(state, event, triggers, now, categories or {}, repurchase or {})
+            if repurchase is not None and isinstance(event, OrderEvent) and not event.historical:
+                self.repurchases.saw(state, event, min(event.ts, now))
             if isinstance(event, CustomerEvent) and resubscription_ignored(state, new, event):
                 self.metrics.resubscriptions_ignored.inc()
                 log.info(
@@ -158,11 +164,15 @@ class Processor:
     async def on_orders(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
         wanted = self._products_needing_categories(decoded)
+        refills = self.repurchases.products(decoded) if self.registry.current.per_item else set()
         categories: dict[str, list[str]] = {}
-        if wanted:
-            products = await self._redis(lambda: self.shared.get_products(wanted))
+        repurchase: dict[str, Repurchase] | None = None
+        if wanted or refills:
+            products = await self._redis(lambda: self.shared.get_products(wanted | refills))
             categories = {pid: list(p.get("category_ids", ())) for pid, p in products.items()}
-        self.fold(decoded, categories)
+            if refills:
+                repurchase = await self._redis(lambda: self.repurchases.facts(refills, products))
+        self.fold(decoded, categories, repurchase)
         await self._durable()
         self.applied(messages)
         weights = self._weights
@@ -205,6 +215,7 @@ class Processor:
         weights, self._weights = self._weights, {}
         if weights:
             self._popularity = asyncio.create_task(self._bump_popularity(weights))
+        await self.repurchases.flush()
 
     async def _bump_popularity(self, weights: dict[str, float]) -> None:
         try:

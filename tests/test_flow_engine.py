@@ -403,3 +403,32 @@ def test_a_birthday_run_is_armed_by_activity_and_re_armed_when_the_date_changes(
     assert mail.kind == "birthday" and sim.state.runs == ()
     sim.click("product_view", product_id="p2")  # next year's, on the next activity
     assert [r.due_ms for r in sim.state.runs] == [1_700_128_800_000 - DAY + 366 * DAY]
+
+
+REPLENISH = {
+    "id": "refill",
+    "trigger": {"event": "order_placed", "per_item": True},
+    "reentry": "restart",
+    "steps": [{"wait": {"replenish": {"lead": "P3D", "fallback": "P30D"}}}, {"send": {}}],
+}
+
+
+def test_replenishment_runs_per_product_from_the_best_known_interval() -> None:
+    from flows.replenishment import Repurchase
+    from streams.logic import apply_event
+    from tests.test_logic_support import order
+
+    sim = Sim(FlowPlan.parse(REPLENISH))
+    known = {"tea": Repurchase(median_ms=20 * DAY), "soap": Repurchase(param_ms=60 * DAY)}
+    placed = order(sim.now, "tea", "soap", "mug")
+    sim.state = apply_event(sim.state, placed, sim.triggers, sim.now, {}, known)
+    due = {r.key: (r.due_ms - sim.now) // DAY for r in sim.state.runs}
+    assert due == {"tea": 17, "soap": 57, "mug": 27}, "median, param, fallback; less the lead"
+    [reminder] = [c for c in sim.tick(17 * 86_400)]
+    assert [i["product_id"] for i in reminder.context["items"]] == ["tea"]
+    # Tea again 10 days later: her own interval (27 days) now rules, and the run restarts.
+    sim.clock.advance(10 * 86_400)
+    again = order(sim.now, "tea")
+    sim.state = apply_event(sim.state, again, sim.triggers, sim.now, {}, known)
+    [tea] = [r for r in sim.state.runs if r.key == "tea"]
+    assert (tea.due_ms - sim.now) // DAY == 27 - 3

@@ -184,3 +184,35 @@ def test_a_split_records_its_control_group_and_the_variant_of_each_mail(
         else:
             assert event["status"] == "sent" and [m["Subject"] for m in mails] == [event["variant"]]
     assert {e["variant"] for e in seen.values()} == {"A", "B", "control"}
+
+
+def test_replenishment_from_the_catalogue_param_and_repurchases_recorded(
+    pipeline: Callable[..., Pipeline],  # noqa: F811
+) -> None:
+    refill = example("replenishment")
+    refill["steps"][0] = {"wait": {"replenish": {"lead": 0, "fallback": "P30D"}}}
+    p = pipeline([refill]).start()
+    # replenish_days 0.00005 is about 4 s: the product's own param, from the catalogue.
+    p.shop.product("tea", "Green Tea", 5.0, params={"replenish_days": "0.00005"})
+    p.shop.product("mug", "Mug", 9.0)
+    p.shop.customer("ann", "ann@example.com")
+    client = redis.Redis.from_url(p.settings.redis_url or "")
+    catalog = f"{p.settings.redis_namespace}:catalog"
+    wait_for(lambda: client.hexists(catalog, "tea"), "the catalogue in Redis", 20)
+    p.shop.event("orders", "ann", type="order_placed", order_id="o1", total=14.0, currency="EUR",
+                 items=[{"product_id": "tea", "quantity": 1, "price": 5.0},
+                        {"product_id": "mug", "quantity": 1, "price": 9.0}])  # fmt: skip
+    wait_for(lambda: len(p.mail_to("ann@example.com")) == 1, "the tea refill reminder", 30)
+    [mail] = p.mail_to("ann@example.com")
+    assert mail["Subject"] == "Running low on Green Tea?"
+    time.sleep(3)
+    assert len(p.mail_to("ann@example.com")) == 1, "the mug waits its 30 days"
+
+    # bob buys tea twice, a day apart by their timestamps: the interval is recorded.
+    day_ago = int(time.time() * 1000) - 86_400_000 - 60_000
+    tea = {"currency": "EUR", "total": 5.0, "items": [{"product_id": "tea", "price": 5.0}]}
+    p.shop.event("orders", "bob", type="order_placed", order_id="b1", ts=day_ago, **tea)
+    p.shop.event("orders", "bob", type="order_placed", order_id="b2", **tea)
+    key = f"{p.settings.redis_namespace}:repurchase:tea"
+    recorded = wait_for(lambda: client.lrange(key, 0, -1), "bob's interval in Redis", 20)
+    assert [int(v) // 60_000 for v in recorded] == [24 * 60 + 1]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Discriminator, Tag
 
 from flows.fields import WEEKDAYS, ClockTime, Duration, Strict, Weekday
+from flows.replenishment import interval_ms
 from flows.step_context import StepContext, StepResult
 
 DAY_MS = 86_400_000
@@ -62,7 +63,9 @@ def execute(step: WaitStep, ctx: StepContext) -> StepResult:
     if isinstance(wait, Until):
         due = next_time_of_day(run.due_ms, wait, ctx.state.profile.timezone)
     elif isinstance(wait, ReplenishWait):
-        raise NotImplementedError("replenishment waits are refused when a flow is applied")
+        # Counted from the order (the run's start), less the lead; never in the past.
+        interval = interval_ms(run.payload, wait.replenish.fallback)
+        due = max(run.episode + interval - wait.replenish.lead, run.due_ms)
     else:
         due = run.due_ms + wait
     moved = ctx.proceed(run=replace(run, due_ms=due))

@@ -7,6 +7,7 @@ replenishment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +42,16 @@ class EventTrigger(Strict):
 
 
 def starts_for(
-    flows: FlowSet, state: CustomerState, event_type: str, event: dict[str, Any], base_ms: int
+    flows: FlowSet,
+    state: CustomerState,
+    event_type: str,
+    event: dict[str, Any],
+    base_ms: int,
+    per_item: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> tuple[list[Start], list[str]]:
     """The runs an event starts, and the problems of flows whose ``where`` or ``key``
-    failed on it (those flows start nothing)."""
+    failed on it (those flows start nothing). ``per_item``: for an order, a (key,
+    payload) per product, for the flows with ``per_item: true``."""
     starts: list[Start] = []
     problems: list[str] = []
     for plan in flows.on_event(event_type):
@@ -58,14 +65,19 @@ def starts_for(
         except ConditionFailed as exc:
             problems.append(f"{plan.id}: {exc}")
             continue
-        starts.append(Start(plan, base_ms, {"event": event}, key))
+        if trigger.per_item:
+            starts.extend(Start(plan, base_ms, payload, item_key) for item_key, payload in per_item)
+        else:
+            starts.append(Start(plan, base_ms, {"event": event}, key))
     return starts, problems
 
 
 def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
     context = base_context(state)
     event: dict[str, Any] = run.payload.get("event") or {}
-    if event.get("items"):
+    if run.payload.get("item"):  # a run per ordered product (replenishment)
+        context["items"] = [dict(run.payload["item"])]
+    elif event.get("items"):
         context["items"] = [
             {
                 "product_id": item.get("product_id"),

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from flows import engine
 from flows.plan import FlowSet
+from flows.replenishment import NOTHING_KNOWN, Repurchase, item_payloads
 from flows.starts import Start
 from flows.steps.send import STALE_AFTER_MS, command_id
 from flows.triggers import abandonment, date, inactivity
@@ -35,11 +36,13 @@ def apply_event(
     flows: FlowSet,
     now_ms: int,
     product_categories: Mapping[str, Sequence[str]] = NO_CATEGORIES,
+    repurchase: Mapping[str, Repurchase] = NOTHING_KNOWN,
 ) -> CustomerState:
     """Fold one storefront event into the customer's state and runs.
 
     Runs count from the event's own time, but never from the future: a storefront
-    clock running ahead must not postpone a message.
+    clock running ahead must not postpone a message. ``product_categories`` and
+    ``repurchase`` are what the catalogue says of an order's products.
     """
     base_ms = min(event.ts, now_ms)
     if isinstance(event, CustomerEvent):
@@ -63,12 +66,16 @@ def apply_event(
     if flows.dates() and not getattr(event, "historical", False):
         starts = [*starts, *date.starts_on_activity(flows, new, base_ms, now_ms)]
     triggered = flows.on_event(event.type) and not getattr(event, "historical", False)
-    if triggered or (new.runs and flows.listens):
+    if triggered or (new.runs and event.type in flows.listens):
         # History (an imported order) starts nothing, but may still end runs.
         data = event_data(event)
         found: list[Start] = []
         if triggered:
-            found, _ = starts_for(flows, new, event.type, data, base_ms)
+            per_item = []
+            if isinstance(event, OrderEvent) and event.type == "order_placed":
+                # Against the state before the order: when each was bought before.
+                per_item = item_payloads(state, event, data, base_ms, repurchase)
+            found, _ = starts_for(flows, new, event.type, data, base_ms, per_item)
         new = engine.apply(
             new, event.type, data, [*starts, *found], flows, base_ms, now_ms,
             owned=new is not state,
@@ -110,7 +117,7 @@ def _apply_customer(
             armed = date.starts_on_activity(flows, new, base_ms, now_ms)
             new = engine.apply(new, "profile", {}, armed, flows, base_ms, now_ms)
         for name in happened:
-            if flows.on_event(name) or (new.runs and flows.listens):
+            if flows.on_event(name) or (new.runs and name in flows.listens):
                 data = event_data(event)
                 found, _ = starts_for(flows, new, name, data, base_ms)
                 new = engine.apply(new, name, data, found, flows, base_ms, now_ms)
