@@ -210,7 +210,11 @@ def test_replenishment_from_the_catalogue_param_and_repurchases_recorded(
 
     # bob buys tea twice, a day apart by their timestamps: the interval is recorded.
     day_ago = int(time.time() * 1000) - 86_400_000 - 60_000
-    tea = {"currency": "EUR", "total": 5.0, "items": [{"product_id": "tea", "price": 5.0}]}
+    tea = {
+        "currency": "EUR",
+        "total": 5.0,
+        "items": [{"product_id": "tea", "quantity": 1, "price": 5.0}],
+    }
     p.shop.event("orders", "bob", type="order_placed", order_id="b1", ts=day_ago, **tea)
     p.shop.event("orders", "bob", type="order_placed", order_id="b2", **tea)
     key = f"{p.settings.redis_namespace}:repurchase:tea"
