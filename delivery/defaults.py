@@ -66,22 +66,22 @@ _ITEMS_HTML = (
 """
 )
 
+# Recommendations wrap: four abreast at 600 px, two on a phone. Inline blocks rather
+# than table cells, which would squeeze four columns into 375 px.
 _RECS_HTML = (
     """{% if recommendations %}
 <h2 style="font-size:18px;margin:24px 0 8px 0">You might also like</h2>
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0">
-<tr>
+<div style="text-align:center;font-size:0">
 {% for rec in recommendations[:4] %}
-<td width="25%" style="padding:8px 4px;vertical-align:top;text-align:center;"""
+<div style="display:inline-block;width:124px;max-width:46%;vertical-align:top;padding:8px 4px;text-align:center;font-size:13px;"""
     + _FONT
     + """">
-{% if rec.image_url %}<a href="{{ rec.url }}"><img src="{{ rec.image_url }}" alt="{{ rec.title }}" width="120" style="display:block;margin:0 auto;border:0;border-radius:4px;width:120px;max-width:100%"></a>{% endif %}
+{% if rec.image_url %}<a href="{{ rec.url }}"><img src="{{ rec.image_url }}" alt="" width="120" style="display:block;margin:0 auto;border:0;border-radius:4px;width:120px;max-width:100%;height:auto"></a>{% endif %}
 <a href="{{ rec.url }}" style="display:block;color:#222222;font-size:13px;text-decoration:none;margin-top:6px">{{ rec.title }}</a>
 <span style="font-size:13px;color:#555555">{{ rec.price|money(rec.currency) }}</span>
-</td>
+</div>
 {% endfor %}
-</tr>
-</table>
+</div>
 {% endif %}
 """
 )
