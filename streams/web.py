@@ -43,6 +43,34 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
     app = worker.app
     settings = worker.settings
 
+    async def record_consent(
+        customer_id: str, channel: str, value: str, *, event_id: str, **fields: Any
+    ) -> None:
+        """Publish a consent change to ``customers``, then copy it to Redis.
+
+        The topic is the record, so it is written first and acknowledged before the
+        page says "done"; the stream worker applies it to the state every later message
+        is judged by, and to Redis. Redis gets it at once too: the delivery side takes
+        the stricter of a message's consent and Redis's, so an opt-out must reach it
+        before messages already on their way, and a confirmation must not wait behind
+        a lagging "pending" there.
+        """
+        now = clock.now_ms()
+        event = {
+            "event_id": f"{event_id}:{now}",
+            "customer_id": customer_id,
+            "ts": now,
+            "consent": {channel: value},
+            "consent_ts": now,
+            **fields,
+        }
+        ack = await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
+        await ack
+        try:
+            await worker.shared.set_consent(customer_id, channel, value)
+        except UNAVAILABLE as exc:
+            log.warning("consent of %s recorded; Redis copy deferred: %s", customer_id, exc)
+
     def read_token(token: str) -> tuple[str, str]:
         payload = verify(token, settings.secret_key, clock.now_ms())
         if payload.get("purpose") != "unsubscribe":
@@ -71,23 +99,12 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
                 customer_id, channel = read_token(token)
             except InvalidToken as exc:
                 return _invalid(self, exc)
-            now = clock.now_ms()
-            event = {
-                "event_id": f"unsubscribe:{customer_id}:{channel}:{now}",
-                "customer_id": customer_id,
-                "ts": now,
-                "consent": {channel: "unsubscribed"},
-            }
-            # The topic is the record of the opt-out, so it is written first and
-            # acknowledged before the page says "done"; the stream worker applies it
-            # to the state every later message is judged by, and to Redis.
-            ack = await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
-            await ack
-            try:
-                # At once too, for messages already on their way to the delivery side.
-                await worker.shared.set_consent(customer_id, channel, "unsubscribed")
-            except UNAVAILABLE as exc:
-                log.warning("unsubscribe of %s recorded; Redis copy deferred: %s", customer_id, exc)
+            await record_consent(
+                customer_id,
+                channel,
+                "unsubscribed",
+                event_id=f"unsubscribe:{customer_id}:{channel}",
+            )
             log.info("unsubscribed %s from %s", customer_id, channel)
             return self.html(_page("Unsubscribed", "<h1>You are unsubscribed.</h1>"))
 
@@ -121,27 +138,11 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
                 customer_id, email = read_confirm_token(token)
             except InvalidToken as exc:
                 return _invalid(self, exc)
-            now = clock.now_ms()
-            event = {
-                "event_id": f"confirm:{customer_id}:{now}",
-                "customer_id": customer_id,
-                "ts": now,
-                "email": email,
-                "consent": {"email": "subscribed"},
-                "consent_ts": now,
-                "consent_source": "double_opt_in",
-            }
-            ack = await customers_topic.send(key=customer_id.encode(), value=orjson.dumps(event))
-            await ack
-            try:
-                # At once too: the delivery side takes the stricter of the consent a
-                # message carries and Redis's, so a lagging "pending" there would hold
-                # back the messages the confirmation releases.
-                await worker.shared.set_consent(customer_id, "email", "subscribed")
-            except UNAVAILABLE as exc:
-                log.warning(
-                    "confirmation of %s recorded; Redis copy deferred: %s", customer_id, exc
-                )
+            # The time and source make this evidence that outranks an earlier opt-out.
+            await record_consent(
+                customer_id, "email", "subscribed", event_id=f"confirm:{customer_id}",
+                email=email, consent_source="double_opt_in",
+            )  # fmt: skip
             log.info("double opt-in confirmed for %s", customer_id)
             return self.html(_page("Subscribed", "<h1>Thank you, you are subscribed.</h1>"))
 
