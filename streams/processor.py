@@ -71,6 +71,9 @@ class Processor:
         self.applied = applied
         self.send_event = send_event
         self.repurchases = RepurchaseStats(shared)
+        #: flows whose trigger condition failed on an event of the batch being applied
+        self._notes: list[Note] = []
+        self._warned: set[tuple[str, str]] = set()
         self.views = CustomerViews(shared, store.get, self.waits, applied)
         self.due = DueIndex()
         self._weights: dict[str, float] = {}
@@ -123,7 +126,9 @@ class Processor:
                     state = CustomerState(event.customer_id, message.partition)
             if state.partition != message.partition:
                 state = replace(state, partition=message.partition)
-            new = apply_event(state, event, triggers, now, categories or {}, repurchase or {})
+            new = apply_event(
+                state, event, triggers, now, categories or {}, repurchase or {}, self._notes
+            )
             if repurchase is not None and isinstance(event, OrderEvent) and not event.historical:
                 self.repurchases.saw(state, event, min(event.ts, now))
             if isinstance(event, CustomerEvent) and resubscription_ignored(state, new, event):
@@ -142,9 +147,12 @@ class Processor:
         return changed
 
     async def _durable(self) -> None:
-        """Ship the batch's state changes and dead letters; return once acknowledged."""
+        """Ship the batch's state changes and dead letters; return once acknowledged.
+        Then what the batch's trigger conditions failed on is recorded."""
         await self.store.flush()
         await self.dead_letters.flush()
+        notes, self._notes = self._notes, []
+        await self._record(notes)
 
     async def _redis(self, call: Callable[[], Any]) -> Any:
         return await until_available(call, what="redis", waits=self.waits)
@@ -243,8 +251,16 @@ class Processor:
         was sent, so results (an A/B control group above all) can be compared."""
         for note in notes:
             self.metrics.runs_ended.labels(note.flow_id, note.reason).inc()
-            if note.detail:
-                log.warning("flow %s, customer %s: %s", note.flow_id, note.customer_id, note.detail)
+            if note.detail and (note.flow_id, note.reason) not in self._warned:
+                # Once per flow and reason: a condition failing on every event would
+                # otherwise flood the log; the metric and delivery-events count them all.
+                self._warned.add((note.flow_id, note.reason))
+                log.warning(
+                    "flow %s, customer %s: %s (further ones counted, not logged)",
+                    note.flow_id,
+                    note.customer_id,
+                    note.detail,
+                )
             if self.send_event is not None:
                 await self.send_event(
                     DeliveryEvent(

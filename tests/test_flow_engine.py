@@ -432,3 +432,19 @@ def test_replenishment_runs_per_product_from_the_best_known_interval() -> None:
     sim.state = apply_event(sim.state, again, sim.triggers, sim.now, {}, known)
     [tea] = [r for r in sim.state.runs if r.key == "tea"]
     assert (tea.due_ms - sim.now) // DAY == 27 - 3
+
+
+def test_a_trigger_condition_that_fails_starts_nothing_and_is_noted() -> None:
+    from flows.step_context import Note
+    from streams.logic import apply_event
+    from tests.test_logic_support import click
+
+    plan = flow(trigger={"event": "search", "where": "event.query > 3"}, steps=[{"send": {}}])
+    sim = Sim(plan)
+    notes: list[Note] = []
+    state = apply_event(sim.state, click("search", sim.now, query="tea"), sim.triggers,
+                        sim.now, notes=notes)  # fmt: skip
+    assert state.runs == ()
+    [note] = notes
+    assert (note.flow_id, note.reason, note.customer_id) == ("f", "condition_failed", CUSTOMER)
+    assert "TypeError" in note.detail

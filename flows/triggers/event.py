@@ -48,12 +48,12 @@ def starts_for(
     event: dict[str, Any],
     base_ms: int,
     per_item: Sequence[tuple[str, dict[str, Any]]] = (),
-) -> tuple[list[Start], list[str]]:
+) -> tuple[list[Start], list[tuple[str, str]]]:
     """The runs an event starts, and the problems of flows whose ``where`` or ``key``
-    failed on it (those flows start nothing). ``per_item``: for an order, a (key,
-    payload) per product, for the flows with ``per_item: true``."""
+    failed on it, as (flow id, error): those flows start nothing. ``per_item``: for an
+    order, a (key, payload) per product, for the flows with ``per_item: true``."""
     starts: list[Start] = []
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     for plan in flows.on_event(event_type):
         trigger = plan.flow.trigger
         assert isinstance(trigger, EventTrigger)
@@ -63,7 +63,7 @@ def starts_for(
                 continue
             key = _render_key(trigger.key, found) if trigger.key is not None else ""
         except ConditionFailed as exc:
-            problems.append(f"{plan.id}: {exc}")
+            problems.append((plan.id, str(exc)))
             continue
         if trigger.per_item:
             starts.extend(Start(plan, base_ms, payload, item_key) for item_key, payload in per_item)

@@ -14,6 +14,7 @@ from flows import engine
 from flows.plan import FlowSet
 from flows.replenishment import NOTHING_KNOWN, Repurchase, item_payloads
 from flows.starts import Start
+from flows.step_context import Note
 from flows.steps.send import STALE_AFTER_MS, command_id
 from flows.triggers import abandonment, date, inactivity
 from flows.triggers.event import starts_for
@@ -37,16 +38,18 @@ def apply_event(
     now_ms: int,
     product_categories: Mapping[str, Sequence[str]] = NO_CATEGORIES,
     repurchase: Mapping[str, Repurchase] = NOTHING_KNOWN,
+    notes: list[Note] | None = None,
 ) -> CustomerState:
     """Fold one storefront event into the customer's state and runs.
 
     Runs count from the event's own time, but never from the future: a storefront
     clock running ahead must not postpone a message. ``product_categories`` and
-    ``repurchase`` are what the catalogue says of an order's products.
+    ``repurchase`` are what the catalogue says of an order's products. ``notes``, if
+    given, collects the flows a trigger's ``where`` or ``key`` failed to judge.
     """
     base_ms = min(event.ts, now_ms)
     if isinstance(event, CustomerEvent):
-        return _apply_customer(state, event, flows, base_ms, now_ms)
+        return _apply_customer(state, event, flows, base_ms, now_ms, notes)
     remembered = isinstance(event, OrderEvent) or event.type in _NOT_IDEMPOTENT
     if remembered and event.event_id in state.recent_events:
         return state
@@ -75,7 +78,8 @@ def apply_event(
             if isinstance(event, OrderEvent) and event.type == "order_placed":
                 # Against the state before the order: when each was bought before.
                 per_item = item_payloads(state, event, data, base_ms, repurchase)
-            found, _ = starts_for(flows, new, event.type, data, base_ms, per_item)
+            found, failed = starts_for(flows, new, event.type, data, base_ms, per_item)
+            _note(notes, failed, state.customer_id, base_ms)
         new = engine.apply(
             new, event.type, data, [*starts, *found], flows, base_ms, now_ms,
             owned=new is not state,
@@ -99,7 +103,12 @@ def apply_event(
 
 
 def _apply_customer(
-    state: CustomerState, event: CustomerEvent, flows: FlowSet, base_ms: int, now_ms: int
+    state: CustomerState,
+    event: CustomerEvent,
+    flows: FlowSet,
+    base_ms: int,
+    now_ms: int,
+    notes: list[Note] | None,
 ) -> CustomerState:
     new = apply_customer(state, event)
     happened: list[str] = []
@@ -119,9 +128,19 @@ def _apply_customer(
         for name in happened:
             if flows.on_event(name) or (new.runs and name in flows.listens):
                 data = event_data(event)
-                found, _ = starts_for(flows, new, name, data, base_ms)
+                found, failed = starts_for(flows, new, name, data, base_ms)
+                _note(notes, failed, state.customer_id, base_ms)
                 new = engine.apply(new, name, data, found, flows, base_ms, now_ms)
     return engine.release_waiting(new, now_ms)
+
+
+def _note(
+    notes: list[Note] | None, failed: list[tuple[str, str]], customer_id: str, at_ms: int
+) -> None:
+    if notes is not None:
+        notes.extend(
+            Note(flow, customer_id, at_ms, "condition_failed", detail=why) for flow, why in failed
+        )
 
 
 def fire_due(
