@@ -6,6 +6,11 @@ others, and for entries written before retries were parked here). Taking due ent
 pushes their score one lease into the future instead of removing them, so a worker that
 dies mid-way leaves them to be taken again; the send ledger makes that retake harmless.
 ``done`` removes an entry once it reached a final outcome.
+
+The lease is short, so a crashed worker's entries come back within seconds, and the
+worker renews the leases of entries it still works on (a send stuck in SMTP timeouts).
+A renewal is a compare-and-set on the score: an entry re-parked meanwhile, with a due
+time of its own, keeps it.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from redis.asyncio import Redis
 
 from delivery.retry import RetryState
 
-# Long enough for a full retry pass to get through the SMTP pool even when every send
-# runs into its timeouts; a crashed worker's entries come back after it.
-DEFAULT_LEASE_MS = 300_000
+# How long a taken entry stays with its taker without a renewal: the delay after which
+# a crashed worker's entries are taken again.
+DEFAULT_LEASE_MS = 30_000
 
 _TAKE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -38,12 +43,26 @@ end
 return out
 """
 
+# ARGV: the new score, then (id, score it was taken with) pairs. Returns the renewed ids.
+_RENEW = """
+local renewed = {}
+for i = 2, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    table.insert(renewed, ARGV[i])
+  end
+end
+return renewed
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class DeferredEntry:
     command_id: str
     raw: bytes
     retry: RetryState | None = None
+    leased_until_ms: int = 0  # the score taking it set: what a renewal compares
 
 
 class DeferredQueue:
@@ -69,15 +88,27 @@ class DeferredQueue:
         await pipe.execute()
 
     async def take_due(self, now_ms: int, limit: int = 500) -> list[DeferredEntry]:
+        until_ms = now_ms + self.lease_ms
         flat = await self.redis.eval(
-            _TAKE, 3, self.zkey, self.hkey, self.rkey, now_ms, limit, now_ms + self.lease_ms
+            _TAKE, 3, self.zkey, self.hkey, self.rkey, now_ms, limit, until_ms
         )
         entries = []
         for i in range(0, len(flat), 3):
-            cid = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
             retry = RetryState.from_json(flat[i + 2])
-            entries.append(DeferredEntry(cid, bytes(flat[i + 1]), retry))
+            entries.append(DeferredEntry(_text(flat[i]), bytes(flat[i + 1]), retry, until_ms))
         return entries
+
+    async def renew(self, leases: dict[str, int], now_ms: int) -> dict[str, int]:
+        """Extend the leases still held (id -> score taken with); the new scores of
+        those renewed. An entry finished or re-parked meanwhile is left alone."""
+        if not leases:
+            return {}
+        until_ms = now_ms + self.lease_ms
+        args: list[str | int] = [until_ms]
+        for command_id, held_ms in leases.items():
+            args += [command_id, held_ms]
+        renewed = await self.redis.eval(_RENEW, 1, self.zkey, *args)
+        return {_text(cid): until_ms for cid in renewed}
 
     async def retry_state(self, command_id: str) -> RetryState | None:
         """The window a command already used, when a replayed copy of it fails again."""
@@ -97,3 +128,7 @@ class DeferredQueue:
 
     async def size(self) -> int:
         return int(await self.redis.zcard(self.zkey))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

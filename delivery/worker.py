@@ -22,7 +22,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -44,6 +50,22 @@ log = logging.getLogger(__name__)
 
 _DEFERRED_POLL_S = 1.0
 _FETCH_MAX_WAIT_MS = 25
+
+
+class _LogAssignment(ConsumerRebalanceListener):
+    """Which send-commands partitions this worker owns: an operator's first question
+    when some customers' messages stop while others flow."""
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("send-commands partitions revoked: %s", _partitions(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("send-commands partitions assigned: %s", _partitions(assigned) or "none")
+
+
+def _partitions(tps: Any) -> str:
+    return ", ".join(str(tp.partition) for tp in sorted(tps, key=lambda tp: tp.partition))
 
 
 class DeliveryWorker:
@@ -85,6 +107,8 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._retry_capacity = 2 * settings.delivery_concurrency
         self._retrying: dict[str, asyncio.Task[None]] = {}
+        self._leases: dict[str, int] = {}  # in hand: the deferred score it was taken with
+        self._renewed_at_ms = 0
         self._wake = asyncio.Event()  # a parked command or a free retry place
         self._producer: AIOKafkaProducer | None = None
         self.running = False
@@ -94,7 +118,6 @@ class DeliveryWorker:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
         s = self.settings
         consumer = AIOKafkaConsumer(
-            s.topic("send-commands"),
             bootstrap_servers=s.kafka_bootstrap,
             # The prefix isolates deployments (and benchmark runs) sharing one broker, as
             # it does for the stream worker's Faust app id.
@@ -113,6 +136,7 @@ class DeliveryWorker:
         self._producer = producer
         try:
             await consumer.start()
+            consumer.subscribe([s.topic("send-commands")], listener=_LogAssignment())
             self.running = True
             deferred = asyncio.create_task(self._deferred_loop(stop), name="delivery-deferred")
             try:
@@ -272,6 +296,7 @@ class DeliveryWorker:
         try:
             while not stop.is_set():
                 self._wake.clear()  # before dispatching: a wake meanwhile is kept
+                await self._renew_leases()
                 wait_s = await self._dispatch_due()
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
@@ -283,6 +308,22 @@ class DeliveryWorker:
             # Finish what was started; an interrupted one stays leased and comes back.
             await asyncio.gather(*self._retrying.values(), return_exceptions=True)
 
+    async def _renew_leases(self) -> None:
+        """Keep the entries in hand leased, so no other worker takes them while this one
+        is still at it; a third of a lease between renewals leaves room for a slow pass."""
+        now_ms = self.clock.now_ms()
+        if not self._leases or now_ms - self._renewed_at_ms < self.deferred.lease_ms // 3:
+            return
+        try:
+            renewed = await self.deferred.renew(dict(self._leases), now_ms)
+        except Exception:
+            log.exception("renewing the leases of deferred commands failed; retrying")
+            return
+        self._renewed_at_ms = now_ms
+        for command_id, until_ms in renewed.items():
+            if command_id in self._leases:
+                self._leases[command_id] = until_ms
+
     async def _dispatch_due(self) -> float:
         """Start the due entries there is room for; the seconds until the next is due."""
         room = self._retry_capacity - len(self._retrying)
@@ -292,9 +333,12 @@ class DeliveryWorker:
             entries = await self.deferred.take_due(self.clock.now_ms(), limit=room)
             for entry in entries:
                 if entry.command_id in self._retrying:
-                    continue  # still being handled here; taking it renewed its lease
+                    # Still being handled here; taking it renewed its lease.
+                    self._leases[entry.command_id] = entry.leased_until_ms
+                    continue
                 task = asyncio.create_task(self._handle_deferred_logged(entry))
                 self._retrying[entry.command_id] = task
+                self._leases[entry.command_id] = entry.leased_until_ms
                 task.add_done_callback(functools.partial(self._finished, entry.command_id))
             if len(entries) >= room:
                 return _DEFERRED_POLL_S
@@ -308,6 +352,7 @@ class DeliveryWorker:
 
     def _finished(self, command_id: str, _: asyncio.Task[None]) -> None:
         self._retrying.pop(command_id, None)
+        self._leases.pop(command_id, None)
         self._wake.set()
 
     async def _handle_deferred_logged(self, entry: DeferredEntry) -> None:

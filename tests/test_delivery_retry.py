@@ -158,6 +158,24 @@ async def test_deferred_queue_keeps_retry_state_and_hands_out_big_batches(redis:
     assert await queue.retry_state("a") is None
 
 
+async def test_deferred_lease_renewal_keeps_only_leases_still_held(redis: Any) -> None:
+    client, settings = redis
+    queue = DeferredQueue(client, SharedState(client, settings.redis_namespace).key)
+    for cid in ("held", "reparked", "finished"):
+        await queue.add(cid, b"{}", T0)
+    taken = {e.command_id: e.leased_until_ms for e in await queue.take_due(T0)}
+    assert set(taken.values()) == {T0 + queue.lease_ms}
+    await queue.add("reparked", b"{}", T0 + 5)  # failed again meanwhile: its own due time
+    await queue.done("finished")
+    later = T0 + queue.lease_ms // 2
+    renewed = await queue.renew(taken, later)
+    assert renewed == {"held": later + queue.lease_ms}
+    assert await client.zscore(queue.zkey, "held") == later + queue.lease_ms
+    assert await client.zscore(queue.zkey, "reparked") == T0 + 5
+    assert await client.zscore(queue.zkey, "finished") is None  # not revived
+    assert await queue.renew({}, later) == {}
+
+
 # -- the worker's retry path ----------------------------------------------------------
 class FlakyTransport:
     """A ``Transport`` double: fails transiently ``failures`` times, then accepts."""
@@ -375,3 +393,42 @@ async def test_deferred_loop_is_not_held_up_by_one_slow_send_nor_capped_at_100(
         await asyncio.wait_for(loop, 10)
     assert sorted(e.status for e in r.producer.events) == ["sent"] * 151
     assert await r.worker.deferred.size() == 0
+
+
+async def test_a_send_outlasting_the_lease_keeps_its_entry_from_other_workers(rig: Any) -> None:
+    r = await rig(failures=0)
+    slow = SlowFor(b"slow-one")
+    r.worker.deliverer.transport = slow
+    await r.worker.deferred.add("slow-one", r.command("slow-one").to_bytes(), T0)
+    other = r.new_worker()  # a second process, polling the same queue
+    stop = asyncio.Event()
+    loop = asyncio.create_task(r.worker._deferred_loop(stop))
+    try:
+        await eventually(lambda: "slow-one" in r.worker._retrying, "the slow one in hand")
+        for _ in range(4):  # well past the first lease, a third of one at a time
+            r.clock._now += r.worker.deferred.lease_ms // 3 + 1
+            renewed_until = r.clock.now_ms() + r.worker.deferred.lease_ms
+            r.worker._wake.set()
+            await eventually(
+                lambda until=renewed_until: r.worker._leases.get("slow-one") == until,
+                "a renewal",
+            )
+            assert await other.deferred.take_due(r.clock.now_ms()) == []
+        slow.release.set()
+        await eventually(lambda: len(r.producer.events) == 1, "the slow one sent")
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+    assert [e.status for e in r.producer.events] == ["sent"]
+    assert await r.worker.deferred.size() == 0
+
+
+async def test_a_crashed_workers_deferred_entries_come_back_after_one_lease(rig: Any) -> None:
+    r = await rig(failures=0)
+    await r.worker.deferred.add("cmd-1", r.command().to_bytes(), T0)
+    assert len(await r.worker.deferred.take_due(T0)) == 1  # taken, then the taker died
+    successor = r.new_worker()
+    assert await successor.deferred.take_due(T0 + successor.deferred.lease_ms - 1) == []
+    [entry] = await successor.deferred.take_due(T0 + successor.deferred.lease_ms)
+    await successor.handle_deferred(entry)
+    assert [e.status for e in r.producer.events] == ["sent"]
