@@ -56,8 +56,7 @@ _ITEMS_HTML = (
     + _FONT
     + """">
 <a href="{{ item.url }}" style="color:#222222;font-weight:bold;font-size:15px;text-decoration:none">{{ item.title }}</a><br>
-<span style="color:#555555;font-size:14px">Quantity: {{ item.quantity }}</span><br>
-{% if item.old_price %}<s style="color:#888888;font-size:13px">{{ item.old_price|money(item.currency) }}</s> {% endif %}<span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
+{QUANTITY}{% if item.old_price %}<s style="color:#888888;font-size:13px">{{ item.old_price|money(item.currency) }}</s> {% endif %}<span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
 </td>
 </tr>
 {% endfor %}
@@ -65,6 +64,9 @@ _ITEMS_HTML = (
 {% endif %}
 """
 )
+
+_QUANTITY_HTML = """<span style="color:#555555;font-size:14px">Quantity: {{ item.quantity }}</span><br>
+"""
 
 # Recommendations wrap: four abreast at 600 px, two on a phone. Inline blocks rather
 # than table cells, which would squeeze four columns into 375 px.
@@ -97,20 +99,27 @@ def _button(url: str, label: str) -> str:
     )
 
 
-def _html(intro: str, button_url: str, button_label: str, *, with_items: bool = True) -> str:
+def _html(
+    intro: str,
+    button_url: str,
+    button_label: str,
+    *,
+    with_items: bool = True,
+    quantities: bool = True,
+) -> str:
     body = (
         _GREETING_HTML
         + f'<p style="font-size:16px;line-height:1.5;margin:0 0 16px 0">{intro}</p>\n'
     )
     if with_items:
-        body += _ITEMS_HTML
+        body += _ITEMS_HTML.replace("{QUANTITY}", _QUANTITY_HTML if quantities else "")
     return _HTML_HEAD + body + _button(button_url, button_label) + _RECS_HTML + _HTML_TAIL
 
 
 # -- shared text fragments ----------------------------------------------------
 
 _ITEMS_TEXT = """{% for item in items %}
-- {{ item.title }} (x{{ item.quantity }}) {{ item.price|money(item.currency) }}{% if item.old_price %} (was {{ item.old_price|money(item.currency) }}){% endif %}
+- {{ item.title }}{QUANTITY} {{ item.price|money(item.currency) }}{% if item.old_price %} (was {{ item.old_price|money(item.currency) }}){% endif %}
   {{ item.url }}
 {% endfor %}
 """
@@ -126,10 +135,11 @@ You might also like:
 """
 
 
-def _text(intro: str, link_line: str, *, with_items: bool = True) -> str:
+def _text(intro: str, link_line: str, *, with_items: bool = True, quantities: bool = True) -> str:
     body = 'Hi {{ customer.first_name or "there" }},\n\n' + intro + "\n\n"
     if with_items:
-        body += _ITEMS_TEXT + "\n"
+        body += _ITEMS_TEXT.replace("{QUANTITY}", " (x{{ item.quantity }})" if quantities else "")
+        body += "\n"
     return body + link_line + "\n" + _RECS_TEXT
 
 
@@ -346,6 +356,46 @@ _BIRTHDAY = Message(
     ),
 )
 
+_PRICE_DROP = Message(
+    subject="{% if items %}Price drop: {{ items[0].title }}, now {{ items[0].price|money(items[0].currency) }}"
+    "{% else %}A price just dropped{% endif %}",
+    preheader="{% if event.old_price and items %}Was {{ event.old_price|money(items[0].currency) }}."
+    " {% endif %}Prices can go back up.",
+    html=_html(
+        "Good news: {% if 'subscribed' in event.reasons %}the price you asked us to watch"
+        "{% else %}something you looked at{% endif %} just dropped.",
+        "{{ items[0].url if items else shop_url|utm }}",
+        "Get it at the new price",
+        quantities=False,
+    ),
+    text=_text(
+        "Good news: {% if 'subscribed' in event.reasons %}the price you asked us to watch"
+        "{% else %}something you looked at{% endif %} just dropped.",
+        "Get it at the new price: {{ items[0].url if items else shop_url|utm }}",
+        quantities=False,
+    ),
+)
+
+_BACK_IN_STOCK = Message(
+    subject="{% if items %}{{ items[0].title }} is back in stock{% else %}Back in stock{% endif %}",
+    preheader="Popular items sell out fast.",
+    html=_html(
+        "{% if 'subscribed' in event.reasons %}You asked us to tell you: it is back."
+        "{% else %}Something you looked at is available again.{% endif %}"
+        " Popular items sell out fast.",
+        "{{ items[0].url if items else shop_url|utm }}",
+        "Get yours",
+        quantities=False,
+    ),
+    text=_text(
+        "{% if 'subscribed' in event.reasons %}You asked us to tell you: it is back."
+        "{% else %}Something you looked at is available again.{% endif %}"
+        " Popular items sell out fast.",
+        "Get yours: {{ items[0].url if items else shop_url|utm }}",
+        quantities=False,
+    ),
+)
+
 _NEUTRAL = Message(
     subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
     "{% endif %}",
@@ -367,6 +417,8 @@ _DEFAULTS: dict[tuple[str, int], Message] = {
     ("win_back", 0): _WIN_BACK,
     ("birthday", 0): _BIRTHDAY,
     ("double_opt_in", 1): _DOUBLE_OPT_IN_REMINDER,
+    ("price_drop", 0): _PRICE_DROP,
+    ("back_in_stock", 0): _BACK_IN_STOCK,
     ("flow", 0): _NEUTRAL,
 }
 

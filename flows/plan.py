@@ -15,6 +15,7 @@ from flows.steps.split import SplitStep
 from flows.steps.wait import WaitStep
 from flows.steps.wait_for import WaitForStep
 from flows.triggers.abandonment import AbandonmentTrigger
+from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
 from flows.triggers.date import DateTrigger
 from flows.triggers.event import EventTrigger
 from flows.triggers.inactivity import InactivityTrigger
@@ -106,12 +107,8 @@ _LATER = "is not supported by this version of nudge yet"
 
 def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
     trigger = flow.trigger
-    if isinstance(trigger, InactivityTrigger | DateTrigger):
-        if flow.include_existing:
-            yield "include_existing", f"reaching customers with no activity yet {_LATER}"
-    elif not isinstance(trigger, AbandonmentTrigger | EventTrigger):
-        name = next(iter(trigger.model_dump(by_alias=True)))
-        yield f"trigger.{name}", f"the {name} trigger {_LATER}"
+    if isinstance(trigger, InactivityTrigger | DateTrigger) and flow.include_existing:
+        yield "include_existing", f"reaching customers with no activity yet {_LATER}"
     for path, step in walk_steps(flow.steps):
         if isinstance(step, SendStep) and step.send.to == "seller":
             yield f"{path}.send.to", f"messages to sellers {_LATER}"
@@ -135,6 +132,7 @@ class FlowSet:
     __slots__ = (
         "_abandonment",
         "_by_event",
+        "_catalog",
         "_current",
         "_dates",
         "_inactivity",
@@ -177,6 +175,10 @@ class FlowSet:
             p for p in self._current.values()
             if p.enabled and isinstance(p.flow.trigger, DateTrigger)
         )  # fmt: skip
+        self._catalog = tuple(
+            p for p in self._current.values()
+            if p.enabled and isinstance(p.flow.trigger, PriceDropTrigger | BackInStockTrigger)
+        )  # fmt: skip
         #: whether an enabled flow runs per ordered product (replenishment)
         self.per_item = any(
             isinstance(p.flow.trigger, EventTrigger) and p.flow.trigger.per_item
@@ -209,6 +211,10 @@ class FlowSet:
     def dates(self) -> tuple[FlowPlan, ...]:
         """Enabled flows on the ``date`` trigger."""
         return self._dates
+
+    def catalog(self) -> tuple[FlowPlan, ...]:
+        """Enabled flows on the ``price_drop`` and ``back_in_stock`` triggers."""
+        return self._catalog
 
     def inactivity(self) -> tuple[FlowPlan, ...]:
         """Enabled flows on the ``inactivity`` trigger."""

@@ -9,7 +9,9 @@ from typing import Any
 
 import faust
 
-CLICK_TYPES = frozenset({"product_view", "category_view", "search", "cart_add", "cart_remove"})
+CLICK_TYPES = frozenset(
+    {"product_view", "category_view", "search", "cart_add", "cart_remove", "product_subscribe"}
+)
 ORDER_TYPES = frozenset({"order_placed", "order_status"})
 CONSENT_VALUES = frozenset({"subscribed", "unsubscribed", "pending"})
 
@@ -29,6 +31,8 @@ class ClickEvent(_Record):
     quantity: int | None = None
     price: float | None = None
     session_id: str | None = None
+    #: ``product_subscribe``: what to hear about, ``price_drop`` or ``back_in_stock``
+    topic: str | None = None
 
 
 class OrderItem(_Record):

@@ -22,6 +22,8 @@ BUILT_IN_TEMPLATES = (
     "double_opt_in",
     "win_back",
     "birthday",
+    "price_drop",
+    "back_in_stock",
     "flow",
 )
 

@@ -64,6 +64,7 @@ CLICK_TYPE_REQUIRES: dict[str, str] = {
     "product_view": "product_id",
     "cart_add": "product_id",
     "cart_remove": "product_id",
+    "product_subscribe": "product_id",
     "category_view": "category_id",
     "search": "query",
 }

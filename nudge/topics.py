@@ -23,7 +23,11 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("orders"),
     TopicSpec("customers"),
     TopicSpec("catalog", compacted=True, co_partitioned=False),
-    TopicSpec("catalog-changes", co_partitioned=False),
+    # Keyed by product; co-partitioned with each other and the product-audience table.
+    TopicSpec("catalog-changes"),
+    TopicSpec("product-interest"),
+    # Keyed by customer, like the input topics: the catalogue triggers' fan-out.
+    TopicSpec("catalog-signals"),
     TopicSpec("trigger-config", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("model-updates", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("send-commands"),

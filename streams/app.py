@@ -19,19 +19,21 @@ import faust
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
+from models.catalog import CatalogSignal
 from models.commands import DeliveryEvent, SendCommand
 from nudge import codec
 from nudge.clock import Clock, SystemClock
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.trigger_registry import TriggerFeed, TriggerRegistry
+from streams.catalog_join import CatalogJoin
 from streams.consumer import NudgeApp
 from streams.dead_letter import DeadLetterSink
 from streams.metrics import StreamMetrics
 from streams.offsets import OffsetProgress
 from streams.processor import Processor
 from streams.quiet_monitor import QuietMonitor
-from streams.table import StateStore, declare_table
+from streams.table import AudienceStore, StateStore, declare_audience_table, declare_table
 from streams.waiting import Waits
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,14 @@ BATCH_WITHIN_S = 0.05
 #: Input topics whose commits follow ``OffsetProgress`` (the compacted catalogue
 #: keeps Faust's own bookkeeping: it is an upsert log, and a skipped record is
 #: repaired by the next import).
-GUARDED_TOPICS = ("clickstream", "orders", "customers")
+GUARDED_TOPICS = (
+    "clickstream",
+    "orders",
+    "customers",
+    "catalog-signals",
+    "product-interest",
+    "catalog-changes",
+)
 #: How long a partition's position may stand still behind fetched records before
 #: it is sought back and fetched again.
 STALL_AFTER_S = 5.0
@@ -117,7 +126,11 @@ def create_app(
     commands = raw_topic("send-commands")
     dead_letter = raw_topic("dead-letter")
     delivery_events = raw_topic("delivery-events")
+    changes = raw_topic("catalog-changes")
+    interests = raw_topic("product-interest")
+    signals = raw_topic("catalog-signals")
     table = declare_table(app, "customer-state", settings.partitions)
+    audiences = declare_audience_table(app, settings.partitions)
 
     def mark_applied(messages: Sequence[Any]) -> None:
         now = time.monotonic()
@@ -144,6 +157,24 @@ def create_app(
         waits=waits,
         applied=mark_applied,
         send_event=send_event,
+    )
+    dead_letters = processor.dead_letters
+
+    async def send_interest(key: bytes, value: bytes) -> Any:
+        return await interests.send(key=key, value=value)
+
+    async def send_signal(key: bytes, value: bytes) -> Any:
+        return await signals.send(key=key, value=value)
+
+    processor.catalog = CatalogJoin(
+        store=AudienceStore(audiences),
+        registry=registry,
+        dead_letters=dead_letters,
+        send_interest=send_interest,
+        send_signal=send_signal,
+        clock=clock,
+        metrics=metrics,
+        applied=mark_applied,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
     feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
@@ -179,6 +210,9 @@ def create_app(
     agent_for(orders, processor.on_orders, codec.decode_order)
     agent_for(customers, processor.on_customers, codec.decode_customer_partial)
     agent_for(catalog, processor.on_catalog, codec.decode_product)
+    agent_for(signals, processor.on_signals, _decode_signal)
+    agent_for(interests, processor.catalog.on_interests, None)
+    agent_for(changes, processor.catalog.on_changes, None)
 
     @app.task
     async def follow_triggers() -> None:
@@ -244,6 +278,10 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+def _decode_signal(value: bytes | None, headers: Any, max_bytes: int) -> CatalogSignal:
+    return CatalogSignal.from_bytes(value)
 
 
 def _cached_log_end(consumer: Any, tp: Any) -> int | None:

@@ -52,6 +52,11 @@ class StreamMetrics:
             "Partitions sought back because a fetched record was not applied",
             registry=self.registry,
         )
+        self.catalog_signals = Counter(
+            "nudge_catalog_signals_total",
+            "Customers told of a price drop or a return to stock (one per change and customer)",
+            registry=self.registry,
+        )
         self.trigger_rejections = Counter(
             "nudge_trigger_rejections_total", "Trigger definitions rejected", registry=self.registry
         )

@@ -19,6 +19,7 @@ from typing import Any
 from flows.engine import fire as fire_runs
 from flows.replenishment import Repurchase
 from flows.step_context import Note
+from models.catalog import CatalogSignal
 from models.commands import DeliveryEvent, SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent
 from models.state import CustomerState
@@ -26,8 +27,9 @@ from nudge.clock import Clock
 from nudge.errors import InvalidMessage
 from nudge.shared_state import SharedState
 from nudge.trigger_registry import TriggerRegistry
+from streams.catalog_join import CatalogJoin
 from streams.dead_letter import DeadLetterSink
-from streams.logic import apply_event
+from streams.logic import apply_event, apply_signal
 from streams.logic.profile import resubscription_ignored
 from streams.metrics import StreamMetrics
 from streams.repurchase import RepurchaseStats
@@ -39,7 +41,7 @@ from streams.waiting import Waits, until_available
 log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes | None, Any, int], Any]
-Event = ClickEvent | OrderEvent | CustomerEvent
+Event = ClickEvent | OrderEvent | CustomerEvent | CatalogSignal
 POPULARITY = {"product_view": 1.0, "cart_add": 3.0, "order": 5.0}
 
 
@@ -78,6 +80,8 @@ class Processor:
         self.due = DueIndex()
         self._weights: dict[str, float] = {}
         self._popularity: asyncio.Task[None] | None = None
+        #: the product side of the catalogue triggers, when the app wires one
+        self.catalog: CatalogJoin | None = None
 
     def decode_batch(
         self, messages: Sequence[Any], decode: Decoder, topic: str
@@ -126,9 +130,12 @@ class Processor:
                     state = CustomerState(event.customer_id, message.partition)
             if state.partition != message.partition:
                 state = replace(state, partition=message.partition)
-            new = apply_event(
-                state, event, triggers, now, categories or {}, repurchase or {}, self._notes
-            )
+            if isinstance(event, CatalogSignal):
+                new = apply_signal(state, event, triggers, now)
+            else:
+                new = apply_event(
+                    state, event, triggers, now, categories or {}, repurchase or {}, self._notes
+                )
             if repurchase is not None and isinstance(event, OrderEvent) and not event.historical:
                 self.repurchases.saw(state, event, min(event.ts, now))
             if isinstance(event, CustomerEvent) and resubscription_ignored(state, new, event):
@@ -160,7 +167,16 @@ class Processor:
     async def on_clicks(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
         self.fold(decoded)
-        await self._durable()
+        catalog = self.catalog
+        interests = catalog.interests([e for _, e in decoded]) if catalog else []
+        try:
+            if catalog and interests:
+                await catalog.publish(interests)
+            await self._durable()
+        except BaseException:
+            if catalog and interests:
+                catalog.forget(interests)  # the replayed batch sends them again
+            raise
         self.applied(messages)
         weights = self._weights
         for _, event in decoded:
@@ -195,6 +211,13 @@ class Processor:
         await self._durable()
         # The batch counts as applied once the delivery side's copy is written too.
         self.views.add(changed, messages)
+
+    async def on_signals(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
+        """A price drop or a return to stock, for customers of this worker (the fan-out
+        of ``CatalogJoin.on_changes``)."""
+        self.fold(self.decode_batch(messages, decode, topic))
+        await self._durable()
+        self.applied(messages)
 
     async def on_catalog(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         products = []

@@ -1,48 +1,72 @@
-"""The ``customer-state`` table, written with an explicit partition.
+"""The worker's tables (``customer-state``, ``product-audience``), written with an
+explicit partition.
 
 Faust derives the changelog partition from the *current event*, which a batch of
-events from several partitions, or a timer, does not have. Every state records the
-partition its customer's events arrive on, and writes go to that partition.
+events from several partitions, or a timer, does not have. Every value records the
+partition its key's events arrive on, and writes go to that partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import faust
 
+from flows.triggers.catalog import ProductAudience
 from models.state import CustomerState
-from streams import state_codec
+from streams import audience_codec, state_codec
+
+V = TypeVar("V")
 
 log = logging.getLogger(__name__)
 
 
-class _StateValueType:
+def _value_type(codec_name: str) -> type:
     """What Faust asks of a table's ``value_type``: a serializer name and ``from_data``.
 
-    The codec already returns ``CustomerState`` objects, so ``from_data`` passes them on.
+    The codec already returns the value objects, so ``from_data`` passes them on.
     """
 
-    class _options:
-        serializer = state_codec.CODEC_NAME
+    class ValueType:
+        class _options:
+            serializer = codec_name
 
-    @staticmethod
-    def from_data(data: Any, preferred_type: Any = None) -> Any:
-        return data
+        @staticmethod
+        def from_data(data: Any, preferred_type: Any = None) -> Any:
+            return data
+
+    return ValueType
 
 
 def declare_table(app: faust.App, name: str, partitions: int) -> Any:
+    """The ``customer-state`` table."""
     state_codec.register()
     return app.Table(
-        name, default=None, partitions=partitions, key_type=bytes, value_type=_StateValueType
+        name,
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=_value_type(state_codec.CODEC_NAME),
     )
 
 
-class StateStore:
-    """Reads and writes of customer state, with the changelog only on real change.
+def declare_audience_table(app: faust.App, partitions: int) -> Any:
+    """The ``product-audience`` table, keyed by product id."""
+    audience_codec.register()
+    return app.Table(
+        "product-audience",
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=_value_type(audience_codec.CODEC_NAME),
+    )
+
+
+class ChangelogStore(Generic[V]):
+    """Reads and writes of a table's values, with the changelog only on real change.
 
     Writes land in the local store at once and are queued for the changelog;
     ``flush`` ships them as one produce batch per partition, which costs far less
@@ -51,20 +75,29 @@ class StateStore:
     because a batch's input offsets may be committed only once its state is durable.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(
+        self,
+        table: Any,
+        value_type: type[V],
+        encode: Callable[[V], bytes],
+        partition_of: Callable[[V], int],
+    ) -> None:
         self.table = table
-        self._queued: dict[int, dict[bytes, CustomerState]] = {}
+        self.value_type = value_type
+        self.encode = encode
+        self.partition_of = partition_of
+        self._queued: dict[int, dict[bytes, V]] = {}
         self._shipping = asyncio.Lock()
         self._unacked: list[asyncio.Future[Any]] = []
         self.failed: BaseException | None = None
 
-    def get(self, key: bytes) -> CustomerState | None:
+    def get(self, key: bytes) -> V | None:
         value = self.table.data.get(key)
-        return value if isinstance(value, CustomerState) else None
+        return value if isinstance(value, self.value_type) else None
 
-    def put(self, key: bytes, state: CustomerState) -> None:
-        self.table.data[key] = state
-        self._queued.setdefault(state.partition, {})[key] = state
+    def put(self, key: bytes, value: V) -> None:
+        self.table.data[key] = value
+        self._queued.setdefault(self.partition_of(value), {})[key] = value
 
     async def flush(self) -> None:
         """Return once every state ``put`` before the call is acknowledged.
@@ -95,12 +128,12 @@ class StateStore:
             raise
         self._unacked = [ack for ack in self._unacked if not ack.done()]
 
-    async def _ship(self, queued: dict[int, dict[bytes, CustomerState]]) -> list[Any]:
+    async def _ship(self, queued: dict[int, dict[bytes, V]]) -> list[Any]:
         producer = self.table.app.producer._ensure_producer()
         topic = self.table.changelog_topic.get_topic_name()
         acks: list[Any] = []
         for partition, states in queued.items():
-            records = [(k, state_codec.state_to_bytes(s)) for k, s in states.items()]
+            records = [(k, self.encode(s)) for k, s in states.items()]
             # The last record always travels alone: Tansu reports a partition's high
             # watermark as the base offset of its last batch plus one, and Faust's
             # recovery reads only up to the high watermark.
@@ -115,7 +148,25 @@ class StateStore:
                     acks.append(await producer.send_batch(batch, topic, partition=partition))
         return acks
 
-    def items(self) -> Iterator[tuple[bytes, CustomerState]]:
+    def items(self) -> Iterator[tuple[bytes, V]]:
         for key, value in self.table.data.items():
-            if isinstance(value, CustomerState):
+            if isinstance(value, self.value_type):
                 yield key, value
+
+
+class StateStore(ChangelogStore[CustomerState]):
+    """``customer-state``: each state carries the partition of its customer's events."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(
+            table, CustomerState, state_codec.state_to_bytes, lambda state: state.partition
+        )
+
+
+class AudienceStore(ChangelogStore[ProductAudience]):
+    """``product-audience``: each value carries the partition of its product's records."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(
+            table, ProductAudience, audience_codec.audience_to_bytes, lambda a: a.partition
+        )

@@ -94,7 +94,7 @@ class Storefront:
         self.producer.produce(self.settings.topic(topic), key=raw_key, value=value, headers=headers)
         assert self.producer.flush(15) == 0
 
-    def event(self, topic: str, customer_id: str, **fields: Any) -> dict[str, Any]:
+    def event(self, topic: str, customer_id: str, /, **fields: Any) -> dict[str, Any]:
         self._seq += 1
         body = {
             "event_id": f"ev-{self._seq}",
@@ -109,7 +109,7 @@ class Storefront:
         fields.setdefault("consent", {"email": "subscribed"})
         self.event("customers", customer_id, email=email, **fields)
 
-    def click(self, customer_id: str, type_: str, **fields: Any) -> dict[str, Any]:
+    def click(self, customer_id: str, type_: str, /, **fields: Any) -> dict[str, Any]:
         return self.event("clickstream", customer_id, type=type_, **fields)
 
     def product(self, product_id: str, title: str, price: float, **fields: Any) -> None:

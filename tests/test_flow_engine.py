@@ -296,8 +296,6 @@ def test_wait_until_a_time_of_day_in_the_customers_zone() -> None:
 def test_flows_this_version_cannot_run_are_refused_when_applied() -> None:
     from flows import DefinitionError
 
-    with pytest.raises(DefinitionError, match="the price_drop trigger is not supported"):
-        flow(trigger={"price_drop": {}}, steps=[{"send": {}}])
     with pytest.raises(DefinitionError, match=r"steps\[0\]\.send\.to: messages to sellers"):
         flow(trigger={"event": "order_placed"}, steps=[{"send": {"to": "seller"}}])
 

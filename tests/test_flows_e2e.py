@@ -220,3 +220,63 @@ def test_replenishment_from_the_catalogue_param_and_repurchases_recorded(
     key = f"{p.settings.redis_namespace}:repurchase:tea"
     recorded = wait_for(lambda: client.lrange(key, 0, -1), "bob's interval in Redis", 20)
     assert [int(v) // 60_000 for v in recorded] == [24 * 60 + 1]
+
+
+def _offer(pid: str, price: str, available: bool = True) -> str:
+    return (
+        f'<offer id="{pid}" available="{str(available).lower()}">'
+        f"<url>https://shop.example.com/p/{pid}</url><price>{price}</price>"
+        f"<currencyId>EUR</currencyId><name>{pid.title()} Lamp</name></offer>"
+    )
+
+
+def _import_feed(p: Pipeline, path: Path, *offers: str) -> None:
+    from imports.catalog import import_catalog
+
+    path.write_text(
+        '<?xml version="1.0"?>\n<yml_catalog><shop><categories>'
+        '<category id="1">Lamps</category></categories><offers>\n'
+        + "\n".join(offers)
+        + "\n</offers></shop></yml_catalog>\n"
+    )
+    import_catalog(p.settings, str(path), rejects=path.with_suffix(".rejects"), progress=False)
+
+
+def test_price_drop_and_back_in_stock_reach_subscribers_viewers_and_carters(
+    pipeline: Callable[..., Pipeline],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    p = pipeline([example("price-drop"), example("back-in-stock")]).start()
+    feed = tmp_path / "feed.xml"
+    _import_feed(p, feed, _offer("desk", "100"), _offer("floor", "50", available=False))
+    for person in ("ann", "bob", "cat", "dan", "eve"):
+        p.shop.customer(person, f"{person}@example.com")
+    p.shop.click("ann", "product_view", product_id="desk")  # a viewer
+    p.shop.click("bob", "product_subscribe", product_id="desk", topic="price_drop")
+    p.shop.click("cat", "cart_add", product_id="floor", quantity=1, price=50.0)
+    p.shop.click("dan", "product_subscribe", product_id="floor", topic="back_in_stock")
+    p.shop.click("eve", "product_view", product_id="floor")  # back in stock skips viewers
+    p.shop.click("eve", "product_view", product_id="other")
+    client = redis.Redis.from_url(p.settings.redis_url or "")
+    wait_for(
+        lambda: client.hexists(f"{p.settings.redis_namespace}:catalog", "desk"),
+        "the catalogue in Redis",
+        20,
+    )
+    time.sleep(3)  # the interests reach the product index (nothing shows it from outside)
+
+    _import_feed(p, feed, _offer("desk", "80"), _offer("floor", "50"))
+    wait_for(lambda: len(p.mail_to("ann@example.com")) == 1, "ann's price drop", 30)
+    wait_for(lambda: len(p.mail_to("bob@example.com")) == 1, "bob's price drop", 30)
+    wait_for(lambda: len(p.mail_to("cat@example.com")) == 1, "cat's back in stock", 30)
+    wait_for(lambda: len(p.mail_to("dan@example.com")) == 1, "dan's back in stock", 30)
+    [drop] = p.mail_to("ann@example.com")
+    assert drop["Subject"] == "Price drop: Desk Lamp, now €80.00"
+    assert "€100.00" in body_text(drop), "the old price, struck through"
+    assert "something you looked at" in body_text(drop)
+    assert "the price you asked us to watch" in body_text(p.mail_to("bob@example.com")[0])
+    [back] = p.mail_to("dan@example.com")
+    assert back["Subject"] == "Floor Lamp is back in stock"
+
+    time.sleep(2)
+    assert p.mail_to("eve@example.com") == [], "back in stock is for carters here, not viewers"

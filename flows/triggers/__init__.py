@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, Discriminator, Tag
 
-from flows.triggers import abandonment, event
+from flows.triggers import abandonment, catalog, event
 from flows.triggers.abandonment import AbandonmentTrigger
 from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
 from flows.triggers.date import DateTrigger
@@ -69,6 +69,8 @@ def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str,
     """What a message of ``plan`` is about, by its trigger type; None: nothing to send."""
     if isinstance(plan.flow.trigger, AbandonmentTrigger):
         return abandonment.message_context(plan, state, run)
+    if isinstance(plan.flow.trigger, PriceDropTrigger | BackInStockTrigger):
+        return catalog.message_context(state, run)
     return event.message_context(plan, state, run)
 
 

@@ -17,7 +17,9 @@ from flows.starts import Start
 from flows.step_context import Note
 from flows.steps.send import STALE_AFTER_MS, command_id
 from flows.triggers import abandonment, date, inactivity
+from flows.triggers.catalog import starts_for_signal
 from flows.triggers.event import starts_for
+from models.catalog import CatalogSignal
 from models.commands import SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
 from models.state import CustomerState
@@ -134,6 +136,24 @@ def _apply_customer(
     return engine.release_waiting(new, now_ms)
 
 
+def apply_signal(
+    state: CustomerState, signal: CatalogSignal, flows: FlowSet, now_ms: int
+) -> CustomerState:
+    """A product's price drop or return to stock, for a customer in its audience: the
+    runs of the flows the signal names. A replayed signal starts nothing twice."""
+    if signal.event_id in state.recent_events:
+        return state
+    base_ms = min(signal.ts, now_ms)
+    starts = starts_for_signal(flows, signal, base_ms)
+    if not starts:
+        return state
+    data = starts[0].payload["event"]
+    new = engine.apply(state, signal.type, data, starts, flows, base_ms, now_ms)
+    if new is not state:
+        new = new.evolve(recent_events=(signal.event_id, *new.recent_events)[:RECENT_EVENTS])
+    return new
+
+
 def _note(
     notes: list[Note] | None, failed: list[tuple[str, str]], customer_id: str, at_ms: int
 ) -> None:
@@ -155,6 +175,7 @@ __all__ = [
     "STALE_AFTER_MS",
     "Event",
     "apply_event",
+    "apply_signal",
     "command_id",
     "fire_due",
 ]
