@@ -119,7 +119,7 @@ def _html(
 # -- shared text fragments ----------------------------------------------------
 
 _ITEMS_TEXT = """{% for item in items %}
-- {{ item.title }}{QUANTITY} {{ item.price|money(item.currency) }}{% if item.old_price %} (was {{ item.old_price|money(item.currency) }}){% endif %}
+- {{ item.title }}{QUANTITY} {{ item.price|money(item.currency) }}{{ " (was %s)"|format(item.old_price|money(item.currency)) if item.old_price else "" }}
   {{ item.url }}
 {% endfor %}
 """

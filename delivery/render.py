@@ -175,8 +175,9 @@ class Renderer:
         context = {**context, "subject": subject}
         body_html = self.render_field("html", html_src, context, is_html=True)
         body_text = self.render_field("text", text_src, context, is_html=False)
-        if chosen.preheader:
-            preheader = self.render_field("preheader", chosen.preheader, context, is_html=False)
+        preheader_src = chosen.preheader or fallback.preheader
+        if preheader_src:
+            preheader = self.render_field("preheader", preheader_src, context, is_html=False)
             body_html = with_preheader(body_html, one_line(preheader))
 
         skip = (footer.unsubscribe_url,) if footer.unsubscribe_url else ()

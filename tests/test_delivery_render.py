@@ -84,6 +84,19 @@ def test_defaults_render_a_real_email(kind: str, step: int) -> None:
     assert "1 Example Street, Springfield" in out.html and "1 Example Street" in out.text
 
 
+def test_price_drop_shows_the_old_price_and_says_why_the_customer_hears_of_it() -> None:
+    dropped = {**context()["items"][0], "price": 10.0, "old_price": 12.5, "quantity": 1}
+    event = as_record({"old_price": 12.5, "new_price": 10.0, "reasons": ["subscribed"]})
+    out = render(kind="price_drop", items=[dropped], event=event)
+    assert out.subject == "Price drop: Blue <Mug>, now €10.00"
+    assert "Was €12.50. Prices can go back up." in out.html  # the built-in preheader
+    assert "<s " in out.html and "€12.50</s>" in out.html and "Quantity" not in out.html
+    assert "the price you asked us to watch" in out.text
+    assert "- Blue <Mug> €10.00 (was €12.50)\n  https://shop.example.com/p1" in out.text
+    viewed = render(kind="price_drop", items=[dropped], event=as_record({"reasons": ["viewed"]}))
+    assert "something you looked at" in viewed.text
+
+
 def test_cart_follow_up_differs_from_first() -> None:
     assert default_message("abandoned_cart", 1) != default_message("abandoned_cart", 0)
     assert default_message("abandoned_view", 1) == default_message("abandoned_view", 0)

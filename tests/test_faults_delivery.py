@@ -5,8 +5,6 @@ the outcomes the system reports as uncertain."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.fault_scenarios_delivery import kills_before_data, kills_inside_data
@@ -16,15 +14,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.faults,
     pytest.mark.timeout(600),
-    # Not in the default run: now and then, after the last restart, a delivery worker
-    # gives no outcome at all to the commands of one partition for the 90 s the
-    # scenario waits (seen once inside DATA, once at RCPT: 25 of 48). Issue 8 is open
-    # for it. Run them with NUDGE_FAULTS_ALL=1.
-    pytest.mark.skipif(
-        not os.environ.get("NUDGE_FAULTS_ALL"),
-        reason="delivery kill scenarios run with NUDGE_FAULTS_ALL=1 (issue 8: a restarted "
-        "delivery worker sometimes leaves a partition's commands without an outcome)",
-    ),
 ]
 
 

@@ -271,6 +271,8 @@ class _Stories:
             again = self._click("product_view", product)
             again.wait_ticks = 2
             steps.append(again)
+        if self.rng.random() < 0.3:  # "tell me when the price drops"
+            steps.append(self._click("product_subscribe", product, topic="price_drop"))
         return steps
 
     def _abandoned_category(self) -> list[_Step]:
