@@ -4,156 +4,26 @@
 They are ordinary Jinja sources rendered in the same sandbox as marketers' templates,
 so they see exactly the context documented in ``delivery.context``. The footer
 (sender, postal address, unsubscribe link) is not here: the renderer appends it to
-every marketing email, so no template, built-in or not, can forget it.
+every marketing email, so no template, built-in or not, can forget it. The layout
+they share is ``delivery.layout``.
 """
 
 from __future__ import annotations
 
+from delivery.layout import RECS_HTML, RECS_TEXT, html, text
 from models.message import Message
-
-# -- shared HTML fragments ----------------------------------------------------
-
-_FONT = "font-family:Helvetica,Arial,sans-serif;color:#222222"
-
-_HTML_HEAD = (
-    """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ subject }}</title>
-</head>
-<body style="margin:0;padding:0;background:#f4f4f5">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f5">
-<tr><td align="center" style="padding:24px 12px">
-<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;width:100%;background:#ffffff;border-radius:8px">
-<tr><td style="padding:32px 32px 8px 32px;"""
-    + _FONT
-    + """">
-"""
-)
-
-_HTML_TAIL = """</td></tr>
-</table>
-</td></tr>
-</table>
-</body>
-</html>
-"""
-
-_GREETING_HTML = """<p style="font-size:16px;margin:0 0 16px 0">Hi {{ customer.first_name or "there" }},</p>
-"""
-
-_ITEMS_HTML = (
-    """{% if items %}
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse:collapse;margin:8px 0 16px 0">
-{% for item in items %}
-<tr style="border-bottom:1px solid #eeeeee">
-<td width="104" style="padding:12px 12px 12px 0;vertical-align:top">
-{% if item.image_url %}<a href="{{ item.url }}"><img src="{{ item.image_url }}" alt="{{ item.title }}" width="96" style="display:block;border:0;border-radius:4px;width:96px"></a>{% endif %}
-</td>
-<td style="padding:12px 0;vertical-align:top;"""
-    + _FONT
-    + """">
-<a href="{{ item.url }}" style="color:#222222;font-weight:bold;font-size:15px;text-decoration:none">{{ item.title }}</a><br>
-{QUANTITY}{% if item.old_price %}<s style="color:#888888;font-size:13px">{{ item.old_price|money(item.currency) }}</s> {% endif %}<span style="font-size:15px">{{ item.price|money(item.currency) }}</span>
-</td>
-</tr>
-{% endfor %}
-</table>
-{% endif %}
-"""
-)
-
-_QUANTITY_HTML = """<span style="color:#555555;font-size:14px">Quantity: {{ item.quantity }}</span><br>
-"""
-
-# Recommendations wrap: four abreast at 600 px, two on a phone. Inline blocks rather
-# than table cells, which would squeeze four columns into 375 px.
-_RECS_HTML = (
-    """{% if recommendations %}
-<h2 style="font-size:18px;margin:24px 0 8px 0">You might also like</h2>
-<div style="text-align:center;font-size:0">
-{% for rec in recommendations[:4] %}
-<div style="display:inline-block;width:124px;max-width:46%;vertical-align:top;padding:8px 4px;text-align:center;font-size:13px;"""
-    + _FONT
-    + """">
-{% if rec.image_url %}<a href="{{ rec.url }}"><img src="{{ rec.image_url }}" alt="" width="120" style="display:block;margin:0 auto;border:0;border-radius:4px;width:120px;max-width:100%;height:auto"></a>{% endif %}
-<a href="{{ rec.url }}" style="display:block;color:#222222;font-size:13px;text-decoration:none;margin-top:6px">{{ rec.title }}</a>
-<span style="font-size:13px;color:#555555">{{ rec.price|money(rec.currency) }}</span>
-</div>
-{% endfor %}
-</div>
-{% endif %}
-"""
-)
-
-
-def _button(url: str, label: str) -> str:
-    return (
-        '<table role="presentation" cellpadding="0" cellspacing="0" style="margin:16px 0">'
-        '<tr><td style="background:#1a56db;border-radius:6px">'
-        f'<a href="{url}" style="display:inline-block;padding:12px 24px;color:#ffffff;'
-        f'font-weight:bold;text-decoration:none;{_FONT.split(";")[0]}">{label}</a>'
-        "</td></tr></table>\n"
-    )
-
-
-def _html(
-    intro: str,
-    button_url: str,
-    button_label: str,
-    *,
-    with_items: bool = True,
-    quantities: bool = True,
-) -> str:
-    body = (
-        _GREETING_HTML
-        + f'<p style="font-size:16px;line-height:1.5;margin:0 0 16px 0">{intro}</p>\n'
-    )
-    if with_items:
-        body += _ITEMS_HTML.replace("{QUANTITY}", _QUANTITY_HTML if quantities else "")
-    return _HTML_HEAD + body + _button(button_url, button_label) + _RECS_HTML + _HTML_TAIL
-
-
-# -- shared text fragments ----------------------------------------------------
-
-_ITEMS_TEXT = """{% for item in items %}
-- {{ item.title }}{QUANTITY} {{ item.price|money(item.currency) }}{{ " (was %s)"|format(item.old_price|money(item.currency)) if item.old_price else "" }}
-  {{ item.url }}
-{% endfor %}
-"""
-
-_RECS_TEXT = """{% if recommendations %}
-
-You might also like:
-{% for rec in recommendations %}
-- {{ rec.title }} {{ rec.price|money(rec.currency) }}
-  {{ rec.url }}
-{% endfor %}
-{% endif %}
-"""
-
-
-def _text(intro: str, link_line: str, *, with_items: bool = True, quantities: bool = True) -> str:
-    body = 'Hi {{ customer.first_name or "there" }},\n\n' + intro + "\n\n"
-    if with_items:
-        body += _ITEMS_TEXT.replace("{QUANTITY}", " (x{{ item.quantity }})" if quantities else "")
-        body += "\n"
-    return body + link_line + "\n" + _RECS_TEXT
-
 
 # -- per kind and step --------------------------------------------------------
 
 _CART = Message(
     subject="{% if customer.first_name %}{{ customer.first_name }}, you{% else %}You{% endif %}"
     " left something in your cart",
-    html=_html(
+    html=html(
         "You left these in your cart. They are saved for you, ready when you are.",
         "{{ cart_url }}",
         "Return to your cart",
     ),
-    text=_text(
+    text=text(
         "You left these in your cart. They are saved for you, ready when you are.",
         "Return to your cart: {{ cart_url }}",
     ),
@@ -161,12 +31,12 @@ _CART = Message(
 
 _CART_FOLLOW_UP = Message(
     subject="Still thinking it over? Your cart is waiting",
-    html=_html(
+    html=html(
         "Just a reminder: your cart is still saved, but popular items can sell out.",
         "{{ cart_url }}",
         "Complete your order",
     ),
-    text=_text(
+    text=text(
         "Just a reminder: your cart is still saved, but popular items can sell out.",
         "Complete your order: {{ cart_url }}",
     ),
@@ -175,12 +45,12 @@ _CART_FOLLOW_UP = Message(
 _VIEW = Message(
     subject="{% if items %}Still interested in {{ items[0].title }}?"
     "{% else %}Still interested?{% endif %}",
-    html=_html(
+    html=html(
         "We noticed you were looking at this. Take another look before it is gone.",
         "{{ items[0].url if items else shop_url|utm }}",
         "Take another look",
     ),
-    text=_text(
+    text=text(
         "We noticed you were looking at this. Take another look before it is gone.",
         "Take another look: {{ items[0].url if items else shop_url|utm }}",
     ),
@@ -189,14 +59,14 @@ _VIEW = Message(
 _CATEGORY = Message(
     subject="{% if category.name %}More {{ category.name }} picked for you"
     "{% else %}Picked for you{% endif %}",
-    html=_html(
+    html=html(
         "{% if category.name %}Still browsing {{ category.name }}? {% endif %}"
         "Here are some favourites we think you will like.",
         "{{ shop_url|utm }}",
         "Keep shopping",
         with_items=False,
     ),
-    text=_text(
+    text=text(
         "{% if category.name %}Still browsing {{ category.name }}? {% endif %}"
         "Here are some favourites we think you will like.",
         "Keep shopping: {{ shop_url|utm }}",
@@ -207,14 +77,14 @@ _CATEGORY = Message(
 _SEARCH = Message(
     subject="{% if search_query %}Still looking for \u201c{{ search_query }}\u201d?"
     "{% else %}Still looking?{% endif %}",
-    html=_html(
+    html=html(
         "{% if search_query %}You searched for <strong>{{ search_query }}</strong>. {% endif %}"
         "Here is what other shoppers love right now.",
         "{{ search_url }}",
         "See results",
         with_items=False,
     ),
-    text=_text(
+    text=text(
         "{% if search_query %}You searched for \u201c{{ search_query }}\u201d. {% endif %}"
         "Here is what other shoppers love right now.",
         "See results: {{ search_url }}",
@@ -224,13 +94,13 @@ _SEARCH = Message(
 
 _WELCOME = Message(
     subject="Welcome{% if customer.first_name %}, {{ customer.first_name }}{% endif %}!",
-    html=_html(
+    html=html(
         "Thanks for joining us. Here is what other shoppers love right now.",
         "{{ shop_url|utm }}",
         "Start shopping",
         with_items=False,
     ),
-    text=_text(
+    text=text(
         "Thanks for joining us. Here is what other shoppers love right now.",
         "Start shopping: {{ shop_url|utm }}",
         with_items=False,
@@ -250,14 +120,14 @@ _PROMO_TEXT = (
 _WELCOME_REMINDER = Message(
     subject="{% if promo.code %}10% off your first order{% else %}Still looking around? "
     "These are this week's favourites{% endif %}",
-    html=_html(
+    html=html(
         "You joined us a week ago. In case you are still looking, these are popular now."
         + _PROMO_HTML,
         "{{ shop_url|utm }}",
         "Have a look",
         with_items=False,
     ),
-    text=_text(
+    text=text(
         "You joined us a week ago. In case you are still looking, these are popular now."
         + _PROMO_TEXT,
         "Have a look: {{ shop_url|utm }}",
@@ -269,13 +139,13 @@ _WELCOME_REMINDER = Message(
 # catalogue's view of them in ``items``.
 _THANK_YOU = Message(
     subject="Thank you for your order{% if order.order_id %} {{ order.order_id }}{% endif %}",
-    html=_html(
+    html=html(
         "Thank you for shopping with us. We hope you enjoy your order; here is what"
         " goes well with it.",
         "{{ shop_url|utm }}",
         "Visit the shop",
     ),
-    text=_text(
+    text=text(
         "Thank you for shopping with us. We hope you enjoy your order; here is what"
         " goes well with it.",
         "Visit the shop: {{ shop_url|utm }}",
@@ -284,13 +154,13 @@ _THANK_YOU = Message(
 
 _ORDER_STATUS = Message(
     subject="Your order {{ order.order_id }}: {{ order.status or 'updated' }}",
-    html=_html(
+    html=html(
         "Your order <strong>{{ order.order_id }}</strong> is now"
         " <strong>{{ order.status or 'updated' }}</strong>.",
         "{{ shop_url|utm }}",
         "See your order",
     ),
-    text=_text(
+    text=text(
         "Your order {{ order.order_id }} is now {{ order.status or 'updated' }}.",
         "See your order: {{ shop_url|utm }}",
     ),
@@ -298,19 +168,19 @@ _ORDER_STATUS = Message(
 
 _DOUBLE_OPT_IN = Message(
     subject="Please confirm your subscription",
-    html=_html(
+    html=html(
         "Please confirm that you want our emails at {{ recipient.email }}. If you did not"
         " sign up, ignore this message and you will hear nothing more from us.",
         "{{ confirm_url }}",
         "Confirm my subscription",
         with_items=False,
-    ).replace(_RECS_HTML, ""),
-    text=_text(
+    ).replace(RECS_HTML, ""),
+    text=text(
         "Please confirm that you want our emails at {{ recipient.email }}. If you did not"
         " sign up, ignore this message and you will hear nothing more from us.",
         "Confirm: {{ confirm_url }}",
         with_items=False,
-    ).replace(_RECS_TEXT, ""),
+    ).replace(RECS_TEXT, ""),
 )
 
 _DOUBLE_OPT_IN_REMINDER = Message(
@@ -321,14 +191,14 @@ _DOUBLE_OPT_IN_REMINDER = Message(
 
 _WIN_BACK = Message(
     subject="We miss you{% if customer.first_name %}, {{ customer.first_name }}{% endif %}",
-    html=_html(
+    html=html(
         "It has been a while. Here is what is new and popular this month, picked from"
         " what you like.",
         "{{ shop_url|utm }}",
         "See what is new",
         with_items=False,
     ),
-    text=_text(
+    text=text(
         "It has been a while. Here is what is new and popular this month, picked from"
         " what you like.",
         "See what is new: {{ shop_url|utm }}",
@@ -338,7 +208,7 @@ _WIN_BACK = Message(
 
 _BIRTHDAY = Message(
     subject="Happy birthday{% if customer.first_name %}, {{ customer.first_name }}{% endif %}!",
-    html=_html(
+    html=html(
         "All the best for your birthday from all of us.{% if promo.code %} Treat yourself:"
         ' <strong style="font-family:monospace;font-size:18px">{{ promo.code }}</strong>'
         " is our present{% if promo.expires_at %}, until {{ promo.expires_at|date }}"
@@ -347,7 +217,7 @@ _BIRTHDAY = Message(
         "Find something nice",
         with_items=False,
     ),
-    text=_text(
+    text=text(
         "All the best for your birthday from all of us.{% if promo.code %} Treat yourself:"
         " {{ promo.code }} is our present{% if promo.expires_at %}, until"
         " {{ promo.expires_at|date }}{% endif %}.{% endif %}",
@@ -361,14 +231,14 @@ _PRICE_DROP = Message(
     "{% else %}A price just dropped{% endif %}",
     preheader="{% if event.old_price and items %}Was {{ event.old_price|money(items[0].currency) }}."
     " {% endif %}Prices can go back up.",
-    html=_html(
+    html=html(
         "Good news: {% if 'subscribed' in event.reasons %}the price you asked us to watch"
         "{% else %}something you looked at{% endif %} just dropped.",
         "{{ items[0].url if items else shop_url|utm }}",
         "Get it at the new price",
         quantities=False,
     ),
-    text=_text(
+    text=text(
         "Good news: {% if 'subscribed' in event.reasons %}the price you asked us to watch"
         "{% else %}something you looked at{% endif %} just dropped.",
         "Get it at the new price: {{ items[0].url if items else shop_url|utm }}",
@@ -379,7 +249,7 @@ _PRICE_DROP = Message(
 _BACK_IN_STOCK = Message(
     subject="{% if items %}{{ items[0].title }} is back in stock{% else %}Back in stock{% endif %}",
     preheader="Popular items sell out fast.",
-    html=_html(
+    html=html(
         "{% if 'subscribed' in event.reasons %}You asked us to tell you: it is back."
         "{% else %}Something you looked at is available again.{% endif %}"
         " Popular items sell out fast.",
@@ -387,7 +257,7 @@ _BACK_IN_STOCK = Message(
         "Get yours",
         quantities=False,
     ),
-    text=_text(
+    text=text(
         "{% if 'subscribed' in event.reasons %}You asked us to tell you: it is back."
         "{% else %}Something you looked at is available again.{% endif %}"
         " Popular items sell out fast.",
@@ -399,8 +269,8 @@ _BACK_IN_STOCK = Message(
 _NEUTRAL = Message(
     subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
     "{% endif %}",
-    html=_html("Here is something we think you will like.", "{{ shop_url|utm }}", "Shop now"),
-    text=_text("Here is something we think you will like.", "Shop now: {{ shop_url|utm }}"),
+    html=html("Here is something we think you will like.", "{{ shop_url|utm }}", "Shop now"),
+    text=text("Here is something we think you will like.", "Shop now: {{ shop_url|utm }}"),
 )
 
 _DEFAULTS: dict[tuple[str, int], Message] = {
