@@ -12,6 +12,9 @@ Everything a template may use is built here, so the documented names are in one 
 ``confirm_url``      the signed double opt-in link for the recipient's address
 ``event``, ``order``  the flow's triggering event (an order in order flows), as sent
 ``promo``            ``{code, expires_at}`` when the send step asks for a promo code
+``seller``           in messages to a marketplace seller: seller_id, name, email, phone,
+                     attributes, sales; ``milestone``, the sales a ``seller_sales`` flow
+                     congratulates on
 ``unsubscribe_url``, ``shop_url`` (bare), ``cart_url``, ``search_url``, ``sender``,
 ``trigger``; the ``|utm`` filter adds this email's UTM parameters to a URL
 """
@@ -164,6 +167,8 @@ async def build_context(
         "promo": dict(promo) if promo is not None else {},
         "event": _mapping(command.context.get("event")),
         "order": _mapping(command.context.get("order")),
+        "seller": _mapping(command.context.get("seller")),
+        "milestone": command.context.get("milestone"),
     }
 
 

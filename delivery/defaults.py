@@ -10,7 +10,7 @@ they share is ``delivery.layout``.
 
 from __future__ import annotations
 
-from delivery.layout import RECS_HTML, RECS_TEXT, html, text
+from delivery.layout import RECS_HTML, RECS_TEXT, SELLER, html, text
 from models.message import Message
 
 # -- per kind and step --------------------------------------------------------
@@ -266,6 +266,46 @@ _BACK_IN_STOCK = Message(
     ),
 )
 
+_SELLER_ORDER_STATUS = Message(
+    subject="Order {{ order.order_id }}: {{ order.status or 'updated' }}",
+    html=html(
+        "Order <strong>{{ order.order_id }}</strong> is now"
+        " <strong>{{ order.status or 'updated' }}</strong>. Your items in it, worth"
+        " {{ order.total|money(order.currency) }}:",
+        "{{ shop_url|utm }}",
+        "Open your seller dashboard",
+        greet=SELLER,
+    ).replace(RECS_HTML, ""),
+    text=text(
+        "Order {{ order.order_id }} is now {{ order.status or 'updated' }}. Your items in it,"
+        " worth {{ order.total|money(order.currency) }}:",
+        "Your seller dashboard: {{ shop_url|utm }}",
+        greet=SELLER,
+    ).replace(RECS_TEXT, ""),
+)
+
+_SELLER_MILESTONE = Message(
+    subject="{% if milestone == 1 %}Congratulations on your first sale!"
+    "{% else %}Congratulations: {{ milestone }} sales!{% endif %}",
+    html=html(
+        "{% if milestone == 1 %}You made your first sale with us. Welcome aboard, and may"
+        " many more follow.{% else %}You have made {{ milestone }} sales with us. Thank you"
+        " for selling here.{% endif %}",
+        "{{ shop_url|utm }}",
+        "Open your seller dashboard",
+        with_items=False,
+        greet=SELLER,
+    ).replace(RECS_HTML, ""),
+    text=text(
+        "{% if milestone == 1 %}You made your first sale with us. Welcome aboard, and may"
+        " many more follow.{% else %}You have made {{ milestone }} sales with us. Thank you"
+        " for selling here.{% endif %}",
+        "Your seller dashboard: {{ shop_url|utm }}",
+        with_items=False,
+        greet=SELLER,
+    ).replace(RECS_TEXT, ""),
+)
+
 _NEUTRAL = Message(
     subject="{% if items %}{{ items[0].title }} and more for you{% else %}Picked for you"
     "{% endif %}",
@@ -289,6 +329,8 @@ _DEFAULTS: dict[tuple[str, int], Message] = {
     ("double_opt_in", 1): _DOUBLE_OPT_IN_REMINDER,
     ("price_drop", 0): _PRICE_DROP,
     ("back_in_stock", 0): _BACK_IN_STOCK,
+    ("seller_order_status", 0): _SELLER_ORDER_STATUS,
+    ("seller_milestone", 0): _SELLER_MILESTONE,
     ("flow", 0): _NEUTRAL,
 }
 

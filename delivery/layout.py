@@ -37,7 +37,11 @@ _HTML_TAIL = """</td></tr>
 </html>
 """
 
-_GREETING_HTML = """<p style="font-size:16px;margin:0 0 16px 0">Hi {{ customer.first_name or "there" }},</p>
+#: Whom a message greets: the customer, or (``SELLER``) the seller it is written to.
+CUSTOMER = "customer.first_name"
+SELLER = "seller.name"
+
+_GREETING_HTML = """<p style="font-size:16px;margin:0 0 16px 0">Hi {{ NAME or "there" }},</p>
 """
 
 _ITEMS_HTML = (
@@ -45,9 +49,9 @@ _ITEMS_HTML = (
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse:collapse;margin:8px 0 16px 0">
 {% for item in items %}
 <tr style="border-bottom:1px solid #eeeeee">
-<td width="104" style="padding:12px 12px 12px 0;vertical-align:top">
-{% if item.image_url %}<a href="{{ item.url }}"><img src="{{ item.image_url }}" alt="{{ item.title }}" width="96" style="display:block;border:0;border-radius:4px;width:96px"></a>{% endif %}
-</td>
+{% if item.image_url %}<td width="104" style="padding:12px 12px 12px 0;vertical-align:top">
+<a href="{{ item.url }}"><img src="{{ item.image_url }}" alt="{{ item.title }}" width="96" style="display:block;border:0;border-radius:4px;width:96px"></a>
+</td>{% endif %}
 <td style="padding:12px 0;vertical-align:top;"""
     + _FONT
     + """">
@@ -102,9 +106,10 @@ def html(
     *,
     with_items: bool = True,
     quantities: bool = True,
+    greet: str = CUSTOMER,
 ) -> str:
     body = (
-        _GREETING_HTML
+        _GREETING_HTML.replace("NAME", greet)
         + f'<p style="font-size:16px;line-height:1.5;margin:0 0 16px 0">{intro}</p>\n'
     )
     if with_items:
@@ -131,8 +136,18 @@ You might also like:
 """
 
 
-def text(intro: str, link_line: str, *, with_items: bool = True, quantities: bool = True) -> str:
-    body = 'Hi {{ customer.first_name or "there" }},\n\n' + intro + "\n\n"
+def text(
+    intro: str,
+    link_line: str,
+    *,
+    with_items: bool = True,
+    quantities: bool = True,
+    greet: str = CUSTOMER,
+) -> str:
+    # The sandbox trims the newline after a block tag: an intro ending in one
+    # (``{% endif %}``) would run into the next line without the extra one.
+    gap = "\n\n\n" if intro.endswith("%}") else "\n\n"
+    body = "Hi {{ " + greet + ' or "there" }},\n\n' + intro + gap
     if with_items:
         body += _ITEMS_TEXT.replace("{QUANTITY}", " (x{{ item.quantity }})" if quantities else "")
         body += "\n"

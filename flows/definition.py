@@ -31,6 +31,7 @@ from flows.steps.wait import ReplenishWait, WaitStep
 from flows.triggers import Trigger
 from flows.triggers.abandonment import AbandonmentTrigger
 from flows.triggers.event import EventTrigger
+from flows.triggers.seller import SellerSalesTrigger
 
 FLOW_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 REENTRY_WORDS = ("once", "always", "restart")
@@ -132,12 +133,25 @@ def _cross_checks(flow: Flow) -> Iterator[tuple[str, str]]:
     per_item = isinstance(trigger, EventTrigger) and trigger.per_item
     if flow.reentry == "restart" and not isinstance(trigger, AbandonmentTrigger | EventTrigger):
         yield "reentry", "'restart' needs a trigger on events"
+    seller_flow = isinstance(trigger, SellerSalesTrigger)
+    if seller_flow and flow.marketing:
+        yield "class", "a seller_sales flow writes to sellers: set class: transactional"
     sends = 0
     for path, step in walk_steps(flow.steps):
+        if seller_flow and not isinstance(step, SendStep):
+            yield path, "a seller_sales flow sends at once: only send steps"
         if isinstance(step, SendStep):
             sends += 1
-            if step.send.to == "seller" and not order_flow:
+            to_seller = step.send.to == "seller"
+            if to_seller and not (order_flow or seller_flow):
                 yield f"{path}.send.to", "'seller' needs a flow triggered by an order event"
+            elif to_seller and flow.marketing and not seller_flow:
+                yield (
+                    f"{path}.send.to",
+                    "messages to sellers are transactional: set class: transactional",
+                )
+            elif seller_flow and not to_seller:
+                yield f"{path}.send.to", "a seller_sales flow writes to the seller: set to: seller"
         elif isinstance(step, WaitStep) and isinstance(step.wait, ReplenishWait) and not per_item:
             yield (
                 f"{path}.wait.replenish",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flows.definition import Flow, flow_version, parse_flow, walk_steps
+from flows.definition import Flow, flow_version, parse_flow
 from flows.errors import DefinitionError
 from flows.shorthand import is_shorthand
 from flows.steps.branch import IfStep
@@ -19,6 +19,7 @@ from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
 from flows.triggers.date import DateTrigger
 from flows.triggers.event import EventTrigger
 from flows.triggers.inactivity import InactivityTrigger
+from flows.triggers.seller import SellerSalesTrigger
 from models.state import StepPath
 
 DEFAULT_SMART_SENDING_MS = 12 * 3_600_000
@@ -109,9 +110,6 @@ def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
     trigger = flow.trigger
     if isinstance(trigger, InactivityTrigger | DateTrigger) and flow.include_existing:
         yield "include_existing", f"reaching customers with no activity yet {_LATER}"
-    for path, step in walk_steps(flow.steps):
-        if isinstance(step, SendStep) and step.send.to == "seller":
-            yield f"{path}.send.to", f"messages to sellers {_LATER}"
 
 
 def _paths(steps: list[Any], prefix: StepPath) -> Iterator[tuple[StepPath, Any]]:
@@ -136,6 +134,7 @@ class FlowSet:
         "_current",
         "_dates",
         "_inactivity",
+        "_seller_sales",
         "_versions",
         "listens",
         "per_item",
@@ -175,6 +174,10 @@ class FlowSet:
             p for p in self._current.values()
             if p.enabled and isinstance(p.flow.trigger, DateTrigger)
         )  # fmt: skip
+        self._seller_sales = tuple(
+            p for p in self._current.values()
+            if p.enabled and isinstance(p.flow.trigger, SellerSalesTrigger)
+        )  # fmt: skip
         self._catalog = tuple(
             p for p in self._current.values()
             if p.enabled and isinstance(p.flow.trigger, PriceDropTrigger | BackInStockTrigger)
@@ -211,6 +214,10 @@ class FlowSet:
     def dates(self) -> tuple[FlowPlan, ...]:
         """Enabled flows on the ``date`` trigger."""
         return self._dates
+
+    def seller_sales(self) -> tuple[FlowPlan, ...]:
+        """Enabled flows on the ``seller_sales`` trigger (marketplace milestones)."""
+        return self._seller_sales
 
     def catalog(self) -> tuple[FlowPlan, ...]:
         """Enabled flows on the ``price_drop`` and ``back_in_stock`` triggers."""

@@ -13,23 +13,12 @@ from typing import Any, Literal
 
 import orjson
 
+from models.json_records import json_object
 from nudge.errors import InvalidMessage
 
 ChangeType = Literal["price_drop", "back_in_stock"]
 CHANGE_TYPES: frozenset[str] = frozenset({"price_drop", "back_in_stock"})
 InterestKind = Literal["viewed", "carted", "subscribed"]
-
-
-def _object(raw: bytes | None, what: str) -> dict[str, Any]:
-    if not raw:
-        raise InvalidMessage("empty_payload")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage("malformed_json", str(exc)[:200]) from exc
-    if type(data) is not dict:
-        raise InvalidMessage("not_an_object", f"{what}: {type(data).__name__}")
-    return data
 
 
 def _text(data: dict[str, Any], name: str) -> str:
@@ -69,7 +58,7 @@ class CatalogChange:
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> CatalogChange:
-        data = _object(raw, "catalog change")
+        data = json_object(raw, "catalog change")
         kind = _text(data, "type")
         if kind not in CHANGE_TYPES:
             raise InvalidMessage("unknown_type", kind[:80])
@@ -107,7 +96,7 @@ class Interest:
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> Interest:
-        data = _object(raw, "product interest")
+        data = json_object(raw, "product interest")
         kind = _text(data, "kind")
         if kind not in ("viewed", "carted", "subscribed"):
             raise InvalidMessage("unknown_type", kind[:80])
@@ -140,7 +129,7 @@ class CatalogSignal:
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> CatalogSignal:
-        data = _object(raw, "catalog signal")
+        data = json_object(raw, "catalog signal")
         try:
             return cls(**{**data, "flows": tuple(data["flows"]), "reasons": tuple(data["reasons"])})
         except (KeyError, TypeError) as exc:

@@ -51,6 +51,9 @@ class SendCommand:
     expires_at_ms: int | None = None
     #: a promo code to give with this message (``promo.code`` in templates)
     promo: PromoRequest | None = None
+    #: to a seller (``send.to: seller``): the seller side fills in ``recipient`` from
+    #: the ``sellers`` topic before the command goes to delivery
+    seller_id: str | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))

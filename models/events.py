@@ -39,6 +39,8 @@ class OrderItem(_Record):
     product_id: str
     quantity: int = 1
     price: float = 0.0
+    #: marketplaces: who sells this item (else the order's ``seller_id``)
+    seller_id: str | None = None
 
 
 class OrderEvent(_Record):

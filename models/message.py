@@ -24,6 +24,8 @@ BUILT_IN_TEMPLATES = (
     "birthday",
     "price_drop",
     "back_in_stock",
+    "seller_order_status",
+    "seller_milestone",
     "flow",
 )
 

@@ -39,6 +39,7 @@ from models.events import (
     OrderEvent,
     Product,
 )
+from models.sellers import SellerProfile
 from nudge.errors import InvalidMessage
 from nudge.validation import SPECS, Checker, bad_field, builder, check_fields
 from schemas import load_schema
@@ -256,6 +257,16 @@ def decode_product(
     return _new_product(check_fields(data, _PRODUCT, ""))
 
 
+def decode_seller(
+    value: bytes | None, headers: Headers = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> SellerProfile:
+    """A ``sellers`` value as a :class:`SellerProfile`, or :class:`InvalidMessage`."""
+    data = _parse("sellers", value, headers, max_bytes)
+    if data.get("email") is not None:
+        data["email"] = _email(data["email"], "", "email")
+    return SellerProfile.from_data(data)
+
+
 DECODERS: dict[str, Decoder] = {
     "clickstream": decode_click,
     "orders": decode_order,
@@ -312,6 +323,7 @@ __all__ = [
     "decode_customer_partial",
     "decode_order",
     "decode_product",
+    "decode_seller",
     "encode_avro",
     "encode_json",
 ]

@@ -26,7 +26,9 @@ from delivery.render import Renderer, TemplateFailed
 from flows.definition import walk_steps
 from flows.plan import FlowPlan
 from flows.steps.send import SendStep
+from flows.triggers.seller import seller_context
 from models.events import OrderEvent, OrderItem, event_data
+from models.sellers import SellerProfile, SellerState
 from nudge.templating import as_record
 
 _SHOP = "https://shop.example.com"
@@ -165,15 +167,24 @@ def sample_context(plan: FlowPlan, step: int, algorithm: str = "popular") -> dic
         "event": as_record(SAMPLE_ORDER),
         "order": as_record(SAMPLE_ORDER),
         "trigger": {"id": plan.id, "kind": plan.kind, "step": step},
+        "seller": as_record(seller_context(SAMPLE_SELLER)),
+        "milestone": 100,
     }
 
+
+SAMPLE_SELLER = SellerState(
+    "sample-seller",
+    0,
+    SellerProfile("sample-seller", "s@example.com", "Trail Supply", None, {"tier": "gold"}),
+    sales=100,
+)
 
 #: An order as a flow's run keeps it (``event_data``): every field is there.
 SAMPLE_ORDER: dict[str, Any] = event_data(
     OrderEvent(
         event_id="sample-event", type="order_placed", order_id="A-1001",
         customer_id="sample-customer", ts=1_767_225_600_000,
-        items=[OrderItem(product_id="p1", quantity=2, price=89.0)],
+        items=[OrderItem(product_id="p1", quantity=2, price=89.0, seller_id="sample-seller")],
         total=178.0, currency="EUR", status="paid",
     )
 )  # fmt: skip

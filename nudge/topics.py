@@ -28,6 +28,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("product-interest"),
     # Keyed by customer, like the input topics: the catalogue triggers' fan-out.
     TopicSpec("catalog-signals"),
+    # Keyed by seller id: marketplace sellers' contacts, and what the customer side has
+    # for them (sales, messages), co-partitioned with the seller-state table.
+    TopicSpec("sellers"),
+    TopicSpec("seller-messages"),
     TopicSpec("trigger-config", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("model-updates", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("send-commands"),

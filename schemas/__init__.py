@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import fastavro
 
-SCHEMA_NAMES: tuple[str, ...] = ("clickstream", "orders", "customers", "catalog")
+SCHEMA_NAMES: tuple[str, ...] = ("clickstream", "orders", "customers", "catalog", "sellers")
 
 _DIR = Path(__file__).resolve().parent
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from models.catalog import CatalogSignal
 from models.commands import DeliveryEvent, SendCommand
+from models.sellers import SellerRecord
 from nudge import codec
 from nudge.clock import Clock, SystemClock
 from nudge.settings import Settings
@@ -33,7 +34,15 @@ from streams.metrics import StreamMetrics
 from streams.offsets import OffsetProgress
 from streams.processor import Processor
 from streams.quiet_monitor import QuietMonitor
-from streams.table import AudienceStore, StateStore, declare_audience_table, declare_table
+from streams.seller_side import SellerSide
+from streams.table import (
+    AudienceStore,
+    SellerStore,
+    StateStore,
+    declare_audience_table,
+    declare_seller_table,
+    declare_table,
+)
 from streams.waiting import Waits
 
 log = logging.getLogger(__name__)
@@ -50,6 +59,8 @@ GUARDED_TOPICS = (
     "catalog-signals",
     "product-interest",
     "catalog-changes",
+    "sellers",
+    "seller-messages",
 )
 #: How long a partition's position may stand still behind fetched records before
 #: it is sought back and fetched again.
@@ -129,8 +140,11 @@ def create_app(
     changes = raw_topic("catalog-changes")
     interests = raw_topic("product-interest")
     signals = raw_topic("catalog-signals")
+    sellers = raw_topic("sellers")
+    seller_messages = raw_topic("seller-messages")
     table = declare_table(app, "customer-state", settings.partitions)
     audiences = declare_audience_table(app, settings.partitions)
+    seller_table = declare_seller_table(app, settings.partitions)
 
     def mark_applied(messages: Sequence[Any]) -> None:
         now = time.monotonic()
@@ -138,7 +152,14 @@ def create_app(
             progress.applied(tp, offsets, now)
 
     async def send_command(command: SendCommand) -> None:
-        future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
+        if command.seller_id and not command.recipient:
+            # To a seller: the seller side has the contact, so the command meets it there.
+            record = SellerRecord(message=command)
+            future = await seller_messages.send(
+                key=command.seller_id.encode(), value=record.to_bytes()
+            )
+        else:
+            future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
         await future
 
     async def send_event(event: DeliveryEvent) -> None:
@@ -172,6 +193,21 @@ def create_app(
         dead_letters=dead_letters,
         send_interest=send_interest,
         send_signal=send_signal,
+        clock=clock,
+        metrics=metrics,
+        applied=mark_applied,
+    )
+
+    async def send_seller_record(key: bytes, value: bytes) -> Any:
+        return await seller_messages.send(key=key, value=value)
+
+    processor.sellers = SellerSide(
+        store=SellerStore(seller_table),
+        registry=registry,
+        dead_letters=dead_letters,
+        send_record=send_seller_record,
+        send_command=send_command,
+        record_notes=processor.record,
         clock=clock,
         metrics=metrics,
         applied=mark_applied,
@@ -213,6 +249,8 @@ def create_app(
     agent_for(signals, processor.on_signals, _decode_signal)
     agent_for(interests, processor.catalog.on_interests, None)
     agent_for(changes, processor.catalog.on_changes, None)
+    agent_for(sellers, processor.sellers.on_sellers, None)
+    agent_for(seller_messages, processor.sellers.on_seller_messages, None)
 
     @app.task
     async def follow_triggers() -> None:

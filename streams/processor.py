@@ -34,6 +34,7 @@ from streams.logic.profile import resubscription_ignored
 from streams.metrics import StreamMetrics
 from streams.repurchase import RepurchaseStats
 from streams.scheduler import DueIndex
+from streams.seller_side import SellerSide
 from streams.table import StateStore
 from streams.views import CustomerViews
 from streams.waiting import Waits, until_available
@@ -82,6 +83,8 @@ class Processor:
         self._popularity: asyncio.Task[None] | None = None
         #: the product side of the catalogue triggers, when the app wires one
         self.catalog: CatalogJoin | None = None
+        #: the seller side of a marketplace, when the app wires one
+        self.sellers: SellerSide | None = None
 
     def decode_batch(
         self, messages: Sequence[Any], decode: Decoder, topic: str
@@ -159,7 +162,7 @@ class Processor:
         await self.store.flush()
         await self.dead_letters.flush()
         notes, self._notes = self._notes, []
-        await self._record(notes)
+        await self.record(notes)
 
     async def _redis(self, call: Callable[[], Any]) -> Any:
         return await until_available(call, what="redis", waits=self.waits)
@@ -197,6 +200,8 @@ class Processor:
             if refills:
                 repurchase = await self._redis(lambda: self.repurchases.facts(refills, products))
         self.fold(decoded, categories, repurchase)
+        if self.sellers is not None:
+            await self.sellers.publish(self.sellers.sales([e for _, e in decoded]))
         await self._durable()
         self.applied(messages)
         weights = self._weights
@@ -269,7 +274,7 @@ class Processor:
                 wanted.update(item.product_id for item in event.items)
         return wanted
 
-    async def _record(self, notes: Sequence[Note]) -> None:
+    async def record(self, notes: Sequence[Note]) -> None:
         """Runs that ended without their message, on ``delivery-events`` beside what
         was sent, so results (an A/B control group above all) can be compared."""
         for note in notes:
@@ -328,7 +333,7 @@ class Processor:
                 unsent = [c for c in commands if c.id not in sent_ids]
                 if not unsent:
                     # The pass that writes the state is the one whose notes count.
-                    await self._record(fired.notes)
+                    await self.record(fired.notes)
                     if new is not state:
                         self.store.put(key, new)
                     self.due.push(key, new.next_due_ms())

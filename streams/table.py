@@ -16,8 +16,9 @@ from typing import Any, Generic, TypeVar
 import faust
 
 from flows.triggers.catalog import ProductAudience
+from models.sellers import SellerState
 from models.state import CustomerState
-from streams import audience_codec, state_codec
+from streams import audience_codec, seller_codec, state_codec
 
 V = TypeVar("V")
 
@@ -62,6 +63,18 @@ def declare_audience_table(app: faust.App, partitions: int) -> Any:
         partitions=partitions,
         key_type=bytes,
         value_type=_value_type(audience_codec.CODEC_NAME),
+    )
+
+
+def declare_seller_table(app: faust.App, partitions: int) -> Any:
+    """The ``seller-state`` table, keyed by seller id."""
+    seller_codec.register()
+    return app.Table(
+        "seller-state",
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=_value_type(seller_codec.CODEC_NAME),
     )
 
 
@@ -170,3 +183,10 @@ class AudienceStore(ChangelogStore[ProductAudience]):
         super().__init__(
             table, ProductAudience, audience_codec.audience_to_bytes, lambda a: a.partition
         )
+
+
+class SellerStore(ChangelogStore[SellerState]):
+    """``seller-state``: each value carries the partition of its seller's records."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(table, SellerState, seller_codec.seller_to_bytes, lambda s: s.partition)

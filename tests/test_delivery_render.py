@@ -67,21 +67,45 @@ def render(
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("step", [0, 1])
 def test_defaults_render_a_real_email(kind: str, step: int) -> None:
-    out = render(kind=kind, step=step)
+    to_seller = kind.startswith("seller_")
+    out = render(kind=kind, step=step, **SELLER if to_seller else {})
     assert out.subject and "\n" not in out.subject
-    assert "Hi Ann" in out.html and "Hi Ann" in out.text
-    if kind == "double_opt_in":  # a confirmation, nothing to sell
-        assert "Confirm my subscription" in out.html and "Kettle" not in out.html
-    else:
+    greeting = "Hi Bo&#39;s Lamps" if to_seller else "Hi Ann"
+    assert greeting in out.html and greeting.replace("&#39;", "'") in out.text
+    if kind == "double_opt_in" or to_seller:  # a confirmation, or business: nothing to sell
+        assert "Kettle" not in out.html and "Kettle" not in out.text
+    if kind == "double_opt_in":
+        assert "Confirm my subscription" in out.html
+    elif not to_seller:
         assert "Kettle" in out.html and "$30.00" in out.html  # recommendations block
     if kind == "order_status":
         assert out.subject == "Your order A-17: shipped"
-    if kind in ("abandoned_cart", "abandoned_view", "thank_you", "order_status", "flow"):
+    if kind == "seller_order_status":
+        assert out.subject == "Order A-17: shipped" and "€25.00" in out.text
+    if kind == "seller_milestone":
+        assert out.subject == "Congratulations: 100 sales!"
+    if kind in ("abandoned_cart", "abandoned_view", "thank_you", "order_status", "flow",
+                "seller_order_status"):  # fmt: skip
         assert "Blue &lt;Mug&gt;" in out.html and "Blue <Mug>" in out.text
         assert 'src="https://cdn.example.com/p1.jpg"' in out.html
         assert "€12.50" in out.html and "Quantity: 2" in out.html
     assert UNSUB in out.html and f"Unsubscribe: {UNSUB}" in out.text
     assert "1 Example Street, Springfield" in out.html and "1 Example Street" in out.text
+
+
+SELLER: dict[str, Any] = {
+    "seller": as_record({"seller_id": "s1", "name": "Bo's Lamps"}),
+    "milestone": 100,
+    "order": as_record(
+        {"order_id": "A-17", "status": "shipped", "total": 25.0, "currency": "EUR", "items": []}
+    ),
+}
+
+
+def test_a_sellers_first_sale_is_worded_as_such() -> None:
+    first = render(kind="seller_milestone", **{**SELLER, "milestone": 1})
+    assert first.subject == "Congratulations on your first sale!"
+    assert "many more follow.\n\nYour seller dashboard" in first.text, "a blank line between"
 
 
 def test_price_drop_shows_the_old_price_and_says_why_the_customer_hears_of_it() -> None:

@@ -280,3 +280,41 @@ def test_price_drop_and_back_in_stock_reach_subscribers_viewers_and_carters(
 
     time.sleep(2)
     assert p.mail_to("eve@example.com") == [], "back in stock is for carters here, not viewers"
+
+
+def test_each_seller_hears_of_their_share_of_an_order_and_of_their_first_sale(
+    pipeline: Callable[..., Pipeline],  # noqa: F811
+) -> None:
+    p = pipeline([example("seller-order-status"), example("seller-milestones")]).start()
+    shop = p.shop
+    shop.send(
+        "sellers",
+        "s-anna",
+        orjson.dumps(
+            {"seller_id": "s-anna", "email": "anna@sellers.example", "name": "Anna's Lamps"}
+        ),
+    )
+    shop.customer("ann", "ann@example.com", first_name="Ann")
+    items = [
+        {"product_id": "lamp", "quantity": 2, "price": 10.0, "seller_id": "s-anna"},
+        {"product_id": "rug", "quantity": 1, "price": 50.0},  # the order's seller: bob
+    ]
+    placed = {"order_id": "o-1", "items": items, "total": 70.0, "currency": "EUR",
+              "seller_id": "s-bob"}  # fmt: skip
+    shop.event("orders", "ann", type="order_placed", **placed)
+    shop.event("orders", "ann", type="order_status", status="shipped", **placed)
+    wait_for(lambda: len(p.mail_to("anna@sellers.example")) == 2, "anna's two messages", 30)
+    subjects = sorted(m["Subject"] for m in p.mail_to("anna@sellers.example"))
+    assert subjects == ["Congratulations on your first sale!", "Order o-1: shipped"]
+    shipped = next(m for m in p.mail_to("anna@sellers.example") if "o-1" in m["Subject"])
+    assert "lamp" in body_text(shipped).lower() and "rug" not in body_text(shipped).lower()
+    # bob's contact arrives late: what waited for it goes now.
+    time.sleep(2)
+    assert p.mail_to("bob@sellers.example") == []
+    shop.send("sellers", "s-bob", orjson.dumps(
+        {"seller_id": "s-bob", "email": "bob@sellers.example"}))  # fmt: skip
+    wait_for(lambda: len(p.mail_to("bob@sellers.example")) == 2, "bob's held messages", 30)
+    bob = next(m for m in p.mail_to("bob@sellers.example") if "o-1" in m["Subject"])
+    assert "rug" in body_text(bob).lower() and "lamp" not in body_text(bob).lower()
+    assert "List-Unsubscribe" not in bob, "transactional"
+    assert len(p.mail_to("ann@example.com")) == 0, "the buyer is not the seller flows' audience"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -19,13 +20,15 @@ from models.events import (
     OrderItem,
     Product,
 )
+from models.sellers import SellerProfile
 from schemas import SCHEMA_NAMES, load_raw_schema, load_schema
 
-RECORDS: dict[str, type[faust.Record]] = {
+RECORDS: dict[str, type[Any]] = {
     "clickstream": ClickEvent,
     "orders": OrderEvent,
     "customers": CustomerEvent,
     "catalog": Product,
+    "sellers": SellerProfile,
 }
 PY_OF_AVRO: dict[str, Any] = {"string": str, "long": int, "double": float, "boolean": bool}
 
@@ -41,7 +44,9 @@ def _nested(topic: str, field: str) -> dict[str, Any]:
     return t["items"] if t["type"] == "array" else t
 
 
-def _model_fields(cls: type[faust.Record]) -> list[str]:
+def _model_fields(cls: type[Any]) -> list[str]:
+    if dataclasses.is_dataclass(cls):
+        return [f.name for f in dataclasses.fields(cls)]
     return list(cls._options.fields)
 
 
@@ -73,6 +78,7 @@ def test_unknown_schema_name() -> None:
         (CustomerEvent, lambda: load_raw_schema("customers")),
         (Consent, lambda: _nested("customers", "consent")),
         (Product, lambda: load_raw_schema("catalog")),
+        (SellerProfile, lambda: load_raw_schema("sellers")),
     ],
     ids=lambda x: getattr(x, "__name__", ""),
 )

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from delivery.context import build_context, merge_customer
 from flows.plan import FlowPlan
+from flows.triggers.seller import seller_context
 from models.commands import SendCommand
 from models.message import Recommendations
 from models.state import Profile
@@ -23,7 +24,7 @@ from nudge.cli.triggers import load_definitions
 from nudge.demo import DEMO_TRIGGERS_PATH, PRODUCTION_TRIGGERS_PATH
 from nudge.errors import ConfigError
 from nudge.shared_state import SharedState
-from nudge.template_check import SAMPLE_ORDER, check_templates, sample_context
+from nudge.template_check import SAMPLE_ORDER, SAMPLE_SELLER, check_templates, sample_context
 from promo import PromoCode
 from recommender import Recommender
 
@@ -159,7 +160,8 @@ def test_the_sample_context_has_the_shape_the_delivery_worker_builds() -> None:
         version=trigger.version, recommendations=Recommendations("personal", 2),
         context={"customer": Profile(email="ann@example.com", tags=("vip",)).as_context("c1"),
                  "items": [{"product_id": "p1", "quantity": 2}], "category": "k1",
-                 "search_query": "tea", "event": order, "order": order},
+                 "search_query": "tea", "event": order, "order": order,
+                 "seller": seller_context(SAMPLE_SELLER), "milestone": 100},
         due_ms=0, created_ms=0,
     )  # fmt: skip
     product = sample_context(trigger, 0)["items"][0]
@@ -234,3 +236,23 @@ def test_a_worker_refuses_an_unsafe_template_that_reached_the_topic() -> None:
     current = registry.get("cart")
     assert current is not None, "the old one keeps working"
     assert current.version == FlowPlan.parse(good).version
+
+
+def test_messages_to_sellers_see_the_seller_and_the_milestone() -> None:
+    from flows.plan import FlowPlan
+    from nudge.template_check import check_templates
+
+    plan = FlowPlan.parse(
+        {
+            "id": "milestones",
+            "class": "transactional",
+            "trigger": {"seller_sales": {}},
+            "steps": [
+                {"send": {"to": "seller", "subject": "{{ seller.name }}: {{ milestone }}"}},
+                {"send": {"to": "seller", "subject": "{{ seller.nope.deeper }}"}},
+                {"send": {"to": "seller", "subject": "{{ sellr.name }}"}},
+            ],
+        }
+    )
+    errors = check_templates(plan)
+    assert len(errors) == 1 and errors[0].startswith("milestones.steps[2].send.subject")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +13,7 @@ from flows.conditions import ConditionFailed, holds, variables
 from flows.fields import Channel, Duration, Strict, Template
 from flows.step_context import StepContext, StepResult
 from flows.triggers import message_context
+from flows.triggers.seller import shares
 from models.commands import SendCommand
 from models.message import BUILT_IN_TEMPLATES, Message, PromoRequest
 from models.message import Recommendations as MessageRecommendations
@@ -120,6 +121,8 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
                 return ctx.end("filter")
         except ConditionFailed as exc:
             return ctx.end("condition_failed", detail=str(exc))
+    if spec.to == "seller":
+        return _to_sellers(step, ctx)
     recipient = profile.email if spec.to == "customer" else spec.to
     if not recipient:
         if awaits_address(state, run, ctx.now_ms):
@@ -130,14 +133,22 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
     context = message_context(plan, state, run)
     if context is None:
         return ctx.end("nothing_to_send")
+    command = _command(step, ctx, recipient, context)
+    return _proceed(ctx, (command,))
+
+
+def _command(
+    step: SendStep, ctx: StepContext, recipient: str, context: dict[str, Any]
+) -> SendCommand:
+    spec, run, plan, flow = step.send, ctx.run, ctx.plan, ctx.plan.flow
     ordinal = plan.send_ordinals[run.at]
-    command = SendCommand(
-        id=command_id(flow.id, state.customer_id, run.episode, ordinal, run.key),
+    return SendCommand(
+        id=command_id(flow.id, ctx.state.customer_id, run.episode, ordinal, run.key),
         trigger_id=flow.id,
         kind=spec.template or plan.kind,
         step=ordinal,
         channel=spec.channel,
-        customer_id=state.customer_id,
+        customer_id=ctx.state.customer_id,
         recipient=recipient,
         context=context,
         due_ms=run.due_ms,
@@ -150,11 +161,31 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
         expires_at_ms=None if flow.expires_after is None else run.due_ms + flow.expires_after,
         promo=None if spec.promo is None else PromoRequest(spec.promo.pool, spec.promo.ttl),
     )
+
+
+def _to_sellers(step: SendStep, ctx: StepContext) -> StepResult:
+    """One message per seller of the order, each with only that seller's items; the
+    seller side addresses it (``streams.logic.seller``)."""
+    context = message_context(ctx.plan, ctx.state, ctx.run)
+    order = (context or {}).get("order")
+    if context is None or not isinstance(order, dict) or not (by_seller := shares(order)):
+        return ctx.end("no_seller")
+    commands = []
+    for seller_id, items in by_seller.items():
+        total = round(sum(i.get("price", 0.0) * i.get("quantity", 1) for i in items), 2)
+        share = {**context, "items": items, "order": {**order, "items": items, "total": total}}
+        command = _command(step, ctx, "", share)
+        commands.append(replace(command, id=f"{command.id}:{seller_id}", seller_id=seller_id))
+    return _proceed(ctx, tuple(commands))
+
+
+def _proceed(ctx: StepContext, commands: tuple[SendCommand, ...]) -> StepResult:
+    run, state, flow = ctx.run, ctx.state, ctx.plan.flow
     marked = state.evolve(flow_marks=_sent(state, flow.id, ctx.now_ms, run.episode))
     if AWAITING_ADDRESS in run.payload or AWAITING_CONSENT in run.payload:
         waited = (AWAITING_ADDRESS, AWAITING_CONSENT)
         run = replace(run, payload={k: v for k, v in run.payload.items() if k not in waited})
-    return ctx.proceed(state=marked, commands=(command,), run=run)
+    return ctx.proceed(state=marked, commands=commands, run=run)
 
 
 def command_id(flow_id: str, customer_id: str, episode: int, ordinal: int, key: str = "") -> str:

@@ -2,7 +2,7 @@
 
 A trigger is written as a one-key mapping: ``{event: order_placed}``,
 ``{date: {...}}``, ``{inactivity: {...}}``, ``{price_drop: {...}}``,
-``{back_in_stock: {...}}``, ``{abandoned: cart}``.
+``{back_in_stock: {...}}``, ``{abandoned: cart}``, ``{seller_sales: {...}}``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
 from flows.triggers.date import DateTrigger
 from flows.triggers.event import EventTrigger
 from flows.triggers.inactivity import InactivityTrigger
+from flows.triggers.seller import SellerSalesTrigger
 from models.state import CustomerState, Run
 
 TRIGGER_TYPES: dict[str, type[BaseModel]] = {
@@ -26,6 +27,7 @@ TRIGGER_TYPES: dict[str, type[BaseModel]] = {
     "price_drop": PriceDropTrigger,
     "back_in_stock": BackInStockTrigger,
     "abandoned": AbandonmentTrigger,
+    "seller_sales": SellerSalesTrigger,
 }
 _TAG_OF = {model: tag for tag, model in TRIGGER_TYPES.items()}
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
         | PriceDropTrigger
         | BackInStockTrigger
         | AbandonmentTrigger
+        | SellerSalesTrigger
     )
 else:
     Trigger = Annotated[
