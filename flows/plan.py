@@ -236,6 +236,16 @@ class FlowSet:
         merged[plan.id] = plan
         return FlowSet(merged.values(), self._versions, smart_sending_ms=self.smart_sending_ms)
 
+    def with_version(self, plan: FlowPlan) -> FlowSet:
+        """Another known version, for the runs pinned to it; the current ones stay."""
+        if (plan.id, plan.version) in self._versions:
+            return self
+        versions = {**self._versions, (plan.id, plan.version): plan}
+        return FlowSet(self._current.values(), versions, smart_sending_ms=self.smart_sending_ms)
+
+    def knows(self, flow_id: str, version: str) -> bool:
+        return (flow_id, version) in self._versions
+
     def with_smart_sending(self, window_ms: int) -> FlowSet:
         return FlowSet(self._current.values(), self._versions, smart_sending_ms=window_ms)
 

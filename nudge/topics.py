@@ -33,6 +33,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("sellers"),
     TopicSpec("seller-messages"),
     TopicSpec("trigger-config", compacted=True, co_partitioned=False, partitions=1),
+    # Every version of every flow, keyed "id@version": compaction keeps them all, so
+    # runs pinned to a version outlive its compaction on trigger-config.
+    TopicSpec("flow-versions", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("model-updates", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("send-commands"),
     TopicSpec("delivery-events"),

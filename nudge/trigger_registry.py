@@ -4,17 +4,23 @@ Every stream and delivery process reads the whole topic (no consumer group), so
 each sees every flow whatever partitions it owns. The broker may drop tombstones, so
 a definition with ``"enabled": false`` (or ``"deleted": true``) is how a flow is
 switched off. Every version read stays known, for the runs pinned to it.
+
+``trigger-config`` is compacted by flow id, so an old version a run is pinned to may
+vanish from it. Stream workers therefore also write each version they see to
+``flow-versions`` (compacted by ``id@version``, which no later version replaces), and
+every process reads that topic before ``trigger-config``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
+from flows.errors import DefinitionError
 from flows.plan import DEFAULT_SMART_SENDING_MS, FlowPlan, FlowSet
 from nudge.errors import ConfigError
 from nudge.template_check import check_templates
@@ -25,7 +31,7 @@ log = logging.getLogger(__name__)
 Rejection = tuple[str, str]  # (flow id or key, reason)
 
 
-def parse_definition(key: bytes | None, value: bytes | None) -> FlowPlan:
+def parse_definition(key: bytes | None, value: bytes | None, *, check: bool = True) -> FlowPlan:
     if not value:
         raise ConfigError("empty flow definition")
     try:
@@ -38,7 +44,7 @@ def parse_definition(key: bytes | None, value: bytes | None) -> FlowPlan:
     plan = FlowPlan.parse(data)
     # The same render check as `nudge triggers apply`, for definitions that reached
     # the topic by another route: refused here, the previous definition keeps working.
-    errors = check_templates(plan)
+    errors = check_templates(plan) if check else []
     if errors:
         raise ConfigError("; ".join(errors))
     if key is not None and key.decode("utf-8", "replace") != plan.id:
@@ -78,14 +84,76 @@ class TriggerRegistry:
     def get(self, flow_id: str) -> FlowPlan | None:
         return self.current.get(flow_id)
 
+    def apply_version(self, key: bytes | None, value: bytes | None) -> FlowPlan | None:
+        """A record of ``flow-versions``: a version kept for pinned runs, not made current.
+        One that no longer parses (a field since removed) is skipped: its runs go on
+        with the current version, as when a version is not known at all."""
+        try:
+            plan = parse_definition(None, value, check=False)
+        except (ConfigError, DefinitionError) as exc:
+            log.warning("kept flow version %r unusable: %s", key, str(exc).replace("\n", "; "))
+            return None
+        self.current = self.current.with_version(plan)
+        return plan
+
 
 class TriggerFeed:
-    """Tails ``trigger-config`` from the beginning into a ``TriggerRegistry``."""
+    """Tails ``flow-versions`` and then ``trigger-config`` from the beginning into a
+    ``TriggerRegistry``; with ``keep_versions``, writes versions not yet kept."""
 
-    def __init__(self, registry: TriggerRegistry, bootstrap: str, topic: str) -> None:
+    def __init__(
+        self,
+        registry: TriggerRegistry,
+        bootstrap: str,
+        topic: str,
+        versions_topic: str | None = None,
+        *,
+        keep_versions: bool = False,
+    ) -> None:
         self.registry = registry
-        self._tail = TopicTail(bootstrap, topic, registry.apply_record)
+        self.bootstrap = bootstrap
+        self.versions_topic = versions_topic
+        self.keep_versions = keep_versions and versions_topic is not None
+        self._tail = TopicTail(bootstrap, topic, self._apply)
         self._tail.ready = registry.ready
+        self._producer: Any = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        await self._tail.run(stop)
+        tasks = []
+        if self.versions_topic is not None:
+            versions = TopicTail(self.bootstrap, self.versions_topic, self.registry.apply_version)
+            tasks.append(asyncio.create_task(versions.run(stop), name="flow-versions"))
+            await _first(versions.ready.wait(), tasks[0])
+        if self.keep_versions:
+            from aiokafka import AIOKafkaProducer
+
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await self._producer.start()
+        try:
+            await self._tail.run(stop)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._producer is not None:
+                await self._producer.stop()
+
+    async def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        known = self.registry.current
+        plan = self.registry.apply_record(key, value)
+        if plan is None or self._producer is None or known.knows(plan.id, plan.version):
+            return
+        # Several workers may write the same version: the same key and value, which
+        # compaction folds into one.
+        assert self.versions_topic is not None and value is not None
+        record_key = f"{plan.id}@{plan.version}".encode()
+        await self._producer.send_and_wait(self.versions_topic, value, key=record_key)
+
+
+async def _first(ready: Awaitable[Any], task: asyncio.Task[None]) -> None:
+    """Wait for ``ready``; a tail that fails first (no such topic) raises its error."""
+    waiting = asyncio.ensure_future(ready)
+    await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done() and not waiting.done():
+        waiting.cancel()
+        task.result()

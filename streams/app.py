@@ -213,7 +213,13 @@ def create_app(
         applied=mark_applied,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
-    feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
+    feed = TriggerFeed(
+        registry,
+        settings.kafka_bootstrap,
+        settings.topic("trigger-config"),
+        settings.topic("flow-versions"),
+        keep_versions=True,
+    )
 
     def agent_for(topic: Any, handler: Any, decode: Any) -> None:
         name = topic.get_topic_name()

@@ -85,7 +85,12 @@ def deliver() -> None:
 
     async def run() -> None:
         registry = TriggerRegistry()
-        feed = TriggerFeed(registry, settings.kafka_bootstrap, settings.topic("trigger-config"))
+        feed = TriggerFeed(
+            registry,
+            settings.kafka_bootstrap,
+            settings.topic("trigger-config"),
+            settings.topic("flow-versions"),
+        )
         feed_task = asyncio.create_task(feed.run())
         await registry.ready.wait()
         try:
