@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from delivery.cap import CapArbiter
 from delivery.context import Recommender, build_context, merge_customer
 from delivery.idempotency import Claim, ClaimState, SendLedger, stage_of
 from delivery.links import utm_params
@@ -149,6 +150,7 @@ class Deliverer:
         self.resend_uncertain = settings.uncertain_policy == "resend"
         self.sender_name = parseaddr(settings.mail_from)[0] or settings.mail_from
         self.promos = PromoPools(redis, settings.redis_namespace)
+        self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self._empty_pools_warned: set[str] = set()
 
     # -- Redis-side facts the policy needs ------------------------------------
@@ -238,16 +240,13 @@ class Deliverer:
         if decision.action == "defer":
             return Outcome("deferred", decision.reason, until_ms=decision.until_ms)
 
-        # Reserve a slot of today's cap atomically; the check above was only a read,
-        # and concurrent commands for one customer would otherwise all pass it.
         if cap:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.incr(cap_key)
-            pipe.expire(cap_key, 2 * 86400)
-            reserved, _ = await pipe.execute()
-            if reserved > cap:
-                await self.redis.decr(cap_key)
-                return Outcome("suppressed", "frequency_cap")
+            now = self.clock.now_ms()
+            verdict = await self.arbiter.contend(command, cap, cap_key, tz_name, now)
+            if verdict.action == "suppress":
+                return Outcome("suppressed", verdict.reason)
+            if verdict.action == "defer":
+                return Outcome("deferred", verdict.reason, until_ms=verdict.until_ms)
         outcome = await self._render_and_send(command, customer)
         if cap and outcome.status != "sent":
             await self.redis.decr(cap_key)

@@ -71,6 +71,15 @@ def local_day(tz_name: str | None, now_ms: int) -> str:
     return datetime.fromtimestamp(now_ms / 1000, tz=zone(tz_name)).date().isoformat()
 
 
+def next_local_day_ms(tz_name: str | None, now_ms: int) -> int:
+    """The next midnight in the customer's time zone: when the cap's day starts over."""
+    tz = zone(tz_name)
+    today = datetime.fromtimestamp(now_ms / 1000, tz=tz).date()
+    tomorrow = today + timedelta(days=1)
+    midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=tz)
+    return max(int(midnight.astimezone(UTC).timestamp() * 1000), now_ms + 1)
+
+
 def quiet_until(quiet: QuietHours | None, tz_name: str | None, now_ms: int) -> int | None:
     """When the quiet window containing ``now_ms`` ends (epoch ms), or None if not quiet."""
     if quiet is None:

@@ -51,6 +51,9 @@ class SendCommand:
     expires_at_ms: int | None = None
     #: a promo code to give with this message (``promo.code`` in templates)
     promo: PromoRequest | None = None
+    #: the flow's ``priority`` and ``on_cap``: who gets the frequency cap's slots
+    priority: int = 50
+    on_cap: str = "defer"
     #: to a seller (``send.to: seller``): the seller side fills in ``recipient`` from
     #: the ``sellers`` topic before the command goes to delivery
     seller_id: str | None = None

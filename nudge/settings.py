@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="a marketing flow mails a customer at most once per window, s",
     )
     frequency_cap_per_day: int = Field(default=0, ge=0, description="0 disables the cap")
+    cap_hold: float = Field(
+        default=120.0,
+        ge=0,
+        description="under the cap, messages within this of each other compete by priority, s",
+    )
     quiet_hours: str = Field(default="", description="e.g. '22-8' in the customer's timezone")
 
     # Recommendations
@@ -87,7 +92,7 @@ class Settings(BaseSettings):
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
 
-    @field_validator("send_retry_for", "smart_sending", mode="before")
+    @field_validator("send_retry_for", "smart_sending", "cap_hold", mode="before")
     @classmethod
     def _duration_s(cls, value: Any) -> float:
         try:

@@ -223,11 +223,16 @@ async def test_quiet_hours_defer_then_send_when_due(setup: Any) -> None:
 
 
 async def test_frequency_cap_per_day(setup: Any) -> None:
-    s = await setup(frequency_cap_per_day=1)
+    s = await setup(frequency_cap_per_day=1, cap_hold=0)  # first come, first served
     assert (await s.deliver("a")).status == "sent"
-    assert (await s.deliver("b")) == Outcome("suppressed", "frequency_cap")
+    midnight = int(datetime(2024, 6, 2, tzinfo=BERLIN).timestamp() * 1000)
+    assert (await s.deliver("b")) == Outcome("deferred", "frequency_cap", until_ms=midnight)
+    skip = replace(command("c"), on_cap="skip")
+    assert (await s.deliverer.deliver(skip)) == Outcome("suppressed", "frequency_cap")
+    stale = replace(command("d"), expires_at_ms=midnight - 1)  # tomorrow would be too late
+    assert (await s.deliverer.deliver(stale)) == Outcome("suppressed", "frequency_cap")
     s.clock.advance(24 * 3600)
-    assert (await s.deliver("c")).status == "sent"
+    assert (await s.deliver("e")).status == "sent"
 
 
 class RefuseRecipient:

@@ -160,6 +160,8 @@ def _command(
         variant=run.variant,
         expires_at_ms=None if flow.expires_after is None else run.due_ms + flow.expires_after,
         promo=None if spec.promo is None else PromoRequest(spec.promo.pool, spec.promo.ttl),
+        priority=flow.priority,
+        on_cap=flow.on_cap,
     )
 
 
