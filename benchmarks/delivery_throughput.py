@@ -41,6 +41,7 @@ from _harness import (
 )
 
 from models.commands import SendCommand
+from models.message import MessageContext
 from nudge.cli.triggers import publish_definitions
 from nudge.settings import Settings
 from nudge.topics import create_topics
@@ -70,14 +71,16 @@ def commands(n: int, catalog: list[dict[str, Any]], seed: int) -> list[SendComma
                 channel="email",
                 customer_id=cid,
                 recipient=f"{cid}@example.com",
-                context={
-                    "customer": {
-                        "customer_id": cid,
-                        "first_name": f"Shopper {i}",
-                        "email": f"{cid}@example.com",
-                    },
-                    "items": items,
-                },
+                context=MessageContext.from_data(
+                    {
+                        "customer": {
+                            "customer_id": cid,
+                            "first_name": f"Shopper {i}",
+                            "email": f"{cid}@example.com",
+                        },
+                        "items": items,
+                    }
+                ),
                 due_ms=episode + 3_600_000,
                 created_ms=now,
             )

@@ -45,8 +45,7 @@ _PRODUCT_FIELDS = (
 
 def merge_customer(command: SendCommand, profile: Mapping[str, Any] | None) -> dict[str, Any]:
     """The freshest view of the customer: Redis profile fields win over the command's."""
-    carried = command.context.get("customer")
-    customer: dict[str, Any] = dict(carried) if isinstance(carried, Mapping) else {}
+    customer: dict[str, Any] = dict(command.context.customer)
     attributes = dict(customer.get("attributes") or {})
     for name, value in (profile or {}).items():
         if value is not None:
@@ -112,7 +111,7 @@ async def build_context(
 ) -> dict[str, Any]:
     # Links back to us (unsubscribe, later click tracking) are signed: never touch them.
     skip = (unsubscribe_url,) if unsubscribe_url else ()
-    raw_items = command.context.get("items") or []
+    raw_items = command.context.items
     carried_items = [i for i in raw_items if isinstance(i, Mapping) and i.get("product_id")]
     catalogue = await shared.get_products(str(i["product_id"]) for i in carried_items)
     items = []
@@ -122,19 +121,14 @@ async def build_context(
         item["quantity"] = quantity if isinstance(quantity, int) and quantity > 0 else 1
         items.append(item)
 
-    category = command.context.get("category")
-    if isinstance(category, str):
-        category = {"category_id": category}
-    if not isinstance(category, Mapping):
-        category = {}
-    category = {"category_id": None, "name": None, **category}
+    category = {"category_id": None, "name": None, **(command.context.category or {})}
 
     wanted = command.recommendations or Recommendations(count=DEFAULT_RECOMMENDATIONS)
     in_category = wanted.category
     if in_category == CURRENT_CATEGORY:
         in_category = _current_category(category, carried_items, catalogue)
-    exclude = [item["product_id"] for item in items] + _ids(command.context.get("bought"))
-    history = _ids(command.context.get("history"))
+    exclude = [item["product_id"] for item in items] + _ids(command.context.bought)
+    history = _ids(command.context.history)
     algorithm = wanted.algorithm
     recs = await recommender.recommend(
         command.customer_id, algorithm, wanted.count, exclude, history, in_category
@@ -142,7 +136,7 @@ async def build_context(
     recommendations = [_product(rec, {}, utm, skip) for rec in recs]
 
     base = shop_url.rstrip("/")
-    query = str(command.context.get("search_query") or "")
+    query = command.context.search_query or ""
     return {
         "customer": customer,
         "recipient": {
@@ -165,10 +159,10 @@ async def build_context(
         "trigger": {"id": command.trigger_id, "kind": command.kind, "step": command.step},
         # What the flow's event said (an order, a viewed product), as the stream saw it.
         "promo": dict(promo) if promo is not None else {},
-        "event": _mapping(command.context.get("event")),
-        "order": _mapping(command.context.get("order")),
-        "seller": _mapping(command.context.get("seller")),
-        "milestone": command.context.get("milestone"),
+        "event": _mapping(command.context.event),
+        "order": _mapping(command.context.order),
+        "seller": _mapping(command.context.seller),
+        "milestone": command.context.milestone,
     }
 
 

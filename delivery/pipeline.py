@@ -101,8 +101,7 @@ def reason_of(exc: BaseException) -> str:
 
 def carried_consent(command: SendCommand) -> str | None:
     """``context.customer.consent[channel]``: what the stream worker knew at fire time."""
-    customer = command.context.get("customer")
-    consent = customer.get("consent") if isinstance(customer, dict) else None
+    consent = command.context.customer.get("consent")
     value = consent.get(command.channel) if isinstance(consent, dict) else None
     return value if isinstance(value, str) else None
 
@@ -115,8 +114,6 @@ def validate(command: SendCommand) -> None:
             raise InvalidMessage("bad_send_command", f"{name} must be a non-empty string")
     if not isinstance(command.step, int) or isinstance(command.step, bool):
         raise InvalidMessage("bad_send_command", "step must be an integer")
-    if not isinstance(command.context, dict):
-        raise InvalidMessage("bad_send_command", "context must be an object")
     if command.channel not in CHANNELS:
         raise InvalidMessage("unsupported_channel", repr(command.channel))
     if "@" not in parseaddr(command.recipient)[1]:

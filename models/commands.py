@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from models.message import Message, PromoRequest, Recommendations
+from models.message import Message, MessageContext, PromoRequest, Recommendations
 from nudge.errors import InvalidMessage
 
 
@@ -23,10 +23,7 @@ class SendCommand:
     flow's first message), ``version`` the flow version the run is pinned to.
     ``message`` and ``recommendations`` are the send step's, as decided.
 
-    ``context`` holds what the stream worker knows: ``customer`` (profile fields),
-    ``items`` (``[{product_id, quantity, price}]``), ``history`` (viewed and carted
-    product ids, oldest first), ``bought`` (the latest products bought, newest first:
-    never recommended), and per kind ``category`` or ``search_query``. The delivery
+    ``context`` is what the stream worker knew (``MessageContext``); the delivery
     worker enriches items from the catalogue and adds recommendations and links before
     rendering.
     """
@@ -38,7 +35,7 @@ class SendCommand:
     channel: str
     customer_id: str
     recipient: str
-    context: dict[str, Any]
+    context: MessageContext
     due_ms: int
     created_ms: int
     marketing: bool = True
@@ -69,6 +66,7 @@ class SendCommand:
             # such a message renders with the built-in templates of its kind.
             data.pop("template", None)
             data["message"] = Message(**(data.get("message") or {}))
+            data["context"] = MessageContext.from_data(data.get("context") or {})
             if data.get("recommendations") is not None:
                 data["recommendations"] = Recommendations(**data["recommendations"])
             if data.get("promo") is not None:

@@ -6,7 +6,9 @@ flow said when the message was decided, whatever the flow became since.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 #: The built-in templates a send step may name (``template: welcome``): they fill
 #: whatever subject, html or text the step leaves out. The abandonment kinds use
@@ -58,3 +60,51 @@ class PromoRequest:
 
     pool: str
     ttl_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """What the stream side knew of one message when it decided it; the delivery side
+    enriches it (catalogue, recommendations, links) into what templates see.
+
+    One meaning per field, whatever the flow: the names are listed here and nowhere
+    else. Products are ``{product_id, quantity?, price?, old_price?, currency?,
+    seller_id?}``; events and orders are as the storefront sent them.
+    """
+
+    #: profile fields, consent and tags (``Profile.as_context``)
+    customer: Mapping[str, Any] = field(default_factory=dict)
+    #: what the message is about: the cart, a viewed product, an order's items
+    items: tuple[Mapping[str, Any], ...] = ()
+    #: products viewed, then carted, oldest first: what recommendations start from
+    history: tuple[str, ...] = ()
+    #: the latest products bought, newest first: never recommended again
+    bought: tuple[str, ...] = ()
+    #: an abandoned category: ``{category_id}``
+    category: Mapping[str, Any] | None = None
+    #: an abandoned search
+    search_query: str | None = None
+    #: the event that started the run (or the awaited one)
+    event: Mapping[str, Any] | None = None
+    #: the order, in flows triggered by one (only a seller's items, to a seller)
+    order: Mapping[str, Any] | None = None
+    #: to a marketplace seller: ``seller_id, name, email, phone, attributes, sales``
+    seller: Mapping[str, Any] | None = None
+    #: the sales a ``seller_sales`` flow congratulates on
+    milestone: int | None = None
+
+    @classmethod
+    def from_data(cls, data: Any) -> MessageContext:
+        """From a command's JSON; names this version does not know are left out."""
+        if not isinstance(data, Mapping):
+            raise TypeError("context must be an object")
+        values = {name: data[name] for name in _CONTEXT_FIELDS if data.get(name) is not None}
+        for name in ("items", "history", "bought"):
+            if name in values:
+                values[name] = tuple(values[name])
+        if isinstance(values.get("category"), str):  # commands from before flows
+            values["category"] = {"category_id": values["category"]}
+        return cls(**values)
+
+
+_CONTEXT_FIELDS = tuple(f.name for f in fields(MessageContext))

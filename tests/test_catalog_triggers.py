@@ -150,8 +150,8 @@ def test_a_signal_starts_the_flow_and_its_message_is_about_the_product() -> None
     sim.clock._now = NOW
     sim.state = apply_signal(sim.state, signal(), sim.triggers, sim.now)
     [command] = sim.fire()
-    assert command.trigger_id == "drop" and command.context["items"][0]["product_id"] == "p1"
-    event = command.context["event"]
+    assert command.trigger_id == "drop" and command.context.items[0]["product_id"] == "p1"
+    event = command.context.event
     assert (event["old_price"], event["new_price"], event["reasons"]) == (100.0, 80.0, ["viewed"])
     replayed = apply_signal(sim.state, signal(), sim.triggers, sim.now)
     assert replayed is sim.state, "a replayed signal starts nothing"

@@ -35,9 +35,7 @@ async def test_the_higher_priority_takes_the_last_slot_whichever_came_first(
     )
     s.clock._now = start + HOLD_MS  # the low one's hold is over first: it lost
     midnight = int(datetime(2024, 6, 2, tzinfo=BERLIN).timestamp() * 1000)
-    assert await s.deliverer.deliver(low) == Outcome(
-        "deferred", "frequency_cap", until_ms=midnight
-    )
+    assert await s.deliverer.deliver(low) == Outcome("deferred", "frequency_cap", until_ms=midnight)
     s.clock._now = start + 30_000 + HOLD_MS
     assert (await s.deliverer.deliver(high)).status == "sent"
     [mail] = s.catcher.messages()

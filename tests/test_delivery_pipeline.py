@@ -20,6 +20,7 @@ from delivery.metrics import DeliveryMetrics
 from delivery.pipeline import Deliverer, NoTriggers, Outcome
 from delivery.smtp import SmtpPool
 from models.commands import SendCommand
+from models.message import MessageContext
 from nudge.clock import ManualClock
 from nudge.embedded import MailCatcher
 from nudge.settings import Settings
@@ -37,7 +38,7 @@ def command(cid: str) -> SendCommand:
         channel="email",
         customer_id="c1",
         recipient="ann@example.com",
-        context={"items": [{"product_id": "p1"}]},
+        context=MessageContext(items=({"product_id": "p1"},)),
         due_ms=0,
         created_ms=0,
     )
@@ -151,7 +152,7 @@ async def test_consent_is_the_stricter_of_command_and_redis(
     if stored is not None:
         await s.shared.set_consent("c1", "email", stored)
     customer = {"consent": {"email": carried}} if carried else {}
-    cmd = replace(command("cmd-1"), context={"customer": customer, "items": []})
+    cmd = replace(command("cmd-1"), context=MessageContext(customer=customer))
     outcome = await s.deliverer.deliver(cmd)
     assert (outcome.reason or outcome.status) == expected
 

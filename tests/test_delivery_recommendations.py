@@ -15,7 +15,7 @@ from delivery.service import make_recommender
 from flows import parse_flow
 from flows.steps.send import SendStep
 from models.commands import SendCommand
-from models.message import Recommendations
+from models.message import MessageContext, Recommendations
 from nudge.errors import ConfigError
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
@@ -39,7 +39,7 @@ def command(history: list[str]) -> SendCommand:
     return SendCommand(
         id="view:c1:1:0", trigger_id="view", kind="abandoned_view", step=0, channel="email",
         customer_id="c1", recipient="c1@example.com",
-        context={"items": [], "history": history}, due_ms=0, created_ms=0,
+        context=MessageContext(history=tuple(history)), due_ms=0, created_ms=0,
     )  # fmt: skip
 
 
@@ -63,7 +63,7 @@ async def recommended_ids(
         await shared.bump_popularity(sales)
         wanted = Recommendations(**recommendations)
         sent = replace(
-            command([]), context={**command([]).context, **context}, recommendations=wanted
+            command([]), context=replace(command([]).context, **context), recommendations=wanted
         )
         built = await build_context(
             sent, customer={}, shared=shared,

@@ -20,6 +20,7 @@ from delivery.smtp import DataHook, SmtpTransient
 from delivery.worker import DeliveryWorker
 from flows.plan import FlowPlan
 from models.commands import DeliveryEvent, SendCommand
+from models.message import MessageContext
 from nudge.clock import ManualClock
 from nudge.errors import ConfigError
 from nudge.settings import Settings
@@ -244,7 +245,7 @@ class Rig:
             channel="email",
             customer_id="c1",
             recipient="ann@example.com",
-            context={"items": [{"product_id": "p1", "quantity": 1, "price": 5.0}]},
+            context=MessageContext(items=({"product_id": "p1", "quantity": 1, "price": 5.0},)),
             due_ms=now,
             created_ms=now,
             expires_at_ms=None if expires_after_ms is None else now + expires_after_ms,

@@ -51,7 +51,7 @@ def test_welcome_sends_at_once_then_the_reminder_after_a_week_without_an_order()
     [welcome] = sim.fire()
     assert welcome.trigger_id == "welcome" and welcome.step == 0 and welcome.kind == "flow"
     assert welcome.message.subject == "Welcome, {{ customer.first_name or 'friend' }}"
-    assert welcome.context["event"]["customer_id"] == CUSTOMER
+    assert welcome.context.event["customer_id"] == CUSTOMER
     assert sim.tick(7 * 86_400 - 1) == []
     [reminder] = sim.tick(1)
     assert reminder.step == 1 and reminder.id == f"welcome:{CUSTOMER}:{welcome.due_ms}:1"
@@ -345,7 +345,7 @@ def test_inactivity_waits_from_the_last_activity_and_starts_over_on_a_new_one() 
     assert sim.tick(29 * 86_400) == []
     sim.order("p1", type="order_status", status="shipped")  # the shop's doing, not hers
     [winback] = sim.tick(86_400)
-    assert winback.kind == "win_back" and winback.context["history"] == ["p1"]
+    assert winback.kind == "win_back" and winback.context.history == ("p1",)
     assert sim.state.runs == ()
     sim.order("p2")  # she buys again: a new wait
     assert [r.due_ms for r in sim.state.runs] == [sim.now + 30 * DAY]
@@ -423,7 +423,7 @@ def test_replenishment_runs_per_product_from_the_best_known_interval() -> None:
     due = {r.key: (r.due_ms - sim.now) // DAY for r in sim.state.runs}
     assert due == {"tea": 17, "soap": 57, "mug": 27}, "median, param, fallback; less the lead"
     [reminder] = [c for c in sim.tick(17 * 86_400)]
-    assert [i["product_id"] for i in reminder.context["items"]] == ["tea"]
+    assert [i["product_id"] for i in reminder.context.items] == ["tea"]
     # Tea again 10 days later: her own interval (27 days) now rules, and the run restarts.
     sim.clock.advance(10 * 86_400)
     again = order(sim.now, "tea")

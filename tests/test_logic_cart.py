@@ -33,11 +33,11 @@ def test_idle_cart_sends_one_command_with_items(sim: Sim) -> None:
     assert cmd.trigger_id == "abandoned_cart"
     assert cmd.version == sim.triggers.get("abandoned_cart").version
     assert cmd.message.subject == "Hello {{ customer.first_name }}"
-    assert cmd.context["items"] == [
+    assert list(cmd.context.items) == [
         {"product_id": "p1", "quantity": 2, "price": 9.5},
         {"product_id": "p2", "quantity": 1, "price": 3.0},
     ]
-    assert cmd.context["customer"]["email"] == EMAIL
+    assert cmd.context.customer["email"] == EMAIL
     assert sim.tick(3600) == []
     assert sim.state.runs == ()
 
@@ -48,7 +48,7 @@ def test_cart_activity_renews_the_wait(sim: Sim) -> None:
     sim.click("cart_add", product_id="p2")
     assert sim.tick(50) == []  # 100 s after the first add, 50 s after the last
     [cmd] = sim.tick(10)
-    assert [i["product_id"] for i in cmd.context["items"]] == ["p1", "p2"]
+    assert [i["product_id"] for i in cmd.context.items] == ["p1", "p2"]
 
 
 def test_order_cancels(sim: Sim) -> None:
@@ -83,7 +83,7 @@ def test_partial_remove_keeps_line_and_price(sim: Sim) -> None:
     sim.click("cart_remove", product_id="p1", quantity=2)
     assert sim.state.cart == (CartLine("p1", 1, 2.5),)
     [cmd] = sim.tick(60)
-    assert cmd.context["items"] == [{"product_id": "p1", "quantity": 1, "price": 2.5}]
+    assert cmd.context.items == ({"product_id": "p1", "quantity": 1, "price": 2.5},)
 
 
 def test_cart_add_without_price_keeps_known_price(sim: Sim) -> None:
@@ -116,7 +116,7 @@ def test_follow_up_sent_once_after_its_delay(sim_follow: Sim) -> None:
     assert first.id != second.id
     assert second.due_ms == first.due_ms + 120_000
     assert second.message.subject == "Still there?"
-    assert second.context["items"] == first.context["items"]
+    assert second.context.items == first.context.items
     assert sim.tick(24 * 3600) == []
     assert sim.state.runs == ()
 
@@ -160,7 +160,7 @@ def test_cart_activity_after_first_mail_starts_new_episode(sim_follow: Sim) -> N
     [again] = sim.tick(1)
     assert again.step == 0
     assert again.id != first.id
-    assert len(again.context["items"]) == 2
+    assert len(again.context.items) == 2
 
 
 def test_historical_order_keeps_current_cart(sim: Sim) -> None:
@@ -182,7 +182,7 @@ def test_late_order_older_than_cart_activity_does_not_cancel(sim: Sim) -> None:
     sim.order("p0", offset_s=-120)  # an older order, delivered late
     assert sim.state.run_of("abandoned_cart") is not None
     [cmd] = sim.tick(60)
-    assert [i["product_id"] for i in cmd.context["items"]] == ["p1"]
+    assert [i["product_id"] for i in cmd.context.items] == ["p1"]
 
 
 def test_late_older_cart_add_after_order_does_not_fire(sim: Sim) -> None:
@@ -259,7 +259,7 @@ def test_command_carries_the_history_the_recommender_needs(sim: Sim) -> None:
     sim.click("product_view", product_id="p8")
     sim.click("cart_add", product_id="p1", quantity=1, price=2.0)
     [cmd] = sim.tick(60)
-    assert cmd.context["history"] == ["p9", "p8", "p1"], "viewed oldest first, then the cart"
+    assert cmd.context.history == ("p9", "p8", "p1"), "viewed oldest first, then the cart"
 
 
 def test_command_carries_what_was_bought_newest_first(sim: Sim) -> None:
@@ -270,7 +270,7 @@ def test_command_carries_what_was_bought_newest_first(sim: Sim) -> None:
     sim.order("p-older", offset_s=-400 * 24 * 3600, historical=True)  # goes behind
     sim.click("cart_add", product_id="p9", quantity=1, price=2.0)
     [cmd] = sim.tick(60)
-    assert cmd.context["bought"] == ["p3", "p1", "p2", "p-old", "p-older"]
+    assert cmd.context.bought == ("p3", "p1", "p2", "p-old", "p-older")
 
 
 def test_only_the_latest_purchases_are_kept(sim: Sim) -> None:

@@ -23,7 +23,7 @@ def search() -> Sim:
 
 
 def product_ids(cmd) -> list[str]:
-    return [i["product_id"] for i in cmd.context["items"]]
+    return [i["product_id"] for i in cmd.context.items]
 
 
 # -- abandoned_view ----------------------------------------------------------------
@@ -37,7 +37,7 @@ def test_view_fires_with_viewed_products(view: Sim) -> None:
     [cmd] = view.tick(1)
     assert cmd.kind == "abandoned_view"
     assert product_ids(cmd) == ["p2", "p1"]  # most recent first
-    assert all(i["quantity"] == 1 for i in cmd.context["items"])
+    assert all(i["quantity"] == 1 for i in cmd.context.items)
 
 
 def test_view_items_are_capped_and_deduplicated(view: Sim) -> None:
@@ -114,8 +114,8 @@ def test_category_fires(category: Sim) -> None:
     assert category.tick(59.999) == []
     [cmd] = category.tick(0.001)
     assert cmd.kind == "abandoned_category"
-    assert cmd.context["category"] == {"category_id": "cat1"}
-    assert cmd.context["items"] == []
+    assert cmd.context.category == {"category_id": "cat1"}
+    assert cmd.context.items == ()
 
 
 def test_order_in_category_via_catalogue_cancels(category: Sim) -> None:
@@ -136,7 +136,7 @@ def test_order_in_other_category_does_not_cancel(category: Sim) -> None:
     category.click("category_view", category_id="cat1")
     category.order("p2", offset_s=5)  # p2 -> cat2
     [cmd] = category.tick(60)
-    assert cmd.context["category"]["category_id"] == "cat1"
+    assert cmd.context.category["category_id"] == "cat1"
 
 
 def test_unknown_product_order_does_not_cancel_category(category: Sim) -> None:
@@ -150,7 +150,7 @@ def test_latest_category_is_the_one_sent(category: Sim) -> None:
     category.clock.advance(10)
     category.click("category_view", category_id="cat2")
     [cmd] = category.tick(60)
-    assert cmd.context["category"]["category_id"] == "cat2"
+    assert cmd.context.category["category_id"] == "cat2"
 
 
 # -- abandoned_search --------------------------------------------------------------
@@ -160,8 +160,8 @@ def test_search_fires_with_query(search: Sim) -> None:
     search.click("search", query="red shoes")
     [cmd] = search.tick(60)
     assert cmd.kind == "abandoned_search"
-    assert cmd.context["search_query"] == "red shoes"
-    assert cmd.context["items"] == []
+    assert cmd.context.search_query == "red shoes"
+    assert cmd.context.items == ()
 
 
 @pytest.mark.parametrize("bought", ["p1", "p2", "anything"])

@@ -93,7 +93,7 @@ def test_upsert_keeps_cart_and_timers() -> None:
     assert sim.state.runs == pending
     assert sim.state.cart == cart
     [cmd] = sim.tick(60)
-    assert cmd.context["customer"]["first_name"] == "Bo"
+    assert cmd.context.customer["first_name"] == "Bo"
 
 
 def test_upsert_is_not_activity() -> None:

@@ -82,7 +82,7 @@ def test_random_sequences_keep_invariants(seed: int) -> None:
         assert cmd.step in (0, 1)
         assert cmd.step == 0 or cmd.trigger_id == "cart-follow"
         if cmd.kind == "abandoned_cart":
-            assert cmd.context["items"]
+            assert cmd.context.items
     sim.fire()  # a follow-up rescheduled into the past fires on the next call
     assert sim.fire() == []
     for p in sim.state.runs:

@@ -13,6 +13,7 @@ from flows.plan import FlowPlan, FlowSet
 from flows.triggers.seller import shares
 from models.commands import SendCommand
 from models.events import OrderEvent, OrderItem
+from models.message import MessageContext
 from models.sellers import MAX_HELD, SellerProfile, SellerRecord, SellerSale, SellerState
 from nudge.codec import AVRO_HEADERS, decode_seller, encode_avro
 from nudge.errors import InvalidMessage
@@ -66,8 +67,8 @@ def test_a_buyers_flow_writes_one_message_per_seller_with_only_their_items() -> 
     assert set(commands) == {"s-anna", "s-bob"}
     anna = commands["s-anna"]
     assert anna.recipient == "" and not anna.marketing, "the seller side addresses it"
-    assert [i["product_id"] for i in anna.context["items"]] == ["lamp", "mug"]
-    assert anna.context["order"]["total"] == 25.0 and anna.context["order"]["order_id"] == "o1"
+    assert [i["product_id"] for i in anna.context.items] == ["lamp", "mug"]
+    assert anna.context.order["total"] == 25.0 and anna.context.order["order_id"] == "o1"
     assert anna.id.endswith(":s-anna") and commands["s-bob"].id.endswith(":s-bob")
     assert anna.id.removesuffix(":s-anna") == commands["s-bob"].id.removesuffix(":s-bob")
     nobody = Sim(FlowPlan.parse(TO_SELLERS))
@@ -118,14 +119,14 @@ def test_sales_are_counted_once_per_order_and_milestones_congratulate() -> None:
     flows = FlowSet.of(MILESTONES)
     state, [first], notes = apply_sale(seller(), sale("o1"), flows, NOW)
     assert (state.sales, notes) == (1, [])
-    assert first.recipient == "anna@shop.example" and first.context["milestone"] == 1
-    assert first.context["seller"]["name"] == "Anna's Lamps" and first.seller_id == "s-anna"
+    assert first.recipient == "anna@shop.example" and first.context.milestone == 1
+    assert first.context.seller["name"] == "Anna's Lamps" and first.seller_id == "s-anna"
     assert first.id == "milestones:seller:s-anna:1:0" and not first.marketing
     assert apply_sale(state, sale("o1"), flows, NOW)[0] is state, "a replayed sale"
     state, sent, _ = apply_sale(state, sale("o2"), flows, NOW)
     assert (state.sales, sent) == (2, [])
     state, [third], _ = apply_sale(state, sale("o3"), flows, NOW)
-    assert third.context["milestone"] == 3
+    assert third.context.milestone == 3
     history, sent, _ = apply_sale(seller(), sale("o0", historical=True), flows, NOW)
     assert (history.sales, sent) == (1, []), "history counts but tells nobody"
 
@@ -140,7 +141,7 @@ def test_messages_wait_for_the_sellers_contact_and_go_once_it_comes() -> None:
     assert apply_message(state, buyer_message, NOW)[0] is state, "a replay of one held"
     state, released, notes = apply_profile(state, SellerProfile("s-anna", email="a@x.example"), NOW)
     assert [c.recipient for c in released] == ["a@x.example"] * 2 and notes == []
-    assert state.held == () and released[1].context["seller"]["email"] == "a@x.example"
+    assert state.held == () and released[1].context.seller["email"] == "a@x.example"
     assert apply_profile(state, SellerProfile("s-anna"), NOW)[0] is state, "nothing new"
 
 
@@ -158,7 +159,7 @@ def test_held_messages_are_bounded_and_go_stale() -> None:
 def command(id: str, due_ms: int) -> SendCommand:
     return SendCommand(
         id=id, trigger_id="seller-status", kind="flow", step=0, channel="email",
-        customer_id="c1", recipient="", context={"items": []}, due_ms=due_ms,
+        customer_id="c1", recipient="", context=MessageContext(), due_ms=due_ms,
         created_ms=due_ms, marketing=False, seller_id="s-anna",
     )  # fmt: skip
 

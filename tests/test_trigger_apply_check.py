@@ -16,7 +16,7 @@ from delivery.context import build_context, merge_customer
 from flows.plan import FlowPlan
 from flows.triggers.seller import seller_context
 from models.commands import SendCommand
-from models.message import Recommendations
+from models.message import MessageContext, Recommendations
 from models.state import Profile
 from nudge.cli import triggers as cli_triggers
 from nudge.cli.main import main
@@ -158,10 +158,12 @@ def test_the_sample_context_has_the_shape_the_delivery_worker_builds() -> None:
         id="cart-1h:c1:1:0", trigger_id="cart-1h", kind="abandoned_cart", step=0,
         channel="email", customer_id="c1", recipient="ann@example.com",
         version=trigger.version, recommendations=Recommendations("personal", 2),
-        context={"customer": Profile(email="ann@example.com", tags=("vip",)).as_context("c1"),
-                 "items": [{"product_id": "p1", "quantity": 2}], "category": "k1",
-                 "search_query": "tea", "event": order, "order": order,
-                 "seller": seller_context(SAMPLE_SELLER), "milestone": 100},
+        context=MessageContext.from_data(
+            {"customer": Profile(email="ann@example.com", tags=("vip",)).as_context("c1"),
+             "items": [{"product_id": "p1", "quantity": 2}], "category": "k1",
+             "search_query": "tea", "event": order, "order": order,
+             "seller": seller_context(SAMPLE_SELLER), "milestone": 100}
+        ),
         due_ms=0, created_ms=0,
     )  # fmt: skip
     product = sample_context(trigger, 0)["items"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,7 +15,7 @@ from flows.step_context import StepContext, StepResult
 from flows.triggers import message_context
 from flows.triggers.seller import shares
 from models.commands import SendCommand
-from models.message import BUILT_IN_TEMPLATES, Message, PromoRequest
+from models.message import BUILT_IN_TEMPLATES, Message, MessageContext, PromoRequest
 from models.message import Recommendations as MessageRecommendations
 from models.state import CustomerState, FlowMark, Run
 
@@ -138,7 +138,7 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
 
 
 def _command(
-    step: SendStep, ctx: StepContext, recipient: str, context: dict[str, Any]
+    step: SendStep, ctx: StepContext, recipient: str, context: MessageContext
 ) -> SendCommand:
     spec, run, plan, flow = step.send, ctx.run, ctx.plan, ctx.plan.flow
     ordinal = plan.send_ordinals[run.at]
@@ -169,13 +169,15 @@ def _to_sellers(step: SendStep, ctx: StepContext) -> StepResult:
     """One message per seller of the order, each with only that seller's items; the
     seller side addresses it (``streams.logic.seller``)."""
     context = message_context(ctx.plan, ctx.state, ctx.run)
-    order = (context or {}).get("order")
-    if context is None or not isinstance(order, dict) or not (by_seller := shares(order)):
+    order = context.order if context is not None else None
+    if context is None or order is None or not (by_seller := shares(order)):
         return ctx.end("no_seller")
     commands = []
     for seller_id, items in by_seller.items():
         total = round(sum(i.get("price", 0.0) * i.get("quantity", 1) for i in items), 2)
-        share = {**context, "items": items, "order": {**order, "items": items, "total": total}}
+        share = replace(
+            context, items=tuple(items), order={**order, "items": items, "total": total}
+        )
         command = _command(step, ctx, "", share)
         commands.append(replace(command, id=f"{command.id}:{seller_id}", seller_id=seller_id))
     return _proceed(ctx, tuple(commands))

@@ -18,6 +18,7 @@ from flows.triggers.date import DateTrigger
 from flows.triggers.event import EventTrigger
 from flows.triggers.inactivity import InactivityTrigger
 from flows.triggers.seller import SellerSalesTrigger
+from models.message import MessageContext
 from models.state import CustomerState, Run
 
 TRIGGER_TYPES: dict[str, type[BaseModel]] = {
@@ -68,7 +69,7 @@ else:
     ]
 
 
-def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
+def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> MessageContext | None:
     """What a message of ``plan`` is about, by its trigger type; None: nothing to send."""
     if isinstance(plan.flow.trigger, AbandonmentTrigger):
         return abandonment.message_context(plan, state, run)

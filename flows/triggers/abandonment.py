@@ -15,6 +15,7 @@ from flows.customer_context import base_context
 from flows.fields import Strict
 from flows.starts import Start
 from models.events import ClickEvent, OrderEvent
+from models.message import MessageContext
 from models.state import CustomerState, Run
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def cart_episode(flows: FlowSet, state: CustomerState) -> int:
     return max((r.episode for r in state.runs if r.flow_id in cart), default=0)
 
 
-def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
+def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> MessageContext | None:
     """What the message is about; None when nothing is left to send about."""
     trigger = plan.flow.trigger
     assert isinstance(trigger, AbandonmentTrigger)
@@ -104,23 +105,19 @@ def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str,
     if kind == "cart":
         if not state.cart:
             return None
-        context["items"] = [
+        items = tuple(
             {"product_id": line.product_id, "quantity": line.quantity, "price": line.price}
             for line in state.cart
-        ]
-    elif kind == "view":
-        context["items"] = [
+        )
+        return replace(context, items=items)
+    if kind == "view":
+        viewed = tuple(
             {"product_id": pid, "quantity": 1} for pid in run.payload.get("product_ids", ())
-        ]
-        if not context["items"]:
-            return None
-    elif kind == "category":
-        context["category"] = {"category_id": run.payload.get("category_id")}
-        context["items"] = []
-    else:
-        context["search_query"] = run.payload.get("query", "")
-        context["items"] = []
-    return context
+        )
+        return replace(context, items=viewed) if viewed else None
+    if kind == "category":
+        return replace(context, category={"category_id": run.payload.get("category_id")})
+    return replace(context, search_query=run.payload.get("query", ""))
 
 
 def _ids(flows: FlowSet, kind: str) -> frozenset[str]:

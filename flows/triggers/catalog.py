@@ -20,6 +20,7 @@ from flows.customer_context import base_context
 from flows.fields import Duration, Strict
 from flows.starts import Start
 from models.catalog import CatalogChange, CatalogSignal, Interest
+from models.message import MessageContext
 from models.state import CustomerState, Run
 
 if TYPE_CHECKING:
@@ -201,11 +202,10 @@ def starts_for_signal(flows: FlowSet, signal: CatalogSignal, base_ms: int) -> li
     return starts
 
 
-def message_context(state: CustomerState, run: Run) -> dict[str, Any]:
+def message_context(state: CustomerState, run: Run) -> MessageContext:
     """The product the news is about, at its new price; a price drop also carries the
     old one, which the built-in template strikes through. ``event`` has both, and
     ``reasons`` (subscribed, viewed, carted) for a template that words it per reason."""
-    context = base_context(state)
     event: dict[str, Any] = run.payload.get("event") or {}
     item: dict[str, Any] = {"product_id": event.get("product_id"), "quantity": 1}
     if event.get("new_price") is not None:
@@ -213,6 +213,4 @@ def message_context(state: CustomerState, run: Run) -> dict[str, Any]:
         item["currency"] = event.get("currency") or ""
     if event.get("type") == "price_drop" and event.get("old_price") is not None:
         item["old_price"] = event["old_price"]
-    context["items"] = [item] if item["product_id"] else []
-    context["event"] = event
-    return context
+    return replace(base_context(state), items=(item,) if item["product_id"] else (), event=event)

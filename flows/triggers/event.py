@@ -8,6 +8,7 @@ replenishment.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from flows.conditions import ConditionFailed, holds, variables
 from flows.customer_context import base_context
 from flows.fields import Condition, EventName, Strict, Template
 from flows.starts import Start
+from models.message import MessageContext
 from models.state import CustomerState, Run
 from nudge.templating import make_environment
 
@@ -72,13 +74,13 @@ def starts_for(
     return starts, problems
 
 
-def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str, Any] | None:
-    context = base_context(state)
+def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> MessageContext | None:
     event: dict[str, Any] = run.payload.get("event") or {}
+    items: tuple[dict[str, Any], ...] = ()
     if run.payload.get("item"):  # a run per ordered product (replenishment)
-        context["items"] = [dict(run.payload["item"])]
+        items = (dict(run.payload["item"]),)
     elif event.get("items"):
-        context["items"] = [
+        items = tuple(
             {
                 "product_id": item.get("product_id"),
                 "quantity": item.get("quantity") or 1,
@@ -86,19 +88,17 @@ def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> dict[str,
             }
             for item in event["items"]
             if isinstance(item, dict) and item.get("product_id")
-        ]
+        )
     elif event.get("product_id"):
-        context["items"] = [{"product_id": event["product_id"], "quantity": 1}]
-    else:
-        context["items"] = []
-    if event.get("category_id"):
-        context["category"] = {"category_id": event["category_id"]}
-    if event.get("query"):
-        context["search_query"] = event["query"]
-    if event.get("order_id"):
-        context["order"] = event
-    context["event"] = event
-    return context
+        items = ({"product_id": event["product_id"], "quantity": 1},)
+    return replace(
+        base_context(state),
+        items=items,
+        category={"category_id": event["category_id"]} if event.get("category_id") else None,
+        search_query=event.get("query") or None,
+        order=event if event.get("order_id") else None,
+        event=event,
+    )
 
 
 def _render_key(template: str, found: dict[str, Any]) -> str:

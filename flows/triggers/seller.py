@@ -8,14 +8,14 @@ seller`` (one message per seller, with only their items) and for the sales count
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
 from flows.fields import Strict
 from models.commands import SendCommand
-from models.message import Message, Recommendations
+from models.message import Message, MessageContext, Recommendations
 from models.sellers import SellerState
 
 if TYPE_CHECKING:
@@ -40,12 +40,12 @@ class SellerSalesTrigger(Strict):
     seller_sales: SellerSalesSpec
 
 
-def seller_of(item: dict[str, Any], order: dict[str, Any]) -> str | None:
+def seller_of(item: Mapping[str, Any], order: Mapping[str, Any]) -> str | None:
     """Who sells an order item: its own ``seller_id``, else the order's."""
     return item.get("seller_id") or order.get("seller_id") or None
 
 
-def shares(order: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def shares(order: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The order's items by seller, in order; items with no seller are nobody's share."""
     by_seller: dict[str, list[dict[str, Any]]] = {}
     for item in order.get("items") or ():
@@ -90,7 +90,7 @@ def milestone_commands(
                     channel=spec.channel,
                     customer_id=f"seller:{state.seller_id}",
                     recipient="",  # filled in from the seller's contact when sent
-                    context={"seller": seller_context(state), "milestone": milestone},
+                    context=MessageContext(seller=seller_context(state), milestone=milestone),
                     due_ms=now_ms,
                     created_ms=now_ms,
                     marketing=False,

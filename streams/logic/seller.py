@@ -88,7 +88,7 @@ def _release(state: SellerState, now_ms: int) -> Outcome:
 
 def _addressed(command: SendCommand, state: SellerState) -> SendCommand:
     assert state.email is not None
-    context = {**command.context, "seller": seller_context(state)}
+    context = replace(command.context, seller=seller_context(state))
     return replace(command, recipient=state.email, context=context)
 
 
