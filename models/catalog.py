@@ -8,6 +8,7 @@ fan-out: one record per customer in a change's audience, naming the flows it sta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -91,21 +92,34 @@ class Interest:
     #: for ``subscribed``: what the customer asked to hear about (a ChangeType)
     topic: str | None = None
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
     @classmethod
-    def from_bytes(cls, raw: bytes | None) -> Interest:
-        data = json_object(raw, "product interest")
-        kind = _text(data, "kind")
+    def from_data(cls, data: Any) -> Interest:
+        if type(data) is not list or len(data) != 5:
+            raise InvalidMessage("bad_field", f"interest: {data!r}"[:200])
+        product_id, customer_id, kind, ts, topic = data
         if kind not in ("viewed", "carted", "subscribed"):
-            raise InvalidMessage("unknown_type", kind[:80])
-        topic = data.get("topic")
+            raise InvalidMessage("unknown_type", str(kind)[:80])
+        if type(product_id) is not str or type(customer_id) is not str or type(ts) is not int:
+            raise InvalidMessage("bad_field", f"interest: {data!r}"[:200])
         if kind == "subscribed" and topic not in CHANGE_TYPES:
             raise InvalidMessage("bad_field", f"topic: {topic!r}"[:200])
-        return cls(
-            _text(data, "product_id"), _text(data, "customer_id"), kind, _ms(data, "ts"), topic
-        )
+        return cls(product_id, customer_id, kind, ts, topic)
+
+
+def encode_interests(interests: Sequence[Interest]) -> bytes:
+    """One ``product-interest`` record for many interests (all of one partition): the
+    repartition costs a record per batch and partition, not one per click."""
+    return orjson.dumps(
+        {"interests": [[i.product_id, i.customer_id, i.kind, i.ts, i.topic] for i in interests]}
+    )
+
+
+def decode_interests(raw: bytes | None) -> list[Interest]:
+    data = json_object(raw, "product interests")
+    rows = data.get("interests")
+    if type(rows) is not list:
+        raise InvalidMessage("missing_field", "interests")
+    return [Interest.from_data(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,8 +181,8 @@ def create_app(
     )
     dead_letters = processor.dead_letters
 
-    async def send_interest(key: bytes, value: bytes) -> Any:
-        return await interests.send(key=key, value=value)
+    async def send_interest(partition: int, value: bytes) -> Any:
+        return await interests.send(value=value, partition=partition)
 
     async def send_signal(key: bytes, value: bytes) -> Any:
         return await signals.send(key=key, value=value)
@@ -193,6 +193,7 @@ def create_app(
         dead_letters=dead_letters,
         send_interest=send_interest,
         send_signal=send_signal,
+        partitions=settings.partitions,
         clock=clock,
         metrics=metrics,
         applied=mark_applied,

@@ -21,8 +21,17 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from flows.triggers.catalog import ProductAudience, fan_out, keep_ms, note_interests
-from models.catalog import CHANGE_TYPES, CatalogChange, CatalogSignal, Interest
+from models.catalog import (
+    CHANGE_TYPES,
+    CatalogChange,
+    CatalogSignal,
+    Interest,
+    decode_interests,
+    encode_interests,
+)
 from models.events import ClickEvent
 from nudge.clock import Clock
 from nudge.errors import InvalidMessage
@@ -41,6 +50,14 @@ _REMEMBERED = 200_000  # (product, customer, kind) pairs whose last send is reme
 _KIND_OF = {"product_view": "viewed", "cart_add": "carted"}
 
 Send = Callable[[bytes, bytes], Awaitable[Awaitable[Any]]]
+#: (partition, value): records that carry many keys, so no key picks their partition
+SendTo = Callable[[int, bytes], Awaitable[Awaitable[Any]]]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives ``key``: where
+    ``catalog-changes`` records of the same product land."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class CatalogJoin:
@@ -50,8 +67,9 @@ class CatalogJoin:
         store: AudienceStore,
         registry: TriggerRegistry,
         dead_letters: DeadLetterSink,
-        send_interest: Send,
+        send_interest: SendTo,
         send_signal: Send,
+        partitions: int,
         clock: Clock,
         metrics: StreamMetrics,
         applied: Callable[[Sequence[Any]], None],
@@ -60,6 +78,7 @@ class CatalogJoin:
         self.registry = registry
         self.dead_letters = dead_letters
         self.send_interest = send_interest
+        self.partitions = partitions
         self.send_signal = send_signal
         self.clock = clock
         self.metrics = metrics
@@ -97,8 +116,17 @@ class CatalogJoin:
         return found
 
     async def publish(self, interests: Sequence[Interest]) -> None:
-        """Send to ``product-interest`` and wait for the broker's acknowledgement."""
-        acks = [await self.send_interest(i.product_id.encode(), i.to_bytes()) for i in interests]
+        """Send to ``product-interest``, one record per partition (each product's with
+        the partition its key hashes to, as ``catalog-changes`` is keyed), and wait for
+        the broker's acknowledgement."""
+        by_partition: dict[int, list[Interest]] = {}
+        for interest in interests:
+            partition = partition_of(interest.product_id.encode(), self.partitions)
+            by_partition.setdefault(partition, []).append(interest)
+        acks = [
+            await self.send_interest(partition, encode_interests(group))
+            for partition, group in sorted(by_partition.items())
+        ]
         await asyncio.gather(*acks)
 
     def forget(self, interests: Sequence[Interest]) -> None:
@@ -111,12 +139,13 @@ class CatalogJoin:
         by_product: dict[bytes, tuple[int, list[Interest]]] = {}
         for message in messages:
             try:
-                interest = Interest.from_bytes(message.value)
+                found = decode_interests(message.value)
             except InvalidMessage as exc:
                 self.dead_letters.send(message, exc)
                 continue
-            key = interest.product_id.encode()
-            by_product.setdefault(key, (message.partition, []))[1].append(interest)
+            for interest in found:
+                key = interest.product_id.encode()
+                by_product.setdefault(key, (message.partition, []))[1].append(interest)
         self.metrics.events.labels(topic).inc(len(messages))
         now = self.clock.now_ms()
         keep = keep_ms(self.registry.current.catalog())

@@ -15,7 +15,13 @@ from flows.triggers.catalog import (
     keep_ms,
     note_interests,
 )
-from models.catalog import CatalogChange, CatalogSignal, Interest
+from models.catalog import (
+    CatalogChange,
+    CatalogSignal,
+    Interest,
+    decode_interests,
+    encode_interests,
+)
 from models.events import ClickEvent
 from nudge.clock import ManualClock
 from nudge.errors import InvalidMessage
@@ -184,7 +190,11 @@ def test_catalogue_records_are_checked_field_by_field() -> None:
     with pytest.raises(InvalidMessage, match="missing_field"):
         CatalogChange.from_bytes(b'{"event_id":"e","type":"price_drop","ts":1}')
     with pytest.raises(InvalidMessage, match="bad_field"):
-        Interest.from_bytes(b'{"product_id":"p","customer_id":"c","kind":"subscribed","ts":1}')
+        decode_interests(b'{"interests": [["p", "c", "subscribed", 1, null]]}')
+    with pytest.raises(InvalidMessage, match="missing_field"):
+        decode_interests(b'{"interest": []}')
+    many = [Interest("p1", "c1", "viewed", 5), Interest("p2", "c1", "subscribed", 6, "price_drop")]
+    assert decode_interests(encode_interests(many)) == many
     assert CatalogSignal.from_bytes(signal().to_bytes()) == signal()
 
 
@@ -201,6 +211,7 @@ def test_views_reach_the_index_once_an_hour_per_customer_and_product() -> None:
         dead_letters=None,  # type: ignore[arg-type]
         send_interest=None,  # type: ignore[arg-type]
         send_signal=None,  # type: ignore[arg-type]
+        partitions=2,
         clock=ManualClock(),
         metrics=StreamMetrics(),
         applied=lambda messages: None,
@@ -225,3 +236,13 @@ def test_views_reach_the_index_once_an_hour_per_customer_and_product() -> None:
     assert [i.ts for i in later] == [NOW + INTEREST_EVERY_MS]
     join.forget(later)  # its publishing failed: the replay sends it again
     assert len(join.interests([click("product_view", NOW + INTEREST_EVERY_MS)])) == 1
+
+
+def test_interests_go_where_their_products_changes_go() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from streams.catalog_join import partition_of
+
+    for key in (b"p1", b"desk", b"floor", "\u00e9t\u00e9".encode()):
+        expected = DefaultPartitioner()(key, [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5])
+        assert partition_of(key, 6) == expected
