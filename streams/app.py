@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,29 +184,23 @@ def create_app(
     async def send_interest(partition: int, value: bytes) -> Any:
         return await interests.send(value=value, partition=partition)
 
-    async def send_signal(key: bytes, value: bytes) -> Any:
-        return await signals.send(key=key, value=value)
-
     processor.catalog = CatalogJoin(
         store=AudienceStore(audiences),
         registry=registry,
         dead_letters=dead_letters,
         send_interest=send_interest,
-        send_signal=send_signal,
+        send_signal=_keyed(signals),
         partitions=settings.partitions,
         clock=clock,
         metrics=metrics,
         applied=mark_applied,
     )
 
-    async def send_seller_record(key: bytes, value: bytes) -> Any:
-        return await seller_messages.send(key=key, value=value)
-
     processor.sellers = SellerSide(
         store=SellerStore(seller_table),
         registry=registry,
         dead_letters=dead_letters,
-        send_record=send_seller_record,
+        send_record=_keyed(seller_messages),
         send_command=send_command,
         record_notes=processor.record,
         clock=clock,
@@ -323,6 +317,15 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+def _keyed(topic: Any) -> Callable[[bytes, bytes], Awaitable[Any]]:
+    """Sending ``(key, value)`` to ``topic``: the returned future is the broker's ack."""
+
+    async def send(key: bytes, value: bytes) -> Any:
+        return await topic.send(key=key, value=value)
+
+    return send
 
 
 def _decode_signal(value: bytes | None, headers: Any, max_bytes: int) -> CatalogSignal:

@@ -68,6 +68,8 @@ class SellerSide:
         for event in events:
             if not isinstance(event, OrderEvent) or event.type != "order_placed":
                 continue
+            if event.seller_id is None and all(i.seller_id is None for i in event.items):
+                continue  # not a marketplace order: spare the copy below
             for seller_id, items in shares(event_data(event)).items():
                 sale = SellerSale(
                     seller_id=seller_id,
