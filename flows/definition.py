@@ -30,7 +30,9 @@ from flows.steps.split import SplitStep
 from flows.steps.wait import ReplenishWait, WaitStep
 from flows.triggers import Trigger
 from flows.triggers.abandonment import AbandonmentTrigger
+from flows.triggers.date import DateTrigger
 from flows.triggers.event import EventTrigger
+from flows.triggers.inactivity import InactivityTrigger
 from flows.triggers.seller import SellerSalesTrigger
 
 FLOW_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -133,6 +135,8 @@ def _cross_checks(flow: Flow) -> Iterator[tuple[str, str]]:
     per_item = isinstance(trigger, EventTrigger) and trigger.per_item
     if flow.reentry == "restart" and not isinstance(trigger, AbandonmentTrigger | EventTrigger):
         yield "reentry", "'restart' needs a trigger on events"
+    if flow.include_existing and not isinstance(trigger, InactivityTrigger | DateTrigger):
+        yield "include_existing", "applies to the inactivity and date triggers"
     seller_flow = isinstance(trigger, SellerSalesTrigger)
     if seller_flow and flow.marketing:
         yield "class", "a seller_sales flow writes to sellers: set class: transactional"

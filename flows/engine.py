@@ -110,7 +110,7 @@ def start(
         flow_id, key = plan.id, wanted.key
         others = tuple(r for r in state.runs if r.flow_id != flow_id or r.key != key)
     if reentry != "restart" and not wanted.key:  # nobody looks at these marks
-        state = state.evolve(flow_marks=_started(state, plan.id, wanted.base_ms))
+        state = state.evolve(flow_marks=started_marks(state, plan.id, wanted.base_ms))
     run_after: Run | None
     if wanted.due_ms is None and plan.first_wait is not None:
         path, delay = plan.first_wait  # what ``advance`` would do, without its overhead
@@ -246,7 +246,8 @@ def release_waiting(state: CustomerState, now_ms: int) -> CustomerState:
     return state.evolve(runs=runs)
 
 
-def _started(state: CustomerState, flow_id: str, at_ms: int) -> tuple[FlowMark, ...]:
+def started_marks(state: CustomerState, flow_id: str, at_ms: int) -> tuple[FlowMark, ...]:
+    """The customer's flow marks with ``flow_id`` started at ``at_ms``."""
     old = state.mark_of(flow_id) or FlowMark(flow_id)
     new = replace(old, started_ms=max(old.started_ms, at_ms))
     return (*(m for m in state.flow_marks if m.flow_id != flow_id), new)

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flows.definition import Flow, flow_version, parse_flow
-from flows.errors import DefinitionError
 from flows.shorthand import is_shorthand
 from flows.steps.branch import IfStep
 from flows.steps.send import SendStep
@@ -76,12 +75,8 @@ class FlowPlan:
 
     @classmethod
     def parse(cls, data: Any) -> FlowPlan:
-        """A definition as written, refused (``DefinitionError``) if invalid or if it
-        needs what this worker cannot run yet."""
+        """A definition as written, refused (``DefinitionError``) if invalid."""
         flow = parse_flow(data)
-        problems = list(not_runnable_yet(flow))
-        if problems:
-            raise DefinitionError(flow.id, problems)
         return cls(flow, flow_version(data), shorthand=is_shorthand(data))
 
     @property
@@ -99,17 +94,6 @@ class FlowPlan:
                 return following
             path = path[:-2]  # leave the branch: (2, "then", 3) -> (2,)
         return None
-
-
-#: Parts of the definition format that this version validates but cannot run: a flow
-#: using one is refused when applied, not accepted and silently never run.
-_LATER = "is not supported by this version of nudge yet"
-
-
-def not_runnable_yet(flow: Flow) -> Iterator[tuple[str, str]]:
-    trigger = flow.trigger
-    if isinstance(trigger, InactivityTrigger | DateTrigger) and flow.include_existing:
-        yield "include_existing", f"reaching customers with no activity yet {_LATER}"
 
 
 def _paths(steps: list[Any], prefix: StepPath) -> Iterator[tuple[StepPath, Any]]:

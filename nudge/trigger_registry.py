@@ -65,6 +65,8 @@ class TriggerRegistry:
         self.ready = asyncio.Event()
         self.rejections: dict[str, str] = {}
         self.on_reject: list[Callable[[str, str], Any]] = []
+        #: called with every definition applied (the worker arms ``include_existing``)
+        self.on_plan: list[Callable[[FlowPlan], Any]] = []
 
     def apply_record(self, key: bytes | None, value: bytes | None) -> FlowPlan | None:
         """Apply one topic record; a bad one is recorded and the old definition kept."""
@@ -79,6 +81,8 @@ class TriggerRegistry:
             return None
         self.rejections.pop(plan.id, None)
         self.current = self.current.with_plan(plan)
+        for on_plan in self.on_plan:
+            on_plan(plan)
         return plan
 
     def get(self, flow_id: str) -> FlowPlan | None:

@@ -208,6 +208,7 @@ def create_app(
         applied=mark_applied,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
+    registry.on_plan.append(processor.plan_applied)
     feed = TriggerFeed(
         registry,
         settings.kafka_bootstrap,

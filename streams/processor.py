@@ -16,9 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from flows.engine import apply as apply_starts
 from flows.engine import fire as fire_runs
+from flows.engine import started_marks
+from flows.plan import FlowPlan
 from flows.replenishment import Repurchase
 from flows.step_context import Note
+from flows.triggers import start_for_existing
 from models.catalog import CatalogSignal
 from models.commands import DeliveryEvent, SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent
@@ -85,6 +89,8 @@ class Processor:
         self.catalog: CatalogJoin | None = None
         #: the seller side of a marketplace, when the app wires one
         self.sellers: SellerSide | None = None
+        #: ``include_existing`` flows applied since the last timer pass
+        self._to_arm: dict[str, FlowPlan] = {}
 
     def decode_batch(
         self, messages: Sequence[Any], decode: Decoder, topic: str
@@ -304,6 +310,38 @@ class Processor:
                     )
                 )
 
+    # -- include_existing ----------------------------------------------------
+    def plan_applied(self, plan: FlowPlan) -> None:
+        """A time-based flow that also reaches customers without activity since: armed
+        for every customer this worker holds at its next timer pass."""
+        if plan.enabled and plan.flow.include_existing:
+            self._to_arm[plan.id] = plan
+
+    async def arm_existing(self, active_partitions: set[int]) -> int:
+        """Arm the flows applied since the last pass for the customers of these
+        partitions, once each (a flow mark remembers it across restarts). Returns how
+        many customers were armed."""
+        plans, self._to_arm = list(self._to_arm.values()), {}
+        flows, now = self.registry.current, self.clock.now_ms()
+        armed = 0
+        for key, state in list(self.store.items()):
+            if state.partition not in active_partitions:
+                continue
+            new = state
+            for plan in plans:
+                start = start_for_existing(plan, new, now)
+                if start is not None:
+                    new = apply_starts(new, "flow_enabled", {}, [start], flows, now, now)
+                    new = new.evolve(flow_marks=started_marks(new, plan.id, now))
+            if new is not state:
+                self.store.put(key, new)
+                self.due.push(key, new.next_due_ms())
+                armed += 1
+        await self.store.flush()
+        if plans:
+            log.info("armed %d customers for %s", armed, ", ".join(p.id for p in plans))
+        return armed
+
     # -- timers --------------------------------------------------------------
     def rebuild_due(self, active_partitions: set[int]) -> None:
         self.due.rebuild(
@@ -320,6 +358,8 @@ class Processor:
         crash in between replays the timer, and its stable command id makes the
         replay harmless downstream.
         """
+        if self._to_arm:
+            await self.arm_existing(active_partitions)
         now = self.clock.now_ms()
         sent = 0
         for key in self.due.pop_due(now):

@@ -4,6 +4,7 @@ every flow follows (reentry, smart sending, consent, pinned versions). Pure: a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -351,12 +352,33 @@ def test_inactivity_waits_from_the_last_activity_and_starts_over_on_a_new_one() 
     assert [r.due_ms for r in sim.state.runs] == [sim.now + 30 * DAY]
 
 
-def test_inactivity_cannot_reach_customers_without_activity_yet() -> None:
+def test_include_existing_arms_customers_already_held_once() -> None:
     from flows import DefinitionError
+    from flows.engine import apply as apply_starts
+    from flows.triggers import start_for_existing
 
-    with pytest.raises(DefinitionError, match="include_existing: reaching customers"):
-        flow(trigger={"inactivity": {"for": "P30D"}}, include_existing=True,
-             steps=[{"send": {}}])  # fmt: skip
+    plan = flow(trigger={"inactivity": {"for": "P30D"}}, include_existing=True,
+                steps=[{"send": {"template": "win_back"}}])  # fmt: skip
+    flows = FlowSet([plan])
+    sim = Sim(plan)
+    recent = replace(sim.state, last_activity_ms=sim.now - 10 * DAY)
+    start = start_for_existing(plan, recent, sim.now)
+    assert start is not None and start.due_ms == sim.now + 20 * DAY, "20 more days away"
+    long_gone = replace(sim.state, last_activity_ms=sim.now - 90 * DAY)
+    start = start_for_existing(plan, long_gone, sim.now)
+    assert start is not None and start.due_ms == sim.now, "away long enough: due now"
+    armed = apply_starts(long_gone, "flow_enabled", {}, [start], flows, sim.now, sim.now)
+    assert start_for_existing(plan, armed, sim.now) is None, "a run of it already"
+    sim.state = armed
+    [winback] = sim.fire()
+    assert winback.trigger_id == "f" and sim.state.runs == ()
+    assert start_for_existing(plan, sim.state, sim.now) is None, "it reached them once"
+
+    birthday = flow(trigger={"date": {"attribute": "birthday"}}, include_existing=True,
+                    steps=[{"send": {"template": "birthday"}}])  # fmt: skip
+    assert start_for_existing(birthday, sim.state, sim.now) is None, "no birthday known"
+    with pytest.raises(DefinitionError, match="include_existing: applies to the inactivity"):
+        flow(trigger={"event": "order_placed"}, include_existing=True, steps=[{"send": {}}])
 
 
 def test_the_next_occurrence_of_a_yearly_date() -> None:

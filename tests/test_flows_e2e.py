@@ -18,6 +18,7 @@ import redis
 import yaml
 from redis.asyncio import Redis
 
+from nudge.cli.triggers import publish_definitions
 from promo import PromoPools
 from tests.pipeline_support import read_topic, wait_for
 from tests.test_pipeline_e2e import Pipeline, pipeline  # noqa: F401  (the fixture)
@@ -318,3 +319,28 @@ def test_each_seller_hears_of_their_share_of_an_order_and_of_their_first_sale(
     assert "rug" in body_text(bob).lower() and "lamp" not in body_text(bob).lower()
     assert "List-Unsubscribe" not in bob, "transactional"
     assert len(p.mail_to("ann@example.com")) == 0, "the buyer is not the seller flows' audience"
+
+
+def test_include_existing_reaches_customers_the_worker_already_holds(
+    pipeline: Callable[..., Pipeline],  # noqa: F811
+) -> None:
+    p = pipeline([]).start()
+    p.shop.customer("ann", "ann@example.com", historical=True)  # imported, never active
+    client = redis.Redis.from_url(p.settings.redis_url or "")
+    consent = f"{p.settings.redis_namespace}:consent:ann"
+    wait_for(lambda: client.exists(consent), "ann in the worker's state", 20)
+
+    def win_back(flow_id: str, subject: str, **fields: Any) -> dict[str, Any]:
+        definition = example("win-back")
+        definition.update(id=flow_id, trigger={"inactivity": {"for": "PT2S"}}, **fields)
+        definition["steps"] = [{"send": {"subject": subject}}]
+        return definition
+
+    flows = [
+        win_back("win-back-all", "We miss you", include_existing=True),
+        win_back("win-back-new", "Only the active hear this"),
+    ]
+    publish_definitions(p.settings.kafka_bootstrap, p.settings.topic("trigger-config"), flows)
+    wait_for(lambda: len(p.mail_to("ann@example.com")) == 1, "ann's win-back", 30)
+    time.sleep(4)
+    assert [m["Subject"] for m in p.mail_to("ann@example.com")] == ["We miss you"]

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, Discriminator, Tag
 
-from flows.triggers import abandonment, catalog, event
+from flows.starts import Start
+from flows.triggers import abandonment, catalog, date, event, inactivity
 from flows.triggers.abandonment import AbandonmentTrigger
 from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
 from flows.triggers.date import DateTrigger
@@ -78,4 +79,17 @@ def message_context(plan: FlowPlan, state: CustomerState, run: Run) -> MessageCo
     return event.message_context(plan, state, run)
 
 
-__all__ = ["TRIGGER_TYPES", "Trigger", "message_context", "trigger_type"]
+def start_for_existing(plan: FlowPlan, state: CustomerState, now_ms: int) -> Start | None:
+    """``include_existing``: the run a time-based flow starts for a customer the worker
+    already holds, as if armed by their past activity; None if none (no such trigger,
+    no date). A customer the flow already started for (a mark) or runs for is skipped."""
+    if state.mark_of(plan.id) is not None or any(r.flow_id == plan.id for r in state.runs):
+        return None
+    if isinstance(plan.flow.trigger, InactivityTrigger):
+        return inactivity.start_for_existing(plan, state, now_ms)
+    if isinstance(plan.flow.trigger, DateTrigger):
+        return date.start_for_existing(plan, state, now_ms)
+    return None
+
+
+__all__ = ["TRIGGER_TYPES", "Trigger", "message_context", "start_for_existing", "trigger_type"]

@@ -21,7 +21,7 @@ from flows.starts import Start
 from models.state import CustomerState
 
 if TYPE_CHECKING:
-    from flows.plan import FlowSet
+    from flows.plan import FlowPlan, FlowSet
 
 _MONTH_DAY = re.compile(r"^(?:\d{4}-|--)?(\d{2})-(\d{2})$")
 
@@ -99,3 +99,13 @@ def starts_on_activity(
         if due is not None:
             starts.append(Start(plan, base_ms, {"date": value}, due_ms=due))
     return starts
+
+
+def start_for_existing(plan: FlowPlan, state: CustomerState, now_ms: int) -> Start | None:
+    """``include_existing``: the customer's next occurrence of the date, if it has one."""
+    trigger = plan.flow.trigger
+    assert isinstance(trigger, DateTrigger)
+    spec = trigger.date
+    value = state.profile.attributes.get(spec.attribute)
+    due = next_occurrence(value, spec, state.profile.timezone, now_ms)
+    return None if due is None else Start(plan, now_ms, {"date": value}, due_ms=due)

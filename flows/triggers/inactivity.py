@@ -20,7 +20,7 @@ from flows.starts import Start
 from models.state import CustomerState, Run
 
 if TYPE_CHECKING:
-    from flows.plan import FlowSet
+    from flows.plan import FlowPlan, FlowSet
 
 
 class InactivitySpec(Strict):
@@ -47,6 +47,16 @@ def starts_on_activity(flows: FlowSet, state: CustomerState, base_ms: int) -> li
         away = trigger.inactivity.for_
         starts.append(Start(plan, base_ms, {INACTIVE_FOR: away}, due_ms=base_ms + away))
     return starts
+
+
+def start_for_existing(plan: FlowPlan, state: CustomerState, now_ms: int) -> Start:
+    """``include_existing``: the wait as if armed at the customer's last activity (or
+    their creation); one away longer than ``for`` already is due at once."""
+    trigger = plan.flow.trigger
+    assert isinstance(trigger, InactivityTrigger)
+    away = trigger.inactivity.for_
+    since = state.last_activity_ms or state.created_ms or now_ms
+    return Start(plan, since, {INACTIVE_FOR: away}, due_ms=max(since + away, now_ms))
 
 
 def hold(run: Run, state: CustomerState, now_ms: int) -> Run | None:
