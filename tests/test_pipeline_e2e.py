@@ -108,6 +108,11 @@ def test_abandonment_emails_end_to_end(pipeline: Callable[..., Pipeline]) -> Non
     people = {n: f"{n}@example.com" for n in ("ann", "bob", "cat", "dan", "eve", "fay")}
     for name, email in people.items():
         shop.customer(name, email, first_name=name.title())
+    # The catalogue first, as a real shop's feed precedes its orders: an order cancels a
+    # category's email only once the worker knows the categories of what was bought.
+    client = redis.Redis.from_url(p.settings.redis_url or "")
+    catalog = f"{p.settings.redis_namespace}:catalog"
+    wait_for(lambda: client.hexists(catalog, "p1") and client.hexists(catalog, "p2"), "catalogue")
     time.sleep(1)  # profiles first, as a real shop's sign-up precedes browsing
 
     shop.click("ann", "cart_add", product_id="p1", quantity=2, price=89.0)
