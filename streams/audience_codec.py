@@ -4,10 +4,7 @@ default)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
-from faust.serializers import codecs
 
 from flows.triggers.catalog import Member, ProductAudience
 
@@ -32,17 +29,3 @@ def audience_from_bytes(raw: bytes) -> ProductAudience:
         raise ValueError(f"unknown product-audience format: {raw[:40]!r}")
     _, product_id, partition, members = data[:4]
     return ProductAudience(product_id, partition, {m[0]: Member(*m[1:4]) for m in members})
-
-
-class AudienceCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return audience_to_bytes(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return audience_from_bytes(s)
-
-
-def register() -> None:
-    """Idempotent: Faust looks codecs up by name when the table serializes."""
-    if CODEC_NAME not in codecs.codecs:
-        codecs.register(CODEC_NAME, AudienceCodec())

@@ -4,10 +4,8 @@ tables' codecs (a new field goes at the end; older records decode with its defau
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 import orjson
-from faust.serializers import codecs
 
 from models.commands import SendCommand
 from models.sellers import SellerProfile, SellerState
@@ -44,17 +42,3 @@ def seller_from_bytes(raw: bytes) -> SellerState:
         tuple(recent),
         tuple(SendCommand.from_bytes(orjson.dumps(c)) for c in held),
     )
-
-
-class SellerCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return seller_to_bytes(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return seller_from_bytes(s)
-
-
-def register() -> None:
-    """Idempotent: Faust looks codecs up by name when the table serializes."""
-    if CODEC_NAME not in codecs.codecs:
-        codecs.register(CODEC_NAME, SellerCodec())

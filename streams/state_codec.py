@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from faust.serializers import codecs
 
 from models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
 
@@ -98,17 +97,3 @@ def state_from_bytes(raw: bytes) -> CustomerState:
 
 def _v1_run(trigger_id: str, step: int, due_ms: int, episode: int, payload: dict[str, Any]) -> Run:
     return Run(trigger_id, _V1_SEND_STEPS.get(step, (1,)), due_ms, episode, payload)
-
-
-class StateCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return state_to_bytes(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return state_from_bytes(s)
-
-
-def register() -> None:
-    """Idempotent: Faust looks codecs up by name when the table serializes."""
-    if CODEC_NAME not in codecs.codecs:
-        codecs.register(CODEC_NAME, StateCodec())

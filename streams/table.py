@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import faust
+from faust.serializers import codecs
 
 from flows.triggers.catalog import ProductAudience
 from models.sellers import SellerState
@@ -42,40 +43,69 @@ def _value_type(codec_name: str) -> type:
     return ValueType
 
 
-def declare_table(app: faust.App, name: str, partitions: int) -> Any:
-    """The ``customer-state`` table."""
-    state_codec.register()
+class _Codec(codecs.Codec):
+    """A table's value codec from its two functions."""
+
+    def __init__(self, dumps: Callable[[Any], bytes], loads: Callable[[bytes], Any]) -> None:
+        super().__init__()
+        self._to_bytes, self._from_bytes = dumps, loads
+
+    def _dumps(self, obj: Any) -> bytes:
+        return self._to_bytes(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return self._from_bytes(s)
+
+
+def _declare(
+    app: faust.App,
+    name: str,
+    partitions: int,
+    codec_name: str,
+    dumps: Callable[[Any], bytes],
+    loads: Callable[[bytes], Any],
+) -> Any:
+    """A table keyed by bytes whose values travel with ``codec_name``, registered once
+    (Faust looks codecs up by name when the table serializes)."""
+    if codec_name not in codecs.codecs:
+        codecs.register(codec_name, _Codec(dumps, loads))
     return app.Table(
         name,
         default=None,
         partitions=partitions,
         key_type=bytes,
-        value_type=_value_type(state_codec.CODEC_NAME),
+        value_type=_value_type(codec_name),
+    )
+
+
+def declare_table(app: faust.App, name: str, partitions: int) -> Any:
+    """The ``customer-state`` table."""
+    codec = state_codec
+    return _declare(
+        app, name, partitions, codec.CODEC_NAME, codec.state_to_bytes, codec.state_from_bytes
     )
 
 
 def declare_audience_table(app: faust.App, partitions: int) -> Any:
     """The ``product-audience`` table, keyed by product id."""
-    audience_codec.register()
-    return app.Table(
+    codec = audience_codec
+    return _declare(
+        app,
         "product-audience",
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=_value_type(audience_codec.CODEC_NAME),
+        partitions,
+        codec.CODEC_NAME,
+        codec.audience_to_bytes,
+        codec.audience_from_bytes,
     )
 
 
 def declare_seller_table(app: faust.App, partitions: int) -> Any:
     """The ``seller-state`` table, keyed by seller id."""
-    seller_codec.register()
-    return app.Table(
-        "seller-state",
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=_value_type(seller_codec.CODEC_NAME),
-    )
+    codec = seller_codec
+    return _declare(
+        app, "seller-state", partitions, codec.CODEC_NAME, codec.seller_to_bytes,
+        codec.seller_from_bytes,
+    )  # fmt: skip
 
 
 class ChangelogStore(Generic[V]):
