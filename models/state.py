@@ -119,6 +119,9 @@ class CustomerState:
     first_order_ms: int = 0
     #: When the customer id was first seen (0: before flows kept it, or never).
     created_ms: int = 0
+    #: Categories of the latest orders and when, newest first. Clicks and orders come
+    #: on separate topics: a category browsed before an order may be applied after it.
+    bought_categories: tuple[Seen, ...] = ()
 
     def evolve(self, **changes: Any) -> CustomerState:
         """``dataclasses.replace`` without its introspection: this runs per event."""
@@ -138,6 +141,12 @@ class CustomerState:
             if mark.flow_id == flow_id:
                 return mark
         return None
+
+
+def bought_since(seen: tuple[Seen, ...], value: str, ts: int) -> bool:
+    """Whether ``value`` (a product in ``bought``, a category in ``bought_categories``)
+    was bought at ``ts`` or later: an event of ``ts`` applied after that order is stale."""
+    return any(s.value == value and s.ts >= ts for s in seen)
 
 
 def _compile_evolve() -> Any:

@@ -54,6 +54,7 @@ def state_to_bytes(state: CustomerState) -> bytes:
             state.total_spent,
             state.first_order_ms,
             state.created_ms,
+            _seen(state.bought_categories),
         ]
     )  # fmt: skip
 
@@ -72,6 +73,7 @@ def state_from_bytes(raw: bytes) -> CustomerState:
     else:
         runs = [Run(r[0], tuple(r[1]), *r[2:]) for r in runs]
         marks, total_spent, first_order_ms, created_ms = data[14:18]
+    bought_categories = data[18] if len(data) > 18 else []  # appended later
     if len(profile) > 7:
         profile = [*profile[:7], tuple(profile[7]), *profile[8:]]
     return CustomerState(
@@ -92,6 +94,7 @@ def state_from_bytes(raw: bytes) -> CustomerState:
         total_spent=total_spent,
         first_order_ms=first_order_ms,
         created_ms=created_ms,
+        bought_categories=tuple(Seen(*s) for s in bought_categories),
     )
 
 

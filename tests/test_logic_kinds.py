@@ -93,6 +93,21 @@ def test_bought_product_is_not_offered_again_by_a_later_view(view: Sim) -> None:
     assert product_ids(cmd) == ["p2"]
 
 
+def test_view_applied_after_the_order_that_bought_it_arms_nothing(view: Sim) -> None:
+    # Clicks and orders are separate topics: the order may be applied first.
+    view.order("p1")
+    view.click("product_view", product_id="p1", offset_s=-5)
+    assert view.tick(3600) == []
+    assert [s.value for s in view.state.views] == []
+
+
+def test_late_view_of_another_product_still_arms(view: Sim) -> None:
+    view.order("p1")
+    view.click("product_view", product_id="p2", offset_s=-5)
+    [cmd] = view.tick(60)
+    assert product_ids(cmd) == ["p2"]
+
+
 def test_view_of_product_already_in_cart_arms_nothing(view: Sim) -> None:
     view.click("cart_add", product_id="p1")
     before = view.state
@@ -130,6 +145,24 @@ def test_order_in_category_via_product_view_cancels() -> None:
     sim.click("product_view", product_id="p7", category_id="cat7")
     sim.order("p7", offset_s=5)
     assert sim.tick(3600) == []
+
+
+def test_category_view_applied_after_an_order_from_it_arms_nothing(category: Sim) -> None:
+    category.order("p3")  # p3 -> cat1; the view before it is applied after it
+    category.click("category_view", category_id="cat1", offset_s=-5)
+    assert category.tick(3600) == []
+
+
+def test_category_view_after_an_order_from_it_still_arms(category: Sim) -> None:
+    category.order("p3", offset_s=-5)
+    category.click("category_view", category_id="cat1")
+    assert len(category.tick(60)) == 1
+
+
+def test_late_category_view_of_another_category_still_arms(category: Sim) -> None:
+    category.order("p2")  # p2 -> cat2
+    category.click("category_view", category_id="cat1", offset_s=-5)
+    assert len(category.tick(60)) == 1
 
 
 def test_order_in_other_category_does_not_cancel(category: Sim) -> None:

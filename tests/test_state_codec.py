@@ -44,6 +44,7 @@ def rich_state() -> CustomerState:
         total_spent=99.5,
         first_order_ms=3,
         created_ms=2,
+        bought_categories=(Seen("shoes", 5),),
     )  # fmt: skip
 
 
@@ -83,3 +84,9 @@ def test_a_record_from_before_bought_was_kept_still_decodes() -> None:
     state = replace(rich_state(), runs=())
     older = state_from_bytes(_version_1(state, with_bought=False))
     assert older.bought == () and older.views == state.views
+
+
+def test_a_record_from_before_bought_categories_were_kept_still_decodes() -> None:
+    state = rich_state()
+    older = state_from_bytes(orjson.dumps(orjson.loads(state_to_bytes(state))[:18]))
+    assert older == replace(state, bought_categories=())

@@ -7,7 +7,7 @@ flows with this trigger (``flows.shorthand``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,7 +16,7 @@ from flows.fields import Strict
 from flows.starts import Start
 from models.events import ClickEvent, OrderEvent
 from models.message import MessageContext
-from models.state import CustomerState, Run
+from models.state import CustomerState, Run, bought_since
 
 if TYPE_CHECKING:
     from flows.plan import FlowPlan, FlowSet
@@ -39,12 +39,16 @@ def on_click(
     carting a viewed product takes it out of the view runs."""
     kind = event.type
     if kind == "product_view" and event.product_id:
+        if bought_since(state.bought, event.product_id, base_ms):
+            return state, []  # a view answered by an order applied before it
         in_cart = {line.product_id for line in state.cart}
         candidates = [s.value for s in state.views if s.value not in in_cart][:VIEW_ITEMS]
         if candidates:
             return state, _starts(flows, "view", base_ms, {"product_ids": candidates})
     elif kind == "category_view" and event.category_id:
-        return state, _starts(flows, "category", base_ms, {"category_id": event.category_id})
+        # Clicks and orders come on separate topics: an order applied first answers it.
+        if not bought_since(state.bought_categories, event.category_id, base_ms):
+            return state, _starts(flows, "category", base_ms, {"category_id": event.category_id})
     elif kind == "search" and event.query:
         if base_ms >= state.last_order_ms:  # else a later order already answered it
             return state, _starts(flows, "search", base_ms, {"query": event.query})
@@ -59,23 +63,17 @@ def on_click(
 
 def on_order(
     flows: FlowSet,
-    before: CustomerState,
     state: CustomerState,
     event: OrderEvent,
-    product_categories: Mapping[str, Sequence[str]],
+    bought_categories: Collection[str],
     base_ms: int,
 ) -> CustomerState:
     """An order ends the runs it answers, opened before it: the cart, the search, a
-    browsed category it bought from; viewed products it bought leave the view runs.
-    A product's categories come from the catalogue, or from the views before it."""
+    browsed category it bought from; viewed products it bought leave the view runs."""
     if event.type != "order_placed":
         return state
     ts = base_ms
     bought = {item.product_id for item in event.items}
-    bought_categories = {c for pid in bought for c in product_categories.get(pid, ())}
-    bought_categories.update(
-        s.category_id for s in before.views if s.value in bought and s.category_id
-    )
     cart, search, category = _ids(flows, "cart"), _ids(flows, "search"), _ids(flows, "category")
 
     def answered(run: Run) -> bool:

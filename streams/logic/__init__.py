@@ -23,7 +23,7 @@ from models.catalog import CatalogSignal
 from models.commands import SendCommand
 from models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
 from models.state import CustomerState
-from streams.logic.facts import fold_click, fold_order
+from streams.logic.facts import categories_of_order, fold_click, fold_order
 from streams.logic.profile import apply_customer
 
 Event = ClickEvent | OrderEvent | CustomerEvent
@@ -60,8 +60,10 @@ def apply_event(
         new = fold_click(state, event, base_ms)
         new, starts = abandonment.on_click(flows, state, new, event, base_ms)
     else:
-        new = fold_order(state, event, base_ms, abandonment.cart_episode(flows, state))
-        new = abandonment.on_order(flows, state, new, event, product_categories, base_ms)
+        categories = categories_of_order(state, event, product_categories)
+        episode = abandonment.cart_episode(flows, state)
+        new = fold_order(state, event, base_ms, episode, categories)
+        new = abandonment.on_order(flows, new, event, categories, base_ms)
     # The customer's own activity (a click, an order placed) restarts inactivity waits;
     # a shop's status update or an imported order is not the customer coming back.
     if flows.inactivity() and (

@@ -3,10 +3,10 @@ browsed, searched and bought. Flows decide what to do about it (``flows``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from models.events import ClickEvent, OrderEvent
-from models.state import CartLine, CustomerState, Seen
+from models.state import CartLine, CustomerState, Seen, bought_since
 
 MAX_SEEN = 10
 MAX_BOUGHT = 20
@@ -18,8 +18,8 @@ def _remember(seen: tuple[Seen, ...], item: Seen) -> tuple[Seen, ...]:
 
 
 def _bought(bought: tuple[Seen, ...], products: Sequence[str], ts: int) -> tuple[Seen, ...]:
-    """The latest ``MAX_BOUGHT`` products bought, newest first; a historical order older
-    than what is known goes behind it."""
+    """The latest ``MAX_BOUGHT`` products (or categories) bought, newest first; a
+    historical order older than what is known goes behind it."""
     fresh = {p: Seen(p, ts) for p in products}
     merged = sorted(
         [*fresh.values(), *(s for s in bought if s.value not in fresh)],
@@ -28,9 +28,21 @@ def _bought(bought: tuple[Seen, ...], products: Sequence[str], ts: int) -> tuple
     return tuple(merged[:MAX_BOUGHT])
 
 
+def categories_of_order(
+    state: CustomerState, event: OrderEvent, product_categories: Mapping[str, Sequence[str]]
+) -> set[str]:
+    """The categories an order bought from: the catalogue's, or the views' before it."""
+    bought = {item.product_id for item in event.items}
+    found = {c for pid in bought for c in product_categories.get(pid, ())}
+    found.update(s.category_id for s in state.views if s.value in bought and s.category_id)
+    return found
+
+
 def fold_click(state: CustomerState, event: ClickEvent, base_ms: int) -> CustomerState:
     kind = event.type
     if kind == "product_view" and event.product_id:
+        if bought_since(state.bought, event.product_id, base_ms):
+            return state  # viewed before an order that bought it, applied after it
         views = _remember(state.views, Seen(event.product_id, base_ms, event.category_id))
         return state if views == state.views else state.evolve(views=views)
     if kind == "category_view" and event.category_id:
@@ -65,9 +77,14 @@ def _fold_cart(state: CustomerState, event: ClickEvent, base_ms: int) -> Custome
 
 
 def fold_order(
-    state: CustomerState, event: OrderEvent, base_ms: int, cart_episode: int
+    state: CustomerState,
+    event: OrderEvent,
+    base_ms: int,
+    cart_episode: int,
+    categories: Collection[str] = (),
 ) -> CustomerState:
-    """A placed order: counted, its products bought, and the cart settled by it.
+    """A placed order: counted, its products and ``categories`` bought, and the cart
+    settled by it.
 
     ``cart_episode`` is when the open cart episode started: an order older than it
     (delivered late) takes only what it bought out of the cart.
@@ -83,6 +100,10 @@ def fold_order(
         total_spent=round(state.total_spent + max(event.total, 0.0), 2),
         bought=_bought(state.bought, [item.product_id for item in event.items], ts),
     )
+    if categories:
+        state = state.evolve(
+            bought_categories=_bought(state.bought_categories, sorted(categories), ts)
+        )
     if state.cart and not event.historical:
         if cart_episode > ts:
             cart = tuple(line for line in state.cart if line.product_id not in bought)
