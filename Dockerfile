@@ -12,8 +12,12 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# Dependencies from the hash-pinned lock (`make lock` writes it from pyproject.toml), in
+# their own layer; then nudge itself, adding nothing the lock does not hold.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY . .
-RUN pip install .
+RUN pip install --no-deps . && pip check
 
 # --- runtime: the virtualenv, the example trigger files, a non-root user -------------
 FROM python:3.11-slim

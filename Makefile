@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo dev test lint bench clean
+.PHONY: install demo dev test lint bench clean lock
 
 $(BIN)/nudge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ bench: install
 	$(BIN)/python benchmarks/delivery_throughput.py
 	$(BIN)/python benchmarks/import_catalog.py
 	$(BIN)/python benchmarks/import_customers.py
+
+# The hash-pinned runtime dependencies the Docker image installs; rerun after changing
+# pyproject.toml's dependencies.
+lock: install
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --universal \
+	  --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .nudge .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ from nudge import processes
 from nudge.embedded import EmbeddedBroker, ensure_redis, free_port, wait_for_port
 from nudge.embedded.redis_server import EmbeddedRedis
 from nudge.settings import Settings
+from nudge.topics import create_topics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -92,7 +93,9 @@ class Environment:
         return Settings(**values)
 
     def spawn(self, command: str, settings: Settings, log_name: str) -> subprocess.Popen[bytes]:
-        """``python -m nudge COMMAND`` with the settings as NUDGE_* variables."""
+        """``python -m nudge COMMAND`` with the settings as NUDGE_* variables, on the
+        topics the operator (here) creates."""
+        create_topics(settings)
         log = open(self.scratch / log_name, "ab")  # noqa: SIM115 - lives as long as the child
         proc = subprocess.Popen(
             [sys.executable, "-m", "nudge", command],

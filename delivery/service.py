@@ -14,7 +14,7 @@ from delivery.pipeline import NoTriggers, TriggerLookup
 from delivery.smtp import SmtpPool
 from delivery.worker import DeliveryWorker
 from nudge.clock import SystemClock
-from nudge.embedded import ensure_redis
+from nudge.errors import ConfigError
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.topic_tail import TopicTail
@@ -78,10 +78,9 @@ async def run_delivery(
             "for NUDGE_SEND_RETRY_FOR (now %ss)",
             settings.send_retry_for,
         )
-    redis_url, embedded = ensure_redis(settings.redis_url)
-    if embedded is not None:
-        log.warning("NUDGE_REDIS_URL unset: started a throwaway Redis at %s", redis_url)
-    redis = aioredis.from_url(redis_url)
+    if not settings.redis_url:
+        raise ConfigError("NUDGE_REDIS_URL is not set: delivery shares the workers' Redis")
+    redis = aioredis.from_url(settings.redis_url)
     transport = SmtpPool(settings)
     shared = SharedState(redis, settings.redis_namespace)
     recommender = make_recommender(settings, shared)
@@ -112,5 +111,3 @@ async def run_delivery(
         await runner.cleanup()
         await transport.close()
         await redis.aclose()
-        if embedded is not None:
-            embedded.stop()

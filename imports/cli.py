@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from nudge.cli.settings import checked_settings
 from nudge.errors import NudgeError
-from nudge.settings import Settings
 
 
 def _fail_on_delivery(failed: int, first_error: str) -> None:
@@ -71,7 +71,7 @@ def catalog(
 
     def once() -> None:
         summary = import_catalog(
-            Settings(), source, fmt=fmt, rejects=rejects_path, progress=not no_progress
+            checked_settings(), source, fmt=fmt, rejects=rejects_path, progress=not no_progress
         )
         click.echo(f"catalog: {summary.line()}")
         if summary.rejected:
@@ -132,7 +132,7 @@ def customers(
         mapping = parse_mapping(maps, FIELDS)
         ts = int(time.time() * 1000)
         summary = import_rows(
-            Settings(),
+            checked_settings(),
             path,
             guess_format(path, fmt),
             "customers",
@@ -162,7 +162,7 @@ def orders(
 
     try:
         summary = import_rows(
-            Settings(),
+            checked_settings(),
             path,
             guess_format(path, fmt),
             "orders",

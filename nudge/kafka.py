@@ -7,14 +7,23 @@ Java default, murmur2, is the one all of them can speak, so it is the contract.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 PARTITIONER = "murmur2_random"
+#: librdkafka's own log lines go to this logger, at the configured level, not raw to
+#: stderr.
+KAFKA_LOGGER = "nudge.kafka"
+
+
+def client_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """Any librdkafka client's settings (admin, consumer, producer)."""
+    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger(KAFKA_LOGGER), **overrides}
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap),
         "partitioner": PARTITIONER,
         "linger.ms": 5,
         "enable.idempotence": False,

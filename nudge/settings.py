@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     app_id: str = "nudge"
     session_timeout_s: float = Field(default=6.0, gt=0)
+    connect_timeout_s: float = Field(
+        default=30.0, ge=0, description="how long a worker waits for Kafka and Redis to start"
+    )
+    shutdown_timeout_s: float = Field(
+        default=15.0, gt=0, description="how long SIGTERM may take to stop a worker"
+    )
     max_payload_bytes: int = Field(default=64 * 1024, gt=0)
 
     # Stream worker

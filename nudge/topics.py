@@ -48,7 +48,9 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    from nudge.kafka import client_config
+
+    admin = AdminClient(client_config(settings.kafka_bootstrap))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     result: dict[str, str] = {}
     wanted: list[NewTopic] = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,6 +25,9 @@ from flows.plan import DEFAULT_SMART_SENDING_MS, FlowPlan, FlowSet
 from nudge.errors import ConfigError
 from nudge.template_check import check_templates
 from nudge.topic_tail import TopicTail
+
+if TYPE_CHECKING:
+    from nudge.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,19 @@ class TriggerFeed:
         self._tail = TopicTail(bootstrap, topic, self._apply)
         self._tail.ready = registry.ready
         self._producer: Any = None
+
+    @classmethod
+    def from_settings(
+        cls, registry: TriggerRegistry, settings: Settings, *, keep_versions: bool = False
+    ) -> TriggerFeed:
+        """The feed of the configured ``trigger-config`` and ``flow-versions`` topics."""
+        return cls(
+            registry,
+            settings.kafka_bootstrap,
+            settings.topic("trigger-config"),
+            settings.topic("flow-versions"),
+            keep_versions=keep_versions,
+        )
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         tasks = []

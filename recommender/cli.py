@@ -144,7 +144,7 @@ def train_command(
                 data, stats = read_interactions(interactions_path, params.event_weights, bar.update)
             summary = f"read {stats.rows} rows, used {stats.used}"
         else:
-            from nudge.settings import Settings
+            from nudge.cli.settings import checked_settings
             from recommender.topic_source import read_topics
 
             def set_total(total: int) -> None:
@@ -153,7 +153,7 @@ def train_command(
 
             with tqdm(desc="reading", unit=" records", file=sys.stderr) as bar:
                 data, topic_stats, categories = read_topics(
-                    Settings(), params.event_weights, bar.update, set_total, since_s
+                    checked_settings(), params.event_weights, bar.update, set_total, since_s
                 )
             stats = topic_stats
             per_topic = ", ".join(f"{n} {t}" for t, n in sorted(topic_stats.by_topic.items()))
@@ -265,8 +265,8 @@ def publish_command(model_dir: Path) -> None:
 
     from confluent_kafka import Producer
 
+    from nudge.cli.settings import checked_settings
     from nudge.kafka import producer_config
-    from nudge.settings import Settings
     from recommender.hot_swap import ANNOUNCEMENT_KEY, announcement
     from recommender.model import ItemKNN
 
@@ -274,7 +274,7 @@ def publish_command(model_dir: Path) -> None:
         model = ItemKNN.load(model_dir)
     except NudgeError as exc:
         raise click.ClickException(f"refused: {exc}") from None
-    settings = Settings()
+    settings = checked_settings()
     producer = Producer(producer_config(settings.kafka_bootstrap))
     value = announcement(model_dir, model.model_version, int(time.time() * 1000))
     producer.produce(settings.topic("model-updates"), key=ANNOUNCEMENT_KEY, value=value)

@@ -220,15 +220,19 @@ def _reason(exc: Exception) -> str:
 def _consumer(settings: Settings) -> Any:
     from confluent_kafka import Consumer
 
+    from nudge.kafka import client_config
+
     return Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            # Required by the client, never joined: partitions are assigned, not subscribed.
-            "group.id": f"{settings.app_id}-train",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "allow.auto.create.topics": False,
-        }
+        client_config(
+            settings.kafka_bootstrap,
+            **{
+                # Required by the client, never joined: partitions are assigned.
+                "group.id": f"{settings.app_id}-train",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "allow.auto.create.topics": False,
+            },
+        )
     )
 
 

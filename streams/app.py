@@ -147,20 +147,9 @@ def create_app(
     seller_table = declare_seller_table(app, settings.partitions)
 
     def mark_applied(messages: Sequence[Any]) -> None:
-        now = time.monotonic()
-        for tp, offsets in _offsets_by_partition(messages).items():
-            progress.applied(tp, offsets, now)
+        _mark_applied(progress, messages)
 
-    async def send_command(command: SendCommand) -> None:
-        if command.seller_id and not command.recipient:
-            # To a seller: the seller side has the contact, so the command meets it there.
-            record = SellerRecord(message=command)
-            future = await seller_messages.send(
-                key=command.seller_id.encode(), value=record.to_bytes()
-            )
-        else:
-            future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
-        await future
+    send_command = _command_sender(commands, seller_messages)
 
     async def send_event(event: DeliveryEvent) -> None:
         future = await delivery_events.send(key=event.customer_id.encode(), value=event.to_bytes())
@@ -209,40 +198,10 @@ def create_app(
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
     registry.on_plan.append(processor.plan_applied)
-    feed = TriggerFeed(
-        registry,
-        settings.kafka_bootstrap,
-        settings.topic("trigger-config"),
-        settings.topic("flow-versions"),
-        keep_versions=True,
-    )
+    feed = TriggerFeed.from_settings(registry, settings, keep_versions=True)
 
     def agent_for(topic: Any, handler: Any, decode: Any) -> None:
-        name = topic.get_topic_name()
-
-        async def agent(stream: Any) -> None:
-            await registry.ready.wait()
-            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-                # Records fetched before a rebalance may belong to a partition that
-                # moved to another worker; the current owner reads them again.
-                generation = app.consumer_generation_id
-                messages = [e.message for e in events if e.message.generation_id == generation]
-                if len(messages) < len(events):
-                    log.info(
-                        "%s: %d records of an earlier generation left to their owner",
-                        name,
-                        len(events) - len(messages),
-                    )
-                try:
-                    await handler(messages, decode, name)
-                except Exception:
-                    # Faust acknowledges the batch anyway; the handler did not report
-                    # it applied, so the commit stays behind it and the stalled
-                    # partition is fetched again.
-                    log.exception("handling a batch of %s failed; it will be replayed", name)
-
-        agent.__name__ = f"on_{name.replace('-', '_')}"
-        app.agent(topic, name=agent.__name__)(agent)
+        _batch_agent(app, registry, topic, handler, decode)
 
     agent_for(clicks, processor.on_clicks, codec.decode_click)
     agent_for(orders, processor.on_orders, codec.decode_order)
@@ -274,27 +233,7 @@ def create_app(
     async def replay_stalled_partitions() -> None:
         if app.rebalancing or waits:
             return  # a handler waiting for a dependency holds its position on purpose
-        now = time.monotonic()
-        for tp in progress.idle(now):
-            # Records fetched and dropped before this worker tracked the partition
-            # leave no trace but the log's end, which every fetch response reports.
-            end = _cached_log_end(app.consumer, tp)
-            if end is not None:
-                progress.log_ends_at(tp, end)
-        stalled = progress.stalled(now)
-        if not stalled:
-            return
-        for tp, _ in stalled:
-            position = progress.position(tp)
-            log.warning("%s stalled at offset %s behind fetched records; replaying", tp, position)
-        # Records below the log start are gone (retention): not a hole to wait on.
-        starts = await _bounded(
-            app.consumer.earliest_offsets(*(tp for tp, _ in stalled)), "log start offsets"
-        )
-        for tp, offset in stalled:
-            progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
-            metrics.replays.inc()
-            await app.consumer.seek(tp, offset)
+        await _replay_stalled(app, progress, metrics)
 
     @app.timer(15.0, name="log_consumer_state")
     async def log_consumer_state() -> None:
@@ -318,6 +257,88 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+def _mark_applied(progress: OffsetProgress[Any], messages: Sequence[Any]) -> None:
+    now = time.monotonic()
+    for tp, offsets in _offsets_by_partition(messages).items():
+        progress.applied(tp, offsets, now)
+
+
+def _command_sender(
+    commands: Any, seller_messages: Any
+) -> Callable[[SendCommand], Awaitable[None]]:
+    """Sending a command to delivery; one to a seller goes by the seller side first,
+    which holds the seller's contact. Returns once the broker acknowledged it."""
+
+    async def send_command(command: SendCommand) -> None:
+        if command.seller_id and not command.recipient:
+            record = SellerRecord(message=command)
+            future = await seller_messages.send(
+                key=command.seller_id.encode(), value=record.to_bytes()
+            )
+        else:
+            future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
+        await future
+
+    return send_command
+
+
+def _batch_agent(
+    app: Any, registry: TriggerRegistry, topic: Any, handler: Any, decode: Any
+) -> None:
+    """An agent on ``topic`` handing ``handler`` its records in batches, once the flows
+    are known."""
+    name = topic.get_topic_name()
+
+    async def agent(stream: Any) -> None:
+        await registry.ready.wait()
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            # Records fetched before a rebalance may belong to a partition that
+            # moved to another worker; the current owner reads them again.
+            generation = app.consumer_generation_id
+            messages = [e.message for e in events if e.message.generation_id == generation]
+            if len(messages) < len(events):
+                log.info(
+                    "%s: %d records of an earlier generation left to their owner",
+                    name,
+                    len(events) - len(messages),
+                )
+            try:
+                await handler(messages, decode, name)
+            except Exception:
+                # Faust acknowledges the batch anyway; the handler did not report
+                # it applied, so the commit stays behind it and the stalled
+                # partition is fetched again.
+                log.exception("handling a batch of %s failed; it will be replayed", name)
+
+    agent.__name__ = f"on_{name.replace('-', '_')}"
+    app.agent(topic, name=agent.__name__)(agent)
+
+
+async def _replay_stalled(app: Any, progress: OffsetProgress[Any], metrics: StreamMetrics) -> None:
+    """Seek every partition stalled behind records it fetched back to its position."""
+    now = time.monotonic()
+    for tp in progress.idle(now):
+        # Records fetched and dropped before this worker tracked the partition
+        # leave no trace but the log's end, which every fetch response reports.
+        end = _cached_log_end(app.consumer, tp)
+        if end is not None:
+            progress.log_ends_at(tp, end)
+    stalled = progress.stalled(now)
+    if not stalled:
+        return
+    for tp, _ in stalled:
+        position = progress.position(tp)
+        log.warning("%s stalled at offset %s behind fetched records; replaying", tp, position)
+    # Records below the log start are gone (retention): not a hole to wait on.
+    starts = await _bounded(
+        app.consumer.earliest_offsets(*(tp for tp, _ in stalled)), "log start offsets"
+    )
+    for tp, offset in stalled:
+        progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
+        metrics.replays.inc()
+        await app.consumer.seek(tp, offset)
 
 
 def _keyed(topic: Any) -> Callable[[bytes, bytes], Awaitable[Any]]:

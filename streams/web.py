@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from nudge.clock import Clock
 from nudge.errors import InvalidToken
@@ -37,6 +38,26 @@ def _page(title: str, body: str) -> str:
 
 def _invalid(view: View, exc: InvalidToken) -> Response:
     return view.html(_page("Link not valid", f"<p>This link is {exc}.</p>"), status=400)
+
+
+def _unsubscribe_token(token: str, secret: SecretStr, now_ms: int) -> tuple[str, str]:
+    """The customer and channel an unsubscribe link is for."""
+    payload = verify(token, secret, now_ms)
+    if payload.get("purpose") != "unsubscribe":
+        raise InvalidToken("malformed")
+    customer_id = payload.get("customer_id")
+    if not isinstance(customer_id, str) or not customer_id:
+        raise InvalidToken("malformed")
+    return customer_id, str(payload.get("channel", "email"))
+
+
+def _confirm_token(token: str, secret: SecretStr, now_ms: int) -> tuple[str, str]:
+    """The customer and address a double opt-in link confirms."""
+    payload = verify(token, secret, now_ms)
+    customer_id, email = payload.get("customer_id"), payload.get("email")
+    if payload.get("purpose") != "confirm" or not isinstance(customer_id, str) or not email:
+        raise InvalidToken("malformed")
+    return customer_id, str(email)
 
 
 def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> None:
@@ -72,13 +93,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
             log.warning("consent of %s recorded; Redis copy deferred: %s", customer_id, exc)
 
     def read_token(token: str) -> tuple[str, str]:
-        payload = verify(token, settings.secret_key, clock.now_ms())
-        if payload.get("purpose") != "unsubscribe":
-            raise InvalidToken("malformed")
-        customer_id = payload.get("customer_id")
-        if not isinstance(customer_id, str) or not customer_id:
-            raise InvalidToken("malformed")
-        return customer_id, str(payload.get("channel", "email"))
+        return _unsubscribe_token(token, settings.secret_key, clock.now_ms())
 
     @app.page("/unsubscribe/{token}")
     class Unsubscribe(View):
@@ -109,11 +124,7 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
             return self.html(_page("Unsubscribed", "<h1>You are unsubscribed.</h1>"))
 
     def read_confirm_token(token: str) -> tuple[str, str]:
-        payload = verify(token, settings.secret_key, clock.now_ms())
-        customer_id, email = payload.get("customer_id"), payload.get("email")
-        if payload.get("purpose") != "confirm" or not isinstance(customer_id, str) or not email:
-            raise InvalidToken("malformed")
-        return customer_id, str(email)
+        return _confirm_token(token, settings.secret_key, clock.now_ms())
 
     @app.page("/confirm/{token}")
     class Confirm(View):

@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from nudge.kafka import producer_config
 from nudge.settings import Settings
+from nudge.topics import create_topics
 
 WAIT_S = 60.0
 
@@ -36,6 +37,7 @@ class NudgeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> NudgeProcess:
+        create_topics(self.settings)  # the operator's job: the workers only check them
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the child's exit
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nudge", self.command],

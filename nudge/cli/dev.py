@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +35,10 @@ def _spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Pope
     return subprocess.Popen(
         [sys.executable, "-m", "nudge", command], env=env, stdout=log, stderr=subprocess.STDOUT
     )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -74,6 +79,8 @@ def run_dev(
         settings = settings.model_copy(update={"smart_sending": 60.0})
     env = {**os.environ, **settings.as_env()}
     children: list[subprocess.Popen[bytes]] = []
+    # SIGTERM (a supervisor, `kill`) stops everything as Ctrl-C does: no orphaned workers.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         create_topics(settings)
         asyncio.run(_fill_demo_pool(settings))
@@ -98,12 +105,17 @@ def run_dev(
             )
         return 0 if all(c.poll() is None for c in children) else 1
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut this short
+        started = ["stream worker", "delivery worker"][: len(children)]
+        started += ["mail catcher", "broker"] + (["redis"] if redis_server is not None else [])
+        click.echo(f"stopping {', '.join(started)}...", err=True)
         for child in children:
             _stop(child)
         catcher.stop()
         broker.stop()
         if redis_server is not None:
             redis_server.stop()
+        click.echo("stopped.", err=True)
 
 
 #: The promo pool the demo's welcome flow draws from.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
 import sys
 from pathlib import Path
@@ -13,22 +11,15 @@ import click
 
 from imports.cli import import_group
 from nudge.cli.promo import promo_group
+from nudge.cli.settings import checked_settings
 from nudge.errors import ConfigError, NudgeError
 from nudge.settings import Settings
 from recommender.cli import model_group, recommend_command, train_command
 from recommender.evaluate_cli import evaluate_command
 
 
-def _settings(*, signs_links: bool = False) -> Settings:
-    from nudge.settings import DEV_SECRET
-
-    settings = Settings()
-    if signs_links and settings.secret_key.get_secret_value() == DEV_SECRET:
-        click.echo(
-            "warning: NUDGE_SECRET_KEY is the development default; links are forgeable",
-            err=True,
-        )
-    return settings
+def _settings() -> Settings:
+    return checked_settings()
 
 
 def _configure_logging(level: str) -> None:
@@ -46,61 +37,21 @@ def main() -> None:
 @main.command()
 def worker() -> None:
     """Run a stream worker: detection, timers, the unsubscribe endpoint."""
-    from faust import Worker as FaustWorker
+    from nudge.cli.workers import run_worker
 
-    from nudge.embedded import ensure_redis
-    from nudge.topics import create_topics
-    from streams.app import create_app
-
-    settings = _settings(signs_links=True)
-    redis_url, _server = ensure_redis(settings.redis_url)
-    settings = settings.model_copy(update={"redis_url": redis_url})
-    create_topics(settings)
-    # Every customer's state lives in memory as long-lived objects; with the default
-    # thresholds the cyclic collector rescans them all over and over (measured: about
-    # 12% of throughput). Garbage here is almost all freed by reference counting.
-    gc.set_threshold(100_000, 50, 1000)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    built = create_app(settings)
-    faust_worker = FaustWorker(built.app, loglevel=settings.log_level.upper(), quiet=True)
-    # Faust's progress spinner lowers the root logger to DEBUG so that it spins on
-    # every record: every debug call in aiokafka then builds a LogRecord.
-    faust_worker.spinner = None
-    faust_worker.execute_from_commandline()
+    settings = checked_settings(port_setting="web_port", services=True)
+    run_worker(settings)
 
 
 @main.command()
 def deliver() -> None:
     """Run the delivery worker: render, check consent, send, report."""
-    from delivery.service import run_delivery
-    from nudge.embedded import ensure_redis
-    from nudge.topics import create_topics
-    from nudge.trigger_registry import TriggerFeed, TriggerRegistry
+    from nudge.cli.workers import run_deliver
 
-    settings = _settings(signs_links=True)
+    settings = checked_settings(port_setting="delivery_web_port", services=True)
     _configure_logging(settings.log_level)
-    redis_url, _server = ensure_redis(settings.redis_url)
-    settings = settings.model_copy(update={"redis_url": redis_url})
-    create_topics(settings)
-
-    async def run() -> None:
-        registry = TriggerRegistry()
-        feed = TriggerFeed(
-            registry,
-            settings.kafka_bootstrap,
-            settings.topic("trigger-config"),
-            settings.topic("flow-versions"),
-        )
-        feed_task = asyncio.create_task(feed.run())
-        await registry.ready.wait()
-        try:
-            await run_delivery(settings, triggers=registry)
-        finally:
-            feed_task.cancel()
-
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run())
+        run_deliver(settings)
     except NudgeError as exc:  # e.g. a model that fails its checks: refuse to start
         raise click.ClickException(str(exc)) from None
 
@@ -113,7 +64,13 @@ def triggers() -> None:
 @triggers.command("apply")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--check", is_flag=True, help="Validate only: publish nothing.")
-def triggers_apply(path: Path, check: bool) -> None:
+@click.option(
+    "--if-absent",
+    is_flag=True,
+    help="Publish only the flows whose id trigger-config does not hold yet "
+    "(first-time set-up that leaves a marketer's edits alone).",
+)
+def triggers_apply(path: Path, check: bool, if_absent: bool) -> None:
     """Validate the flows in PATH (YAML or JSON) and publish them to trigger-config.
 
     Every problem in the file is reported with its path; if there is any, nothing
@@ -126,13 +83,14 @@ def triggers_apply(path: Path, check: bool) -> None:
         missing_pools,
         promo_pools,
         publish_definitions,
+        published_ids,
     )
 
     try:
         definitions = load_definitions(path)
         pools = promo_pools(definitions)
         if pools:
-            settings = Settings()
+            settings = _settings()
             try:
                 unknown = asyncio.run(
                     missing_pools(
@@ -147,14 +105,19 @@ def triggers_apply(path: Path, check: bool) -> None:
                 ) from None
             if unknown:
                 raise ConfigError("\n".join(f"{path}: {line}" for line in unknown))
+        kept: set[str] = set()
         if not check:
             settings = _settings()
             topic = settings.topic("trigger-config")
-            publish_definitions(settings.kafka_bootstrap, topic, definitions)
+            if if_absent:
+                kept = published_ids(settings.kafka_bootstrap, topic)
+            fresh = [d for d in definitions if d["id"] not in kept]
+            if fresh:
+                publish_definitions(settings.kafka_bootstrap, topic, fresh)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    verb = "valid" if check else "applied"
     for definition in definitions:
+        verb = "valid" if check else "kept" if definition["id"] in kept else "applied"
         state = "enabled" if definition.get("enabled", True) else "disabled"
         click.echo(f"{verb} {definition['id']} ({definition.get('kind', 'flow')}, {state})")
 
@@ -175,9 +138,15 @@ def topics() -> None:
 @topics.command("create")
 def topics_create() -> None:
     """Create every topic nudge uses, with the configured partitions."""
+    from nudge.startup import StartupError, require_broker
     from nudge.topics import create_topics
 
-    for name, outcome in create_topics(_settings()).items():
+    settings = _settings()
+    try:
+        require_broker(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, outcome in create_topics(settings).items():
         click.echo(f"{outcome:8} {name}")
 
 
@@ -193,7 +162,13 @@ def topics_create() -> None:
 @click.option("--speed", type=float, default=1.0, help="Demo shopper speed multiplier.")
 def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -> None:
     """Everything on this machine: broker, Redis, mail catcher, workers, triggers."""
-    from nudge.cli.dev import run_dev
+    try:
+        from nudge.cli.dev import run_dev
+    except ImportError as exc:
+        raise click.ClickException(
+            f"nudge dev needs the embedded services ({exc.name} is missing): "
+            "pip install 'nudge[embedded]'"
+        ) from None
 
     settings = _settings()
     try:

