@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     # Stream worker
     store: str = "memory://"
     data_dir: Path = Path(".nudge")
-    timer_tick_s: float = Field(default=0.1, gt=0)
+    timer_tick_s: float = Field(
+        default=0.1, gt=0, description="retry interval of a due timer that could not fire"
+    )
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     public_url: str = "http://localhost:6066"

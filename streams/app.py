@@ -34,6 +34,7 @@ from streams.metrics import StreamMetrics
 from streams.offsets import OffsetProgress
 from streams.processor import Processor
 from streams.quiet_monitor import QuietMonitor
+from streams.scheduler import run_timers
 from streams.seller_side import SellerSide
 from streams.table import (
     AudienceStore,
@@ -244,11 +245,10 @@ def create_app(
     async def flush_popularity() -> None:
         await processor.flush_popularity()
 
-    @app.timer(settings.timer_tick_s, name="fire_due_timers")
+    @app.task
     async def fire_due_timers() -> None:
-        if app.rebalancing or not registry.ready.is_set():
-            return
-        await processor.fire(active_partitions())
+        fire = _settled(app, registry, lambda: processor.fire(active_partitions()))
+        await run_timers(fire, processor.due, clock, retry_s=settings.timer_tick_s)
 
     worker = Worker(
         app, settings, processor, registry, shared, metrics, redis_client, progress, waits
@@ -257,6 +257,18 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
+
+
+def _settled(
+    app: Any, registry: TriggerRegistry, fire: Callable[[], Awaitable[int]]
+) -> Callable[[], Awaitable[None]]:
+    """``fire``, skipped while partitions move or before the flows are known."""
+
+    async def fire_when_settled() -> None:
+        if not app.rebalancing and registry.ready.is_set():
+            await fire()
+
+    return fire_when_settled
 
 
 def _mark_applied(progress: OffsetProgress[Any], messages: Sequence[Any]) -> None:
