@@ -201,18 +201,19 @@ def create_app(
     registry.on_plan.append(processor.plan_applied)
     feed = TriggerFeed.from_settings(registry, settings, keep_versions=True)
 
-    def agent_for(topic: Any, handler: Any, decode: Any) -> None:
-        _batch_agent(app, registry, topic, handler, decode)
+    def batched(topic: Any, handler: Any, decode: Any) -> None:
+        _batch_path(app, registry, topic, handler, decode)
 
-    agent_for(clicks, processor.on_clicks, codec.decode_click)
-    agent_for(orders, processor.on_orders, codec.decode_order)
-    agent_for(customers, processor.on_customers, codec.decode_customer_partial)
-    agent_for(catalog, processor.on_catalog, codec.decode_product)
-    agent_for(signals, processor.on_signals, _decode_signal)
-    agent_for(interests, processor.catalog.on_interests, None)
-    agent_for(changes, processor.catalog.on_changes, None)
-    agent_for(sellers, processor.sellers.on_sellers, None)
-    agent_for(seller_messages, processor.sellers.on_seller_messages, None)
+    batched(clicks, processor.on_clicks, codec.decode_click)
+    batched(orders, processor.on_orders, codec.decode_order)
+    batched(customers, processor.on_customers, codec.decode_customer_partial)
+    batched(signals, processor.on_signals, _decode_signal)
+    batched(interests, processor.catalog.on_interests, None)
+    batched(changes, processor.catalog.on_changes, None)
+    batched(sellers, processor.sellers.on_sellers, None)
+    batched(seller_messages, processor.sellers.on_seller_messages, None)
+    # The compacted catalogue keeps Faust's agent and its acknowledgements.
+    _batch_agent(app, registry, catalog, processor.on_catalog, codec.decode_product)
 
     @app.task
     async def follow_triggers() -> None:
@@ -294,6 +295,25 @@ def _command_sender(
         await future
 
     return send_command
+
+
+def _batch_path(
+    app: NudgeApp, registry: TriggerRegistry, topic: Any, handler: Any, decode: Any
+) -> None:
+    """``handler`` takes each fetch of ``topic`` (``NudgeApp.batch_handler``), once the
+    flows are known."""
+    name = topic.get_topic_name()
+
+    async def handle(messages: Sequence[Any]) -> None:
+        await registry.ready.wait()
+        try:
+            await handler(messages, decode, name)
+        except Exception:
+            # The handler did not report the batch applied, so the commit stays
+            # behind it and the stalled partition is fetched again.
+            log.exception("handling a batch of %s failed; it will be replayed", name)
+
+    app.batch_handler(topic, handle)
 
 
 def _batch_agent(
