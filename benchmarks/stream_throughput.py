@@ -29,6 +29,7 @@ import yaml
 from _harness import (
     Environment,
     environment,
+    free_port,
     http_get,
     machine,
     markdown_table,
@@ -176,31 +177,41 @@ def ceiling(settings: Settings, total: int, timeout_s: float) -> tuple[float, fl
 
 
 def worker(
-    env: Environment, settings: Settings, total: int, timeout_s: float
+    env: Environment, settings: Settings, total: int, timeout_s: float, count: int = 1
 ) -> tuple[float, float]:
-    """(steady events/s, seconds from spawn to the last event counted) of one worker."""
-    url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    """(steady events/s, seconds from spawn to the last event counted) of ``count``
+    workers of one app sharing the partitions, their counters summed."""
+    instances = [settings] + [
+        settings.model_copy(update={"web_port": free_port()}) for _ in range(count - 1)
+    ]
+    urls = [f"http://127.0.0.1:{s.web_port}/metrics" for s in instances]
     spawned = time.perf_counter()
-    proc = env.spawn("worker", settings, f"worker-{settings.app_id}.log")
+    procs = [
+        env.spawn("worker", s, f"worker-{settings.app_id}-{n}.log") for n, s in enumerate(instances)
+    ]
     try:
         samples: list[tuple[float, float]] = []
 
         def done() -> bool:
-            status, text = http_get(url)
-            if status == 200:
+            counted = 0.0
+            for url in urls:
+                status, text = http_get(url)
+                if status != 200:
+                    return False
                 # The storefront's records only: the worker's own internal topics
                 # (product-interest, say) are work it does for them, not extra input.
-                counted = sum(
+                counted += sum(
                     metric(text, "nudge_events_total", topic=settings.topic(name))
                     for name in INPUT_TOPICS
                 )
-                samples.append((time.perf_counter(), counted))
-            return bool(samples) and samples[-1][1] >= total
+            samples.append((time.perf_counter(), counted))
+            return samples[-1][1] >= total
 
-        wait_for(done, f"worker to count {total} events", timeout_s, [proc], interval_s=0.2)
+        wait_for(done, f"workers to count {total} events", timeout_s, procs, interval_s=0.2)
         return steady_rate(samples, total), samples[-1][0] - spawned
     finally:
-        env.stop(proc)
+        for proc in procs:
+            env.stop(proc)
 
 
 def main() -> None:

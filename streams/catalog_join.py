@@ -21,8 +21,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from flows.triggers.catalog import ProductAudience, fan_out, keep_ms, note_interests
 from models.catalog import (
     CHANGE_TYPES,
@@ -38,6 +36,7 @@ from nudge.errors import InvalidMessage
 from nudge.trigger_registry import TriggerRegistry
 from streams.dead_letter import DeadLetterSink
 from streams.metrics import StreamMetrics
+from streams.partitions import partition_of
 from streams.table import AudienceStore
 
 log = logging.getLogger(__name__)
@@ -52,12 +51,6 @@ _KIND_OF = {"product_view": "viewed", "cart_add": "carted"}
 Send = Callable[[bytes, bytes], Awaitable[Awaitable[Any]]]
 #: (partition, value): records that carry many keys, so no key picks their partition
 SendTo = Callable[[int, bytes], Awaitable[Awaitable[Any]]]
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives ``key``: where
-    ``catalog-changes`` records of the same product land."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class CatalogJoin:

@@ -241,7 +241,7 @@ def test_views_reach_the_index_once_an_hour_per_customer_and_product() -> None:
 def test_interests_go_where_their_products_changes_go() -> None:
     from aiokafka.partitioner import DefaultPartitioner
 
-    from streams.catalog_join import partition_of
+    from streams.partitions import partition_of
 
     for key in (b"p1", b"desk", b"floor", "\u00e9t\u00e9".encode()):
         expected = DefaultPartitioner()(key, [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5])
