@@ -84,6 +84,7 @@ class Storefront:
         config = producer_config(settings.kafka_bootstrap, **{"linger.ms": 0})
         self.producer = Producer({**config, "compression.type": "lz4"})
         self._seq = 0
+        self._last_ts = 0
 
     def send(
         self,
@@ -98,10 +99,13 @@ class Storefront:
 
     def event(self, topic: str, customer_id: str, /, **fields: Any) -> dict[str, Any]:
         self._seq += 1
+        # Stamped in the order sent: two events of one millisecond (a cart_add and the
+        # order after it) would be a tie the workers can read either way.
+        self._last_ts = max(int(time.time() * 1000), self._last_ts + 1)
         body = {
             "event_id": f"ev-{self._seq}",
             "customer_id": customer_id,
-            "ts": int(time.time() * 1000),
+            "ts": self._last_ts,
             **fields,
         }
         self.send(topic, customer_id, orjson.dumps(body))
