@@ -40,9 +40,9 @@ from _harness import (
     wait_for,
 )
 
-from models.commands import SendCommand
-from models.message import MessageContext
 from nudge.cli.triggers import publish_definitions
+from nudge.models.commands import SendCommand
+from nudge.models.message import MessageContext
 from nudge.settings import Settings
 from nudge.topics import create_topics
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.evaluation import (
+from nudge.recommender.evaluation import (
     Method,
     Ranker,
     Split,
@@ -35,10 +35,10 @@ from recommender.evaluation import (
     itemknn_method,
     popularity_method,
 )
-from recommender.evaluation_data import load_ml100k
-from recommender.evaluation_report import anchors_for, seed_line, table
-from recommender.model import ItemKNN
-from recommender.training import Interactions, TrainParams
+from nudge.recommender.evaluation_data import load_ml100k
+from nudge.recommender.evaluation_report import anchors_for, seed_line, table
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.training import Interactions, TrainParams
 
 TOP = 10
 IMPLICIT_GRID = [50, 100, 200, 400, 800]

@@ -40,8 +40,8 @@ from _harness import (
     wait_for,
 )
 
-from models.commands import SendCommand
 from nudge.cli.triggers import publish_definitions
+from nudge.models.commands import SendCommand
 from nudge.settings import Settings
 from nudge.topics import create_topics
 

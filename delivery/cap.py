@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from delivery.policy import SEND, Decision, next_local_day_ms
-from models.commands import SendCommand
+from nudge.delivery.policy import SEND, Decision, next_local_day_ms
+from nudge.models.commands import SendCommand
 
 _FORGET_AFTER_MS = 86_400_000
 

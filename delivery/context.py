@@ -26,12 +26,12 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
-from delivery.links import add_params
-from models.commands import SendCommand
-from models.message import CURRENT_CATEGORY, Recommendations
+from nudge.delivery.links import add_params
+from nudge.models.commands import SendCommand
+from nudge.models.message import CURRENT_CATEGORY, Recommendations
+from nudge.recommender import PopularRecommender, Recommender
 from nudge.shared_state import SharedState
 from nudge.templating import as_record
-from recommender import PopularRecommender, Recommender
 
 __all__ = ["PopularRecommender", "Recommender", "build_context", "merge_customer"]
 

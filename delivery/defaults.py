@@ -10,8 +10,8 @@ they share is ``delivery.layout``.
 
 from __future__ import annotations
 
-from delivery.layout import RECS_HTML, RECS_TEXT, SELLER, html, text
-from models.message import Message
+from nudge.delivery.layout import RECS_HTML, RECS_TEXT, SELLER, html, text
+from nudge.models.message import Message
 
 # -- per kind and step --------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from delivery.retry import RetryState
+from nudge.delivery.retry import RetryState
 
 # How long a taken entry stays with its taker without a renewal: the delay after which
 # a crashed worker's entries are taken again.

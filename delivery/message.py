@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, getaddresses, parseaddr
 
-from delivery.header_text import one_line
-from delivery.render import Rendered
+from nudge.delivery.header_text import one_line
+from nudge.delivery.render import Rendered
 from nudge.errors import PermanentError
 
 # RFC 5322: lines SHOULD stay within 78 characters and MUST within 998.

@@ -21,22 +21,28 @@ from typing import Any, Literal, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from delivery.cap import CapArbiter
-from delivery.context import Recommender, build_context, merge_customer
-from delivery.idempotency import Claim, ClaimState, SendLedger, stage_of
-from delivery.links import utm_params
-from delivery.message import OutgoingMessage, build_message
-from delivery.metrics import DeliveryMetrics
-from delivery.policy import QuietHours, decide, effective_consent, local_day, parse_quiet_hours
-from delivery.render import Footer, Renderer
-from delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
-from models.commands import SendCommand
 from nudge.clock import Clock
+from nudge.delivery.cap import CapArbiter
+from nudge.delivery.context import Recommender, build_context, merge_customer
+from nudge.delivery.idempotency import Claim, ClaimState, SendLedger, stage_of
+from nudge.delivery.links import utm_params
+from nudge.delivery.message import OutgoingMessage, build_message
+from nudge.delivery.metrics import DeliveryMetrics
+from nudge.delivery.policy import (
+    QuietHours,
+    decide,
+    effective_consent,
+    local_day,
+    parse_quiet_hours,
+)
+from nudge.delivery.render import Footer, Renderer
+from nudge.delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
 from nudge.errors import InvalidMessage, PermanentError, TransientError
+from nudge.models.commands import SendCommand
+from nudge.promo import PoolEmpty, PromoCode, PromoPools
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.signing import confirm_payload, sign, unsubscribe_payload
-from promo import PoolEmpty, PromoCode, PromoPools
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from jinja2 import Template, TemplateError, Undefined, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from delivery.defaults import default_message
-from delivery.header_text import one_line
-from delivery.links import add_params, tag_html_links
-from models.message import Message
+from nudge.delivery.defaults import default_message
+from nudge.delivery.header_text import one_line
+from nudge.delivery.links import add_params, tag_html_links
 from nudge.errors import PermanentError
+from nudge.models.message import Message
 from nudge.templating import make_environment
 
 _CACHE_LIMIT = 512

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
-from models.commands import SendCommand
+from nudge.models.commands import SendCommand
 from nudge.settings import Settings
 
 _MAX_EXPONENT = 40  # 2**40 steps exceed any cap; keeps the arithmetic small

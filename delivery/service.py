@@ -10,18 +10,18 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from delivery.pipeline import NoTriggers, TriggerLookup
-from delivery.smtp import SmtpPool
-from delivery.worker import DeliveryWorker
 from nudge.clock import SystemClock
+from nudge.delivery.pipeline import NoTriggers, TriggerLookup
+from nudge.delivery.smtp import SmtpPool
+from nudge.delivery.worker import DeliveryWorker
 from nudge.errors import ConfigError
+from nudge.recommender import PopularRecommender, Recommender
+from nudge.recommender.hot_swap import ModelAnnouncements, SwappableRecommender
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.service import ModelRecommender
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.topic_tail import TopicTail
-from recommender import PopularRecommender, Recommender
-from recommender.hot_swap import ModelAnnouncements, SwappableRecommender
-from recommender.model import ItemKNN
-from recommender.service import ModelRecommender
 
 log = logging.getLogger(__name__)
 

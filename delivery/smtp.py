@@ -24,7 +24,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-from delivery.message import OutgoingMessage
+from nudge.delivery.message import OutgoingMessage
 from nudge.errors import PermanentError, TransientError
 from nudge.settings import Settings
 

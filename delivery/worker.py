@@ -33,16 +33,16 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from delivery.context import PopularRecommender, Recommender
-from delivery.deferred import DeferredEntry, DeferredQueue
-from delivery.idempotency import DEFAULT_LEASE_MS, SendLedger
-from delivery.metrics import DeliveryMetrics
-from delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
-from delivery.retry import GiveUp, RetryPolicy, RetryState, expiry_anchor_ms
-from delivery.smtp import Transport
-from models.commands import DeadLetter, DeliveryEvent, SendCommand
 from nudge.clock import Clock
+from nudge.delivery.context import PopularRecommender, Recommender
+from nudge.delivery.deferred import DeferredEntry, DeferredQueue
+from nudge.delivery.idempotency import DEFAULT_LEASE_MS, SendLedger
+from nudge.delivery.metrics import DeliveryMetrics
+from nudge.delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
+from nudge.delivery.retry import GiveUp, RetryPolicy, RetryState, expiry_anchor_ms
+from nudge.delivery.smtp import Transport
 from nudge.errors import InvalidMessage
+from nudge.models.commands import DeadLetter, DeliveryEvent, SendCommand
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 

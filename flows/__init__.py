@@ -5,9 +5,9 @@ shorthand) into a ``Flow``, or raises ``DefinitionError`` naming every problem w
 its path; ``flow_json_schema`` is the JSON Schema editors check YAML files with.
 """
 
-from flows.definition import Flow, flow_version, parse_flow, walk_steps
-from flows.errors import DefinitionError
-from flows.schema import flow_json_schema
+from nudge.flows.definition import Flow, flow_version, parse_flow, walk_steps
+from nudge.flows.errors import DefinitionError
+from nudge.flows.schema import flow_json_schema
 
 __all__ = [
     "DefinitionError",

@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 
-from models.state import CustomerState, Run
+from nudge.models.state import CustomerState, Run
 from nudge.templating import make_environment
 
 _ENV = make_environment()

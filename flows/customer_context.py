@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.message import MessageContext
-from models.state import CustomerState
+from nudge.models.message import MessageContext
+from nudge.models.state import CustomerState
 
 
 def base_context(state: CustomerState) -> MessageContext:

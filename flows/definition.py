@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, ValidationError, WithJsonSchema, field_validator
 
-from flows.errors import DefinitionError, problems_of
-from flows.fields import (
+from nudge.flows.errors import DefinitionError, problems_of
+from nudge.flows.fields import (
     DURATION_SCHEMA,
     Condition,
     Duration,
@@ -23,17 +23,17 @@ from flows.fields import (
     Strict,
     _duration_ms,
 )
-from flows.shorthand import expand_shorthand, is_shorthand
-from flows.steps import Step
-from flows.steps.send import SendStep
-from flows.steps.split import SplitStep
-from flows.steps.wait import ReplenishWait, WaitStep
-from flows.triggers import Trigger
-from flows.triggers.abandonment import AbandonmentTrigger
-from flows.triggers.date import DateTrigger
-from flows.triggers.event import EventTrigger
-from flows.triggers.inactivity import InactivityTrigger
-from flows.triggers.seller import SellerSalesTrigger
+from nudge.flows.shorthand import expand_shorthand, is_shorthand
+from nudge.flows.steps import Step
+from nudge.flows.steps.send import SendStep
+from nudge.flows.steps.split import SplitStep
+from nudge.flows.steps.wait import ReplenishWait, WaitStep
+from nudge.flows.triggers import Trigger
+from nudge.flows.triggers.abandonment import AbandonmentTrigger
+from nudge.flows.triggers.date import DateTrigger
+from nudge.flows.triggers.event import EventTrigger
+from nudge.flows.triggers.inactivity import InactivityTrigger
+from nudge.flows.triggers.seller import SellerSalesTrigger
 
 FLOW_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 REENTRY_WORDS = ("once", "always", "restart")

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.conditions import ConditionFailed, holds, variables
-from flows.plan import FlowPlan, FlowSet
-from flows.starts import Start
-from flows.step_context import Note, StepContext, StepResult
-from flows.steps import action, branch, exit, send, split, wait, wait_for
-from flows.triggers import inactivity
-from models.commands import SendCommand
-from models.state import CustomerState, FlowMark, Run
+from nudge.flows.conditions import ConditionFailed, holds, variables
+from nudge.flows.plan import FlowPlan, FlowSet
+from nudge.flows.starts import Start
+from nudge.flows.step_context import Note, StepContext, StepResult
+from nudge.flows.steps import action, branch, exit, send, split, wait, wait_for
+from nudge.flows.triggers import inactivity
+from nudge.models.commands import SendCommand
+from nudge.models.state import CustomerState, FlowMark, Run
 
 EXECUTORS: dict[type, Callable[[Any, StepContext], StepResult]] = {
     send.SendStep: send.execute,

@@ -30,7 +30,7 @@ class DefinitionError(ConfigError):
 
 def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
     """pydantic's errors as ``(path, message)``, in the words of the definition."""
-    from flows.vocabulary import known_fields
+    from nudge.flows.vocabulary import known_fields
 
     problems = []
     for error in exc.errors():

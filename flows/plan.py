@@ -6,20 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flows.definition import Flow, flow_version, parse_flow
-from flows.shorthand import is_shorthand
-from flows.steps.branch import IfStep
-from flows.steps.send import SendStep
-from flows.steps.split import SplitStep
-from flows.steps.wait import WaitStep
-from flows.steps.wait_for import WaitForStep
-from flows.triggers.abandonment import AbandonmentTrigger
-from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
-from flows.triggers.date import DateTrigger
-from flows.triggers.event import EventTrigger
-from flows.triggers.inactivity import InactivityTrigger
-from flows.triggers.seller import SellerSalesTrigger
-from models.state import StepPath
+from nudge.flows.definition import Flow, flow_version, parse_flow
+from nudge.flows.shorthand import is_shorthand
+from nudge.flows.steps.branch import IfStep
+from nudge.flows.steps.send import SendStep
+from nudge.flows.steps.split import SplitStep
+from nudge.flows.steps.wait import WaitStep
+from nudge.flows.steps.wait_for import WaitForStep
+from nudge.flows.triggers.abandonment import AbandonmentTrigger
+from nudge.flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
+from nudge.flows.triggers.date import DateTrigger
+from nudge.flows.triggers.event import EventTrigger
+from nudge.flows.triggers.inactivity import InactivityTrigger
+from nudge.flows.triggers.seller import SellerSalesTrigger
+from nudge.models.state import StepPath
 
 DEFAULT_SMART_SENDING_MS = 12 * 3_600_000
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.events import OrderEvent
-from models.state import CustomerState
+from nudge.models.events import OrderEvent
+from nudge.models.state import CustomerState
 
 DAY_MS = 86_400_000
 #: A repurchase sooner than this is a second order of the same thing, not a refill.

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from flows.definition import Flow
-from flows.shorthand import AbandonmentShorthand
+from nudge.flows.definition import Flow
+from nudge.flows.shorthand import AbandonmentShorthand
 
 
 def flow_json_schema() -> dict[str, Any]:

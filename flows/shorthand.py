@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from flows.errors import DefinitionError, problems_of
-from flows.fields import Channel, Duration, Strict, Template
-from flows.steps.send import Recommendations
+from nudge.flows.errors import DefinitionError, problems_of
+from nudge.flows.fields import Channel, Duration, Strict, Template
+from nudge.flows.steps.send import Recommendations
 
 SHORTHAND_KINDS = ("abandoned_cart", "abandoned_view", "abandoned_category", "abandoned_search")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan
+    from nudge.flows.plan import FlowPlan
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from models.commands import SendCommand
-from models.state import CustomerState, Run, StepPath
+from nudge.models.commands import SendCommand
+from nudge.models.state import CustomerState, Run, StepPath
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan, FlowSet
+    from nudge.flows.plan import FlowPlan, FlowSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 @cache
 def known_fields() -> tuple[str, ...]:
-    from flows.definition import Flow
-    from flows.shorthand import AbandonmentShorthand
+    from nudge.flows.definition import Flow
+    from nudge.flows.shorthand import AbandonmentShorthand
 
     names: set[str] = set()
     seen: set[type[BaseModel]] = set()
@@ -27,8 +27,8 @@ def known_fields() -> tuple[str, ...]:
 
 
 def _models_in(model: type[BaseModel]) -> list[type[BaseModel]]:
-    from flows.steps import STEP_TYPES
-    from flows.triggers import TRIGGER_TYPES
+    from nudge.flows.steps import STEP_TYPES
+    from nudge.flows.triggers import TRIGGER_TYPES
 
     found = [*STEP_TYPES.values(), *TRIGGER_TYPES.values()] if model.__name__ == "Flow" else []
     for info in model.model_fields.values():

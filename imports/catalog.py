@@ -20,16 +20,16 @@ from typing import Any
 
 import orjson
 
-from imports.errors import FeedError
-from imports.feeds.google import ATOM_ROOT, RSS_ROOT
-from imports.feeds.yml import ROOT as YML_ROOT
-from imports.fingerprints import FingerprintStore, Known, encoded_fingerprint, source_key
-from imports.frames import Batch
-from imports.producer import ImportProducer
-from imports.progress import Progress
-from imports.reader_process import FeedReaderProcess
-from imports.rejects import RejectLog
-from imports.source import is_url, local_copy
+from nudge.imports.errors import FeedError
+from nudge.imports.feeds.google import ATOM_ROOT, RSS_ROOT
+from nudge.imports.feeds.yml import ROOT as YML_ROOT
+from nudge.imports.fingerprints import FingerprintStore, Known, encoded_fingerprint, source_key
+from nudge.imports.frames import Batch
+from nudge.imports.producer import ImportProducer
+from nudge.imports.progress import Progress
+from nudge.imports.reader_process import FeedReaderProcess
+from nudge.imports.rejects import RejectLog
+from nudge.imports.source import is_url, local_copy
 from nudge.settings import Settings
 
 FORMATS = ("auto", "yml", "google")
@@ -60,7 +60,7 @@ class CatalogSummary:
 
 def detect_format(path: Path, wanted: str) -> str:
     """``yml``, ``rss`` or ``atom`` from the root element; FeedError if not a feed."""
-    from imports.xmlsafe import root_tag
+    from nudge.imports.xmlsafe import root_tag
 
     root = root_tag(path)
     kind = {YML_ROOT: "yml", RSS_ROOT: "rss", ATOM_ROOT: "atom"}.get(root)

@@ -59,9 +59,9 @@ def catalog(
     Only products that changed since the last import of SOURCE are produced; price
     drops and returns to stock also go to `catalog-changes`.
     """
-    from imports.catalog import import_catalog
-    from imports.every import parse_every, run_every
-    from imports.rejects import default_rejects_path
+    from nudge.imports.catalog import import_catalog
+    from nudge.imports.every import parse_every, run_every
+    from nudge.imports.rejects import default_rejects_path
 
     try:
         interval = parse_every(every) if every else None
@@ -123,10 +123,10 @@ def customers(
     no_progress: bool,
 ) -> None:
     """Import customers (CSV or JSONL) as upserts on `customers`."""
-    from imports.customers import FIELDS, customer_event
-    from imports.rejects import default_rejects_path
-    from imports.rows import import_rows
-    from imports.tabular import guess_format, parse_mapping
+    from nudge.imports.customers import FIELDS, customer_event
+    from nudge.imports.rejects import default_rejects_path
+    from nudge.imports.rows import import_rows
+    from nudge.imports.tabular import guess_format, parse_mapping
 
     try:
         mapping = parse_mapping(maps, FIELDS)
@@ -155,10 +155,10 @@ def orders(
     path: Path, fmt: str | None, rejects: Path | None, currency: str, no_progress: bool
 ) -> None:
     """Import historical orders (CSV with an `items` JSON column, or JSONL) to `orders`."""
-    from imports.orders import order_event
-    from imports.rejects import default_rejects_path
-    from imports.rows import import_rows
-    from imports.tabular import guess_format
+    from nudge.imports.orders import order_event
+    from nudge.imports.rejects import default_rejects_path
+    from nudge.imports.rows import import_rows
+    from nudge.imports.tabular import guess_format
 
     try:
         summary = import_rows(

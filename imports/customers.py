@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from imports.emails import normalise_email, normalise_phone
-from imports.errors import RowError
-from imports.tabular import pick
+from nudge.imports.emails import normalise_email, normalise_phone
+from nudge.imports.errors import RowError
+from nudge.imports.tabular import pick
 
 FIELDS = frozenset(
     {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from imports.errors import RowError
+from nudge.imports.errors import RowError
 
 _LOCAL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+\Z")
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")

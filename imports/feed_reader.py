@@ -1,4 +1,4 @@
-"""The feed reader process: ``python -m imports.feed_reader PATH KIND``.
+"""The feed reader process: ``python -m nudge.imports.feed_reader PATH KIND``.
 
 Parsing XML and building records is most of an import's CPU. Done here, it runs on
 another core while the importer spends its own on Redis and the broker. Offers go to
@@ -18,13 +18,13 @@ from typing import IO
 
 import orjson
 
-from imports.errors import FeedError
-from imports.feeds.google import parse_google
-from imports.feeds.records import Offer, Rejected
-from imports.feeds.yml import parse_yml
-from imports.fingerprints import state_of
-from imports.frames import BATCH, DONE, FAILED, Batch, write_frame
-from imports.progress import CountingReader
+from nudge.imports.errors import FeedError
+from nudge.imports.feeds.google import parse_google
+from nudge.imports.feeds.records import Offer, Rejected
+from nudge.imports.feeds.yml import parse_yml
+from nudge.imports.fingerprints import state_of
+from nudge.imports.frames import BATCH, DONE, FAILED, Batch, write_frame
+from nudge.imports.progress import CountingReader
 
 BATCH_OFFERS = 5000
 # Descriptions can be long: a byte bound keeps a batch (and the process) small whatever

@@ -17,7 +17,7 @@ from typing import Any
 import hiredis
 import redis
 
-from imports.errors import FeedError
+from nudge.imports.errors import FeedError
 
 WRITE_EVERY = 20_000
 

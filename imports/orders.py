@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from imports.errors import RowError
-from imports.tabular import pick, required_text
+from nudge.imports.errors import RowError
+from nudge.imports.tabular import pick, required_text
 
 FIELDS = frozenset({"order_id", "customer_id", "date", "items", "total", "currency", "status"})
 

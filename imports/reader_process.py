@@ -18,13 +18,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import imports
-from imports.errors import FeedError, ImportFailure
-from imports.frames import BATCH, DONE, FAILED, Batch, read_frame
+import nudge.imports as imports
+from nudge.imports.errors import FeedError, ImportFailure
+from nudge.imports.frames import BATCH, DONE, FAILED, Batch, read_frame
 from nudge.processes import stop_process
 
 STOP_GRACE_S = 5.0
-READER_MODULE = "imports.feed_reader"
+READER_MODULE = "nudge.imports.feed_reader"
 
 
 class FeedReaderProcess:

@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
-from imports.errors import InputFileError, RowError
-from imports.producer import ImportProducer
-from imports.progress import CountingReader, Progress
-from imports.rejects import RejectLog
-from imports.tabular import BadRow, read_rows
 from nudge.codec import DECODERS
 from nudge.errors import InvalidMessage
+from nudge.imports.errors import InputFileError, RowError
+from nudge.imports.producer import ImportProducer
+from nudge.imports.progress import CountingReader, Progress
+from nudge.imports.rejects import RejectLog
+from nudge.imports.tabular import BadRow, read_rows
 from nudge.settings import Settings
 
 # A row's data -> the record to produce; RowError rejects the row.

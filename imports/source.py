@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from imports.errors import FeedError
+from nudge.imports.errors import FeedError
 
 FETCH_TIMEOUT_S = 30.0
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from imports.errors import InputFileError, RowError
-from imports.progress import CountingReader
+from nudge.imports.errors import InputFileError, RowError
+from nudge.imports.progress import CountingReader
 
 
 @dataclass(slots=True)

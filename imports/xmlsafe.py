@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from imports.errors import FeedError
+from nudge.imports.errors import FeedError
 
 
 class Readable(Protocol):

@@ -1,7 +1,7 @@
 """Records that cross topics, and the per-customer state kept in tables."""
 
-from models.commands import DeadLetter, DeliveryEvent, SendCommand
-from models.events import (
+from nudge.models.commands import DeadLetter, DeliveryEvent, SendCommand
+from nudge.models.events import (
     CLICK_TYPES,
     ORDER_TYPES,
     ClickEvent,
@@ -11,8 +11,8 @@ from models.events import (
     OrderItem,
     Product,
 )
-from models.message import Message, Recommendations
-from models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
+from nudge.models.message import Message, Recommendations
+from nudge.models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
 
 __all__ = [
     "CLICK_TYPES",

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import orjson
 
-from models.json_records import json_object
 from nudge.errors import InvalidMessage
+from nudge.models.json_records import json_object
 
 ChangeType = Literal["price_drop", "back_in_stock"]
 CHANGE_TYPES: frozenset[str] = frozenset({"price_drop", "back_in_stock"})

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from models.message import Message, MessageContext, PromoRequest, Recommendations
 from nudge.errors import InvalidMessage
+from nudge.models.message import Message, MessageContext, PromoRequest, Recommendations
 
 
 @dataclass(frozen=True, slots=True)

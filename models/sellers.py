@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from models.commands import SendCommand
-from models.json_records import json_object
 from nudge.errors import InvalidMessage
+from nudge.models.commands import SendCommand
+from nudge.models.json_records import json_object
 
 #: Orders a seller's state remembers, so that a replayed sale is counted once.
 RECENT_ORDERS = 64

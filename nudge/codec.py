@@ -29,9 +29,10 @@ import fastavro
 import faust
 import orjson
 
-from imports.emails import normalise_email
-from imports.errors import RowError
-from models.events import (
+from nudge.errors import InvalidMessage
+from nudge.imports.emails import normalise_email
+from nudge.imports.errors import RowError
+from nudge.models.events import (
     CLICK_TYPES,
     ORDER_TYPES,
     ClickEvent,
@@ -39,10 +40,9 @@ from models.events import (
     OrderEvent,
     Product,
 )
-from models.sellers import SellerProfile
-from nudge.errors import InvalidMessage
+from nudge.models.sellers import SellerProfile
+from nudge.schemas import load_schema
 from nudge.validation import SPECS, Checker, bad_field, builder, check_fields
-from schemas import load_schema
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None
 

@@ -21,14 +21,14 @@ from jinja2 import TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.sandbox import SecurityError
 from jinja2.utils import missing
 
-from delivery.links import add_params, utm_params
-from delivery.render import Renderer, TemplateFailed
-from flows.definition import walk_steps
-from flows.plan import FlowPlan
-from flows.steps.send import SendStep
-from flows.triggers.seller import seller_context
-from models.events import OrderEvent, OrderItem, event_data
-from models.sellers import SellerProfile, SellerState
+from nudge.delivery.links import add_params, utm_params
+from nudge.delivery.render import Renderer, TemplateFailed
+from nudge.flows.definition import walk_steps
+from nudge.flows.plan import FlowPlan
+from nudge.flows.steps.send import SendStep
+from nudge.flows.triggers.seller import seller_context
+from nudge.models.events import OrderEvent, OrderItem, event_data
+from nudge.models.sellers import SellerProfile, SellerState
 from nudge.templating import as_record
 
 _SHOP = "https://shop.example.com"

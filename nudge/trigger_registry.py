@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from flows.errors import DefinitionError
-from flows.plan import DEFAULT_SMART_SENDING_MS, FlowPlan, FlowSet
 from nudge.errors import ConfigError
+from nudge.flows.errors import DefinitionError
+from nudge.flows.plan import DEFAULT_SMART_SENDING_MS, FlowPlan, FlowSet
 from nudge.template_check import check_templates
 from nudge.topic_tail import TopicTail
 

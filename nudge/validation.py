@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import faust
 from faust.models.fields import FieldDescriptor
 
-from models.events import OrderItem
 from nudge.errors import InvalidMessage
-from schemas import load_schema
+from nudge.models.events import OrderItem
+from nudge.schemas import load_schema
 
 _NON_NEGATIVE = frozenset({"ts", "quantity", "price"})
 

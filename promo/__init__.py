@@ -4,6 +4,6 @@
 same code for the same message on every replay, and never one code to two messages.
 """
 
-from promo.pools import PoolEmpty, PromoCode, PromoPools, generate_codes, read_codes
+from nudge.promo.pools import PoolEmpty, PromoCode, PromoPools, generate_codes, read_codes
 
 __all__ = ["PoolEmpty", "PromoCode", "PromoPools", "generate_codes", "read_codes"]

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from recommender.popular import PopularRecommender, Recommender
+from nudge.recommender.popular import PopularRecommender, Recommender
 
 if TYPE_CHECKING:
-    from recommender.model import ItemKNN
-    from recommender.service import ModelRecommender
-    from recommender.training import TrainParams
+    from nudge.recommender.model import ItemKNN
+    from nudge.recommender.service import ModelRecommender
+    from nudge.recommender.training import TrainParams
 
 __all__ = ["ItemKNN", "ModelRecommender", "PopularRecommender", "Recommender", "TrainParams"]
 
 # numpy and scipy load only when the model is used: every `nudge` command imports this
 # package, and most never touch a model (measured: 0.2 s more per start otherwise).
 _LAZY = {
-    "ItemKNN": "recommender.model",
-    "ModelRecommender": "recommender.service",
-    "TrainParams": "recommender.training",
+    "ItemKNN": "nudge.recommender.model",
+    "ModelRecommender": "nudge.recommender.service",
+    "TrainParams": "nudge.recommender.training",
 }
 
 

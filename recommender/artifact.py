@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.errors import ModelError
+from nudge.recommender.errors import ModelError
 
 FORMAT = "nudge-itemknn"
 FORMAT_VERSION = 2

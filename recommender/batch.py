@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.errors import ModelError
-from recommender.similarity import top_k_rows
+from nudge.recommender.errors import ModelError
+from nudge.recommender.similarity import top_k_rows
 
 if TYPE_CHECKING:
-    from recommender.model import ItemKNN
+    from nudge.recommender.model import ItemKNN
 
 
 def recommend_batch(

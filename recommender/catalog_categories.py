@@ -8,11 +8,11 @@ includes its subcategories' best sellers.
 
 from __future__ import annotations
 
-from imports.catalog import detect_format
-from imports.feeds.google import parse_google
-from imports.feeds.records import Offer
-from imports.feeds.yml import parse_yml
-from imports.source import local_copy
+from nudge.imports.catalog import detect_format
+from nudge.imports.feeds.google import parse_google
+from nudge.imports.feeds.records import Offer
+from nudge.imports.feeds.yml import parse_yml
+from nudge.imports.source import local_copy
 
 
 def categories_from_feed(source: str, fmt: str = "auto") -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ def parse_duration(text: str) -> float | None:
 
 
 def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
-    from recommender.training import DEFAULT_EVENT_WEIGHTS
+    from nudge.recommender.training import DEFAULT_EVENT_WEIGHTS
 
     weights = dict(DEFAULT_EVENT_WEIGHTS)
     for pair in pairs:
@@ -109,9 +109,9 @@ def train_command(
     """
     from tqdm import tqdm
 
-    from recommender.data import ReadStats, read_interactions
-    from recommender.model import ItemKNN
-    from recommender.training import Interactions, TrainParams
+    from nudge.recommender.data import ReadStats, read_interactions
+    from nudge.recommender.model import ItemKNN
+    from nudge.recommender.training import Interactions, TrainParams
 
     if (interactions_path is None) == (not from_topics):
         raise click.UsageError("give exactly one of --interactions PATH and --from-topics")
@@ -145,7 +145,7 @@ def train_command(
             summary = f"read {stats.rows} rows, used {stats.used}"
         else:
             from nudge.cli.settings import checked_settings
-            from recommender.topic_source import read_topics
+            from nudge.recommender.topic_source import read_topics
 
             def set_total(total: int) -> None:
                 bar.total = total
@@ -167,7 +167,7 @@ def train_command(
         skipped = ", ".join(f"{n} {t}" for t, n in sorted(stats.skipped_types.items()))
         click.echo(summary + (f" (skipped {skipped})" if skipped else "") + problems, err=True)
         if catalog is not None:
-            from recommender.catalog_categories import categories_from_feed
+            from nudge.recommender.catalog_categories import categories_from_feed
 
             categories = categories_from_feed(catalog)
         if categories:
@@ -189,7 +189,7 @@ def train_command(
 
 
 def _histories(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    from recommender.data import json_objects
+    from nudge.recommender.data import json_objects
 
     try:
         for line_no, record in json_objects(handle, "input"):
@@ -223,7 +223,7 @@ def recommend_command(
     batch_size: int,
 ) -> None:
     """Recommend for lines of {"customer_id", "history": [...]} (JSONL)."""
-    from recommender.model import ItemKNN
+    from nudge.recommender.model import ItemKNN
 
     try:
         model = ItemKNN.load(model_dir)
@@ -267,8 +267,8 @@ def publish_command(model_dir: Path) -> None:
 
     from nudge.cli.settings import checked_settings
     from nudge.kafka import producer_config
-    from recommender.hot_swap import ANNOUNCEMENT_KEY, announcement
-    from recommender.model import ItemKNN
+    from nudge.recommender.hot_swap import ANNOUNCEMENT_KEY, announcement
+    from nudge.recommender.model import ItemKNN
 
     try:
         model = ItemKNN.load(model_dir)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recommender.errors import DataError
-from recommender.training import PURCHASE_TYPES, Interactions, InteractionsBuilder
+from nudge.recommender.errors import DataError
+from nudge.recommender.training import PURCHASE_TYPES, Interactions, InteractionsBuilder
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from nudge.errors import NudgeError
 
 def parse_grid(text: str) -> list[dict[str, Any]]:
     """A JSON list of TrainParams keyword objects, inline or as ``@file.json``."""
-    from recommender.evaluation import check_grid
+    from nudge.recommender.evaluation import check_grid
 
     try:
         raw = Path(text[1:]).read_text() if text.startswith("@") else text
@@ -77,7 +77,7 @@ def evaluate_command(
     RecBole's default protocol: per user a random 80/10/10 split; full ranking with seen
     items masked; each method tuned on validation; mean ± std over seeds 0..N-1.
     """
-    from recommender import evaluation, evaluation_data, evaluation_report
+    from nudge.recommender import evaluation, evaluation_data, evaluation_report
 
     if interactions_path is not None and (
         ctx.get_parameter_source("dataset") is not click.core.ParameterSource.DEFAULT

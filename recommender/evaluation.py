@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.evaluation_data import Pairs
-from recommender.model import ItemKNN
-from recommender.training import Interactions, TrainParams
+from nudge.recommender.evaluation_data import Pairs
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.training import Interactions, TrainParams
 
 METRICS = ("recall", "ndcg", "hit", "mrr")
 RATIOS = (0.8, 0.1, 0.1)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.data import read_interactions
-from recommender.errors import DataError
-from recommender.training import DEFAULT_EVENT_WEIGHTS, Interactions
+from nudge.recommender.data import read_interactions
+from nudge.recommender.errors import DataError
+from nudge.recommender.training import DEFAULT_EVENT_WEIGHTS, Interactions
 
 ML100K = "ml-100k"
 RECBOLE_WHEEL = "recbole==1.2.1"

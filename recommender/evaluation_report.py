@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recommender.evaluation import METRICS, RATIOS, MethodRuns, Outcome
+from nudge.recommender.evaluation import METRICS, RATIOS, MethodRuns, Outcome
 
 LABELS = {"recall": "Recall", "ndcg": "NDCG", "hit": "Hit", "mrr": "MRR"}
 

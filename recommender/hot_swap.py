@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from recommender.errors import ModelError
-from recommender.model import ItemKNN
-from recommender.popular import Recommender
+from nudge.recommender.errors import ModelError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.popular import Recommender
 
 log = logging.getLogger(__name__)
 

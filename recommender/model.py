@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.artifact import FORMAT_VERSION, read_artifact, write_artifact
-from recommender.batch import recommend_batch
-from recommender.errors import ModelError
-from recommender.model_check import check_arrays
-from recommender.training import Interactions, TrainedArrays, TrainParams, train
+from nudge.recommender.artifact import FORMAT_VERSION, read_artifact, write_artifact
+from nudge.recommender.batch import recommend_batch
+from nudge.recommender.errors import ModelError
+from nudge.recommender.model_check import check_arrays
+from nudge.recommender.training import Interactions, TrainedArrays, TrainParams, train
 
 ALGORITHMS = frozenset({"personal", "similar", "also_bought", "popular"})
 

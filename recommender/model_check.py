@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from recommender.errors import ModelError
+from nudge.recommender.errors import ModelError
 
 
 def _csr_problems(

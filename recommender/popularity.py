@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from recommender.similarity import top_k_rows
+from nudge.recommender.similarity import top_k_rows
 
 
 def window_totals(

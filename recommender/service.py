@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from recommender.model import ALGORITHMS, ItemKNN
-from recommender.popular import Recommender
+from nudge.recommender.model import ALGORITHMS, ItemKNN
+from nudge.recommender.popular import Recommender
 
 HistoryOf = Callable[[str], Awaitable[Sequence[str]]]
 ProductsOf = Callable[[Iterable[str]], Awaitable[Mapping[str, Mapping[str, Any]]]]

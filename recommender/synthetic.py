@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.training import DAY_S, Interactions
+from nudge.recommender.training import DAY_S, Interactions
 
 EVENT_TYPES = ("view", "cart_add", "purchase")
 EVENT_PROBABILITIES = (0.8, 0.15, 0.05)

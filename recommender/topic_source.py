@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.events import ClickEvent, OrderEvent
 from nudge.codec import decode_click, decode_order, decode_product
 from nudge.errors import InvalidMessage
+from nudge.models.events import ClickEvent, OrderEvent
+from nudge.recommender.data import ReadStats
+from nudge.recommender.errors import DataError
+from nudge.recommender.training import PURCHASE_TYPES, Interactions, InteractionsBuilder
 from nudge.settings import Settings
-from recommender.data import ReadStats
-from recommender.errors import DataError
-from recommender.training import PURCHASE_TYPES, Interactions, InteractionsBuilder
 
 #: Clickstream event type -> interaction type (a key of the event weights).
 CLICK_INTERACTIONS: Mapping[str, str] = {"product_view": "view", "cart_add": "cart_add"}

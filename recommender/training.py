@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.errors import DataError
-from recommender.popularity import per_category, top_items, window_totals
-from recommender.similarity import (
+from nudge.recommender.errors import DataError
+from nudge.recommender.popularity import per_category, top_items, window_totals
+from nudge.recommender.similarity import (
     Neighbours,
     bm25_weight,
     cosine_top_k,

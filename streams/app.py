@@ -19,24 +19,23 @@ import faust
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
-from models.catalog import CatalogSignal
-from models.commands import DeliveryEvent, SendCommand
-from models.sellers import SellerRecord
 from nudge import codec
 from nudge.clock import Clock, SystemClock
+from nudge.models.catalog import CatalogSignal
+from nudge.models.commands import DeliveryEvent, SendCommand
+from nudge.models.sellers import SellerRecord
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
-from nudge.trigger_registry import TriggerFeed, TriggerRegistry
-from streams.catalog_join import CatalogJoin
-from streams.consumer import NudgeApp
-from streams.dead_letter import DeadLetterSink
-from streams.metrics import StreamMetrics
-from streams.offsets import OffsetProgress
-from streams.processor import Processor
-from streams.quiet_monitor import QuietMonitor
-from streams.scheduler import run_timers
-from streams.seller_side import SellerSide
-from streams.table import (
+from nudge.streams.catalog_join import CatalogJoin
+from nudge.streams.consumer import NudgeApp
+from nudge.streams.dead_letter import DeadLetterSink
+from nudge.streams.metrics import StreamMetrics
+from nudge.streams.offsets import OffsetProgress
+from nudge.streams.processor import Processor
+from nudge.streams.quiet_monitor import QuietMonitor
+from nudge.streams.scheduler import run_timers
+from nudge.streams.seller_side import SellerSide
+from nudge.streams.table import (
     AudienceStore,
     SellerStore,
     StateStore,
@@ -44,7 +43,8 @@ from streams.table import (
     declare_seller_table,
     declare_table,
 )
-from streams.waiting import Waits
+from nudge.streams.waiting import Waits
+from nudge.trigger_registry import TriggerFeed, TriggerRegistry
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ def create_app(
     worker = Worker(
         app, settings, processor, registry, shared, metrics, redis_client, progress, waits
     )
-    from streams.web import register_views
+    from nudge.streams.web import register_views
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker

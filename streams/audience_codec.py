@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import orjson
 
-from flows.triggers.catalog import Member, ProductAudience
+from nudge.flows.triggers.catalog import Member, ProductAudience
 
 CODEC_NAME = "nudge-audience"
 VERSION = 1

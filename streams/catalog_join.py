@@ -21,8 +21,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from flows.triggers.catalog import ProductAudience, fan_out, keep_ms, note_interests
-from models.catalog import (
+from nudge.clock import Clock
+from nudge.errors import InvalidMessage
+from nudge.flows.triggers.catalog import ProductAudience, fan_out, keep_ms, note_interests
+from nudge.models.catalog import (
     CHANGE_TYPES,
     CatalogChange,
     CatalogSignal,
@@ -30,14 +32,12 @@ from models.catalog import (
     decode_interests,
     encode_interests,
 )
-from models.events import ClickEvent
-from nudge.clock import Clock
-from nudge.errors import InvalidMessage
+from nudge.models.events import ClickEvent
+from nudge.streams.dead_letter import DeadLetterSink
+from nudge.streams.metrics import StreamMetrics
+from nudge.streams.partitions import partition_of
+from nudge.streams.table import AudienceStore
 from nudge.trigger_registry import TriggerRegistry
-from streams.dead_letter import DeadLetterSink
-from streams.metrics import StreamMetrics
-from streams.partitions import partition_of
-from streams.table import AudienceStore
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams.offsets import OffsetProgress
+from nudge.streams.offsets import OffsetProgress
 
 log = logging.getLogger(__name__)
 

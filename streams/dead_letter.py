@@ -15,11 +15,11 @@ from typing import Any
 
 from faust.types import TopicT
 
-from models.commands import DeadLetter
 from nudge.clock import Clock
 from nudge.errors import InvalidMessage
-from streams.metrics import StreamMetrics
-from streams.partitions import partition_of
+from nudge.models.commands import DeadLetter
+from nudge.streams.metrics import StreamMetrics
+from nudge.streams.partitions import partition_of
 
 log = logging.getLogger(__name__)
 

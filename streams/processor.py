@@ -16,32 +16,32 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from flows.engine import apply as apply_starts
-from flows.engine import fire as fire_runs
-from flows.engine import started_marks
-from flows.plan import FlowPlan
-from flows.replenishment import Repurchase
-from flows.step_context import Note
-from flows.triggers import start_for_existing
-from models.catalog import CatalogSignal
-from models.commands import DeliveryEvent, SendCommand
-from models.events import ClickEvent, CustomerEvent, OrderEvent
-from models.state import CustomerState
 from nudge.clock import Clock
 from nudge.errors import InvalidMessage
+from nudge.flows.engine import apply as apply_starts
+from nudge.flows.engine import fire as fire_runs
+from nudge.flows.engine import started_marks
+from nudge.flows.plan import FlowPlan
+from nudge.flows.replenishment import Repurchase
+from nudge.flows.step_context import Note
+from nudge.flows.triggers import start_for_existing
+from nudge.models.catalog import CatalogSignal
+from nudge.models.commands import DeliveryEvent, SendCommand
+from nudge.models.events import ClickEvent, CustomerEvent, OrderEvent
+from nudge.models.state import CustomerState
 from nudge.shared_state import SharedState
+from nudge.streams.catalog_join import CatalogJoin
+from nudge.streams.dead_letter import DeadLetterSink
+from nudge.streams.logic import apply_event, apply_signal
+from nudge.streams.logic.profile import resubscription_ignored
+from nudge.streams.metrics import StreamMetrics
+from nudge.streams.repurchase import RepurchaseStats
+from nudge.streams.scheduler import DueIndex
+from nudge.streams.seller_side import SellerSide
+from nudge.streams.table import StateStore
+from nudge.streams.views import CustomerViews
+from nudge.streams.waiting import Waits, until_available
 from nudge.trigger_registry import TriggerRegistry
-from streams.catalog_join import CatalogJoin
-from streams.dead_letter import DeadLetterSink
-from streams.logic import apply_event, apply_signal
-from streams.logic.profile import resubscription_ignored
-from streams.metrics import StreamMetrics
-from streams.repurchase import RepurchaseStats
-from streams.scheduler import DueIndex
-from streams.seller_side import SellerSide
-from streams.table import StateStore
-from streams.views import CustomerViews
-from streams.waiting import Waits, until_available
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from flows.replenishment import Repurchase, median, own_intervals, param_ms
-from models.events import OrderEvent
-from models.state import CustomerState
+from nudge.flows.replenishment import Repurchase, median, own_intervals, param_ms
+from nudge.models.events import OrderEvent
+from nudge.models.state import CustomerState
 from nudge.shared_state import SharedState
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 import orjson
 
-from models.commands import SendCommand
-from models.sellers import SellerProfile, SellerState
+from nudge.models.commands import SendCommand
+from nudge.models.sellers import SellerProfile, SellerState
 
 CODEC_NAME = "nudge-seller"
 VERSION = 1

@@ -17,19 +17,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from flows.step_context import Note
-from flows.triggers.seller import shares
-from models.commands import SendCommand
-from models.events import OrderEvent, event_data
-from models.sellers import SellerProfile, SellerRecord, SellerSale, SellerState
 from nudge.clock import Clock
 from nudge.codec import decode_seller
 from nudge.errors import InvalidMessage
+from nudge.flows.step_context import Note
+from nudge.flows.triggers.seller import shares
+from nudge.models.commands import SendCommand
+from nudge.models.events import OrderEvent, event_data
+from nudge.models.sellers import SellerProfile, SellerRecord, SellerSale, SellerState
+from nudge.streams.dead_letter import DeadLetterSink
+from nudge.streams.logic.seller import Outcome, apply_message, apply_profile, apply_sale
+from nudge.streams.metrics import StreamMetrics
+from nudge.streams.table import SellerStore
 from nudge.trigger_registry import TriggerRegistry
-from streams.dead_letter import DeadLetterSink
-from streams.logic.seller import Outcome, apply_message, apply_profile, apply_sale
-from streams.metrics import StreamMetrics
-from streams.table import SellerStore
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
+from nudge.models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
 
 CODEC_NAME = "nudge-state"
 VERSION = 2

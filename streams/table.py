@@ -16,10 +16,10 @@ from typing import Any, Generic, TypeVar
 import faust
 from faust.serializers import codecs
 
-from flows.triggers.catalog import ProductAudience
-from models.sellers import SellerState
-from models.state import CustomerState
-from streams import audience_codec, seller_codec, state_codec
+from nudge.flows.triggers.catalog import ProductAudience
+from nudge.models.sellers import SellerState
+from nudge.models.state import CustomerState
+from nudge.streams import audience_codec, seller_codec, state_codec
 
 V = TypeVar("V")
 

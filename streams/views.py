@@ -19,9 +19,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from models.state import CustomerState
+from nudge.models.state import CustomerState
 from nudge.shared_state import SharedState
-from streams.waiting import Waits, until_available
+from nudge.streams.waiting import Waits, until_available
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from pydantic import SecretStr
 from nudge.clock import Clock
 from nudge.errors import InvalidToken
 from nudge.signing import verify
-from streams.waiting import UNAVAILABLE
+from nudge.streams.waiting import UNAVAILABLE
 
 if TYPE_CHECKING:
-    from streams.app import Worker
+    from nudge.streams.app import Worker
 
 log = logging.getLogger(__name__)
 

@@ -166,7 +166,7 @@ def _fold_state(effects: Effects, cid: str, raw: bytes | None) -> None:
     if raw is None:
         return
     try:
-        from streams.state_codec import state_from_bytes
+        from nudge.streams.state_codec import state_from_bytes
 
         state = state_from_bytes(raw)
     except Exception:

@@ -7,29 +7,29 @@ from typing import Any
 
 import pytest
 
-from flows.plan import FlowPlan, FlowSet
-from flows.triggers.catalog import (
+from nudge.clock import ManualClock
+from nudge.errors import InvalidMessage
+from nudge.flows.plan import FlowPlan, FlowSet
+from nudge.flows.triggers.catalog import (
     Member,
     ProductAudience,
     fan_out,
     keep_ms,
     note_interests,
 )
-from models.catalog import (
+from nudge.models.catalog import (
     CatalogChange,
     CatalogSignal,
     Interest,
     decode_interests,
     encode_interests,
 )
-from models.events import ClickEvent
-from nudge.clock import ManualClock
-from nudge.errors import InvalidMessage
+from nudge.models.events import ClickEvent
+from nudge.streams.audience_codec import audience_from_bytes, audience_to_bytes
+from nudge.streams.catalog_join import INTEREST_EVERY_MS, CatalogJoin
+from nudge.streams.logic import apply_signal
+from nudge.streams.metrics import StreamMetrics
 from nudge.trigger_registry import TriggerRegistry
-from streams.audience_codec import audience_from_bytes, audience_to_bytes
-from streams.catalog_join import INTEREST_EVERY_MS, CatalogJoin
-from streams.logic import apply_signal
-from streams.metrics import StreamMetrics
 from tests.test_logic_support import CUSTOMER, Sim, new_state
 
 DAY = 86_400_000
@@ -241,7 +241,7 @@ def test_views_reach_the_index_once_an_hour_per_customer_and_product() -> None:
 def test_interests_go_where_their_products_changes_go() -> None:
     from aiokafka.partitioner import DefaultPartitioner
 
-    from streams.partitions import partition_of
+    from nudge.streams.partitions import partition_of
 
     for key in (b"p1", b"desk", b"floor", "\u00e9t\u00e9".encode()):
         expected = DefaultPartitioner()(key, [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5])

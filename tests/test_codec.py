@@ -8,7 +8,6 @@ from typing import Any
 import faust
 import pytest
 
-from models.events import ClickEvent, CustomerEvent, OrderEvent, OrderItem, Product
 from nudge import codec
 from nudge.codec import (
     AVRO_HEADERS,
@@ -21,6 +20,7 @@ from nudge.codec import (
     encode_json,
 )
 from nudge.errors import InvalidMessage
+from nudge.models.events import ClickEvent, CustomerEvent, OrderEvent, OrderItem, Product
 
 MAX = 64 * 1024
 CLICK = {"event_id": "e1", "type": "product_view", "customer_id": "c1", "ts": 1_700_000_000_000,
@@ -343,7 +343,7 @@ def test_a_record_unusable_as_a_whole_still_raises() -> None:
 def test_a_rejection_becomes_a_dead_letter_with_the_record_coordinates() -> None:
     from types import SimpleNamespace
 
-    from models.commands import DeadLetter
+    from nudge.models.commands import DeadLetter
 
     value = _json("customers", email="ann@example.com\r\nBcc: evil@example.com")
     _, (rejection,) = codec.decode_customer_partial(value)

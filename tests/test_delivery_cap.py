@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from delivery.message import message_id
-from delivery.pipeline import Outcome
-from models.commands import SendCommand
+from nudge.delivery.message import message_id
+from nudge.delivery.pipeline import Outcome
+from nudge.models.commands import SendCommand
 from tests.test_delivery_pipeline import BERLIN, command, setup  # noqa: F401  (the fixture)
 
 HOLD_MS = 120_000

@@ -15,15 +15,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry
 
-from delivery.pipeline import NoTriggers
-from delivery.service import run_delivery
-from delivery.smtp import SmtpPool
-from delivery.worker import DeliveryWorker
-from flows.plan import FlowPlan
-from models.commands import DeliveryEvent, SendCommand
-from models.message import Message
 from nudge.clock import SystemClock
+from nudge.delivery.pipeline import NoTriggers
+from nudge.delivery.service import run_delivery
+from nudge.delivery.smtp import SmtpPool
+from nudge.delivery.worker import DeliveryWorker
 from nudge.embedded import MailCatcher
+from nudge.flows.plan import FlowPlan
+from nudge.models.commands import DeliveryEvent, SendCommand
+from nudge.models.message import Message
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.signing import verify

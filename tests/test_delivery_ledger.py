@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from delivery.idempotency import Claim, ClaimLost, ClaimState, SendLedger
 from nudge.clock import ManualClock
+from nudge.delivery.idempotency import Claim, ClaimLost, ClaimState, SendLedger
 
 LEASE_MS = 60_000
 CLAIM_LEASE_MS = 15_000

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from delivery.message import BadAddress, HeaderInjection, build_message, message_id
-from delivery.render import Rendered
+from nudge.delivery.message import BadAddress, HeaderInjection, build_message, message_id
+from nudge.delivery.render import Rendered
 
 UNSUB = "https://nudge.example.com/unsubscribe/" + "t" * 140 + ".sig"
 NOW_MS = 1_700_000_000_000
@@ -226,7 +226,7 @@ def test_addresses_are_refused_not_cleaned() -> None:
 
 @pytest.mark.parametrize("prefix", ["", "İ "])  # "İ" lowercases to two characters
 def test_fast_href_scan_matches_the_regex(prefix: str) -> None:
-    from delivery.links import _HREF, add_params, tag_html_links
+    from nudge.delivery.links import _HREF, add_params, tag_html_links
 
     params = {"utm_source": "nudge", "utm_campaign": "c"}
     markup = prefix + (

@@ -13,16 +13,16 @@ import redis.asyncio as aioredis
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry
 
-from delivery.context import PopularRecommender
-from delivery.deferred import DeferredQueue
-from delivery.idempotency import SendLedger
-from delivery.metrics import DeliveryMetrics
-from delivery.pipeline import Deliverer, NoTriggers, Outcome
-from delivery.smtp import SmtpPool
-from models.commands import SendCommand
-from models.message import MessageContext
 from nudge.clock import ManualClock
+from nudge.delivery.context import PopularRecommender
+from nudge.delivery.deferred import DeferredQueue
+from nudge.delivery.idempotency import SendLedger
+from nudge.delivery.metrics import DeliveryMetrics
+from nudge.delivery.pipeline import Deliverer, NoTriggers, Outcome
+from nudge.delivery.smtp import SmtpPool
 from nudge.embedded import MailCatcher
+from nudge.models.commands import SendCommand
+from nudge.models.message import MessageContext
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from delivery.policy import (
+from nudge.delivery.policy import (
     Decision,
     QuietHours,
     decide,

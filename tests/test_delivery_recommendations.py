@@ -10,19 +10,19 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from delivery.context import build_context
-from delivery.service import make_recommender
-from flows import parse_flow
-from flows.steps.send import SendStep
-from models.commands import SendCommand
-from models.message import MessageContext, Recommendations
+from nudge.delivery.context import build_context
+from nudge.delivery.service import make_recommender
 from nudge.errors import ConfigError
+from nudge.flows import parse_flow
+from nudge.flows.steps.send import SendStep
+from nudge.models.commands import SendCommand
+from nudge.models.message import MessageContext, Recommendations
+from nudge.recommender import PopularRecommender
+from nudge.recommender.errors import ModelError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.training import TrainParams, interactions_from_records
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
-from recommender import PopularRecommender
-from recommender.errors import ModelError
-from recommender.model import ItemKNN
-from recommender.training import TrainParams, interactions_from_records
 
 
 def train(model_dir: Path) -> None:

@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 
-from delivery.defaults import default_message
-from delivery.links import add_params, tag_html_links, utm_params
-from delivery.message import HeaderInjection, build_message, message_id
-from delivery.render import Footer, Rendered, Renderer, TemplateFailed
-from models.message import BUILT_IN_TEMPLATES as KINDS
-from models.message import Message
+from nudge.delivery.defaults import default_message
+from nudge.delivery.links import add_params, tag_html_links, utm_params
+from nudge.delivery.message import HeaderInjection, build_message, message_id
+from nudge.delivery.render import Footer, Rendered, Renderer, TemplateFailed
+from nudge.models.message import BUILT_IN_TEMPLATES as KINDS
+from nudge.models.message import Message
 from nudge.templating import as_record
 
 UNSUB = "https://nudge.example.com/unsubscribe/tok.sig"
@@ -283,7 +283,7 @@ def test_a_line_break_in_a_name_is_a_space_in_the_subject() -> None:
 
 
 def test_a_preheader_is_hidden_first_in_the_body() -> None:
-    from delivery.render import with_preheader
+    from nudge.delivery.render import with_preheader
 
     body = with_preheader("<html><body class='x'><p>Hello</p></body></html>", "Ann & Bob")
     assert body.startswith("<html><body class='x'><div style=\"display:none;")
@@ -292,9 +292,9 @@ def test_a_preheader_is_hidden_first_in_the_body() -> None:
 
 
 def test_every_built_in_template_a_flow_may_name_exists() -> None:
-    from delivery.defaults import _DEFAULTS
-    from flows import DefinitionError, parse_flow
-    from models.message import BUILT_IN_TEMPLATES
+    from nudge.delivery.defaults import _DEFAULTS
+    from nudge.flows import DefinitionError, parse_flow
+    from nudge.models.message import BUILT_IN_TEMPLATES
 
     assert {kind for kind, _ in _DEFAULTS} == set(BUILT_IN_TEMPLATES)
     for name in BUILT_IN_TEMPLATES:

@@ -13,16 +13,16 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aioredis
 
-from delivery.deferred import DeferredQueue
-from delivery.message import OutgoingMessage
-from delivery.retry import GiveUp, Retry, RetryPolicy, RetryState
-from delivery.smtp import DataHook, SmtpTransient
-from delivery.worker import DeliveryWorker
-from flows.plan import FlowPlan
-from models.commands import DeliveryEvent, SendCommand
-from models.message import MessageContext
 from nudge.clock import ManualClock
+from nudge.delivery.deferred import DeferredQueue
+from nudge.delivery.message import OutgoingMessage
+from nudge.delivery.retry import GiveUp, Retry, RetryPolicy, RetryState
+from nudge.delivery.smtp import DataHook, SmtpTransient
+from nudge.delivery.worker import DeliveryWorker
 from nudge.errors import ConfigError
+from nudge.flows.plan import FlowPlan
+from nudge.models.commands import DeliveryEvent, SendCommand
+from nudge.models.message import MessageContext
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 

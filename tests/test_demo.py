@@ -11,9 +11,6 @@ import orjson
 import pytest
 import yaml
 
-from flows.plan import FlowPlan
-from flows.shorthand import SHORTHAND_KINDS, AbandonmentShorthand
-from models.events import CLICK_TYPES, ClickEvent, CustomerEvent, OrderEvent, Product
 from nudge.clock import ManualClock
 from nudge.demo import (
     DEMO_CATEGORIES,
@@ -24,6 +21,9 @@ from nudge.demo import (
     play,
     publish_reference_data,
 )
+from nudge.flows.plan import FlowPlan
+from nudge.flows.shorthand import SHORTHAND_KINDS, AbandonmentShorthand
+from nudge.models.events import CLICK_TYPES, ClickEvent, CustomerEvent, OrderEvent, Product
 from nudge.settings import Settings
 
 Sent = list[tuple[str, bytes, bytes]]

@@ -10,16 +10,16 @@ import jsonschema
 import pytest
 import yaml
 
-from flows import DefinitionError, Flow, flow_json_schema, parse_flow
-from flows.schema import flow_json_schema_text
-from flows.steps.branch import IfStep
-from flows.steps.send import SendStep
-from flows.steps.split import SplitStep
-from flows.steps.wait import ReplenishWait, Until, WaitStep
-from flows.steps.wait_for import WaitForStep
-from flows.triggers.abandonment import AbandonmentTrigger
-from flows.triggers.date import DateTrigger
-from flows.triggers.event import EventTrigger
+from nudge.flows import DefinitionError, Flow, flow_json_schema, parse_flow
+from nudge.flows.schema import flow_json_schema_text
+from nudge.flows.steps.branch import IfStep
+from nudge.flows.steps.send import SendStep
+from nudge.flows.steps.split import SplitStep
+from nudge.flows.steps.wait import ReplenishWait, Until, WaitStep
+from nudge.flows.steps.wait_for import WaitForStep
+from nudge.flows.triggers.abandonment import AbandonmentTrigger
+from nudge.flows.triggers.date import DateTrigger
+from nudge.flows.triggers.event import EventTrigger
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "flow.schema.json"
 

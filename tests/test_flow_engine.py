@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from flows.plan import FlowPlan, FlowSet
-from flows.steps.split import CONTROL, SplitSpec, assign_variant
-from flows.steps.wait import Until, next_time_of_day
+from nudge.flows.plan import FlowPlan, FlowSet
+from nudge.flows.steps.split import CONTROL, SplitSpec, assign_variant
+from nudge.flows.steps.wait import Until, next_time_of_day
 from tests.test_logic_support import CUSTOMER, EMAIL, Sim, customer, new_state
 
 DAY = 86_400_000
@@ -138,7 +138,7 @@ def test_if_takes_the_branch_its_condition_chooses(orders: int, subject: str) ->
 
 
 def test_a_condition_that_fails_skips_its_step_and_is_noted() -> None:
-    from flows.engine import fire
+    from nudge.flows.engine import fire
 
     plan = flow(
         trigger={"event": "search"},
@@ -163,7 +163,7 @@ def test_split_is_sticky_weighted_and_holds_out_control() -> None:
 
 
 def test_the_variant_travels_on_the_command_and_control_gets_nothing() -> None:
-    from flows.engine import fire
+    from nudge.flows.engine import fire
 
     plan = flow(
         trigger={"event": "search"},
@@ -295,7 +295,7 @@ def test_wait_until_a_time_of_day_in_the_customers_zone() -> None:
 
 
 def test_flows_this_version_cannot_run_are_refused_when_applied() -> None:
-    from flows import DefinitionError
+    from nudge.flows import DefinitionError
 
     with pytest.raises(DefinitionError, match=r"steps\[0\]\.send\.to: messages to sellers"):
         flow(trigger={"event": "order_placed"}, steps=[{"send": {"to": "seller"}}])
@@ -315,7 +315,7 @@ def test_a_send_step_asks_for_its_promo_code_on_the_command() -> None:
 def test_a_pending_sign_up_gets_the_confirmation_and_its_welcome_only_once_confirmed() -> None:
     import yaml
 
-    from models.events import CustomerEvent
+    from nudge.models.events import CustomerEvent
     from tests.test_flows_e2e import EXAMPLES
 
     welcome = yaml.safe_load((EXAMPLES / "welcome.yaml").read_text())
@@ -353,9 +353,9 @@ def test_inactivity_waits_from_the_last_activity_and_starts_over_on_a_new_one() 
 
 
 def test_include_existing_arms_customers_already_held_once() -> None:
-    from flows import DefinitionError
-    from flows.engine import apply as apply_starts
-    from flows.triggers import start_for_existing
+    from nudge.flows import DefinitionError
+    from nudge.flows.engine import apply as apply_starts
+    from nudge.flows.triggers import start_for_existing
 
     plan = flow(trigger={"inactivity": {"for": "P30D"}}, include_existing=True,
                 steps=[{"send": {"template": "win_back"}}])  # fmt: skip
@@ -384,7 +384,7 @@ def test_include_existing_arms_customers_already_held_once() -> None:
 def test_the_next_occurrence_of_a_yearly_date() -> None:
     from datetime import datetime
 
-    from flows.triggers.date import DateSpec, next_occurrence
+    from nudge.flows.triggers.date import DateSpec, next_occurrence
 
     def ms(text: str, zone: str = "UTC") -> int:
         from zoneinfo import ZoneInfo
@@ -434,8 +434,8 @@ REPLENISH = {
 
 
 def test_replenishment_runs_per_product_from_the_best_known_interval() -> None:
-    from flows.replenishment import Repurchase
-    from streams.logic import apply_event
+    from nudge.flows.replenishment import Repurchase
+    from nudge.streams.logic import apply_event
     from tests.test_logic_support import order
 
     sim = Sim(FlowPlan.parse(REPLENISH))
@@ -455,8 +455,8 @@ def test_replenishment_runs_per_product_from_the_best_known_interval() -> None:
 
 
 def test_a_trigger_condition_that_fails_starts_nothing_and_is_noted() -> None:
-    from flows.step_context import Note
-    from streams.logic import apply_event
+    from nudge.flows.step_context import Note
+    from nudge.streams.logic import apply_event
     from tests.test_logic_support import click
 
     plan = flow(trigger={"event": "search", "where": "event.query > 3"}, steps=[{"send": {}}])

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from flows.plan import FlowPlan
 from nudge.cli.triggers import publish_definitions
+from nudge.flows.plan import FlowPlan
 from nudge.settings import Settings
 from nudge.topics import create_topics
 from nudge.trigger_registry import TriggerFeed, TriggerRegistry

@@ -19,7 +19,7 @@ import yaml
 from redis.asyncio import Redis
 
 from nudge.cli.triggers import publish_definitions
-from promo import PromoPools
+from nudge.promo import PromoPools
 from tests.pipeline_support import read_topic, wait_for
 from tests.test_pipeline_e2e import Pipeline, pipeline  # noqa: F401  (the fixture)
 
@@ -232,7 +232,7 @@ def _offer(pid: str, price: str, available: bool = True) -> str:
 
 
 def _import_feed(p: Pipeline, path: Path, *offers: str) -> None:
-    from imports.catalog import import_catalog
+    from nudge.imports.catalog import import_catalog
 
     path.write_text(
         '<?xml version="1.0"?>\n<yml_catalog><shop><categories>'

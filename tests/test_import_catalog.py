@@ -13,11 +13,11 @@ import psutil
 import pytest
 from click.testing import CliRunner, Result
 
-from imports import reader_process
-from imports.catalog import CatalogSummary, import_catalog
-from imports.errors import FeedError
 from nudge.cli.main import main
 from nudge.embedded import free_port
+from nudge.imports import reader_process
+from nudge.imports.catalog import CatalogSummary, import_catalog
+from nudge.imports.errors import FeedError
 from nudge.settings import Settings
 from tests.pipeline_support import read_topic, settings_env
 
@@ -193,7 +193,7 @@ def test_feed_of_rejects_only(make_settings: Callable[..., Settings], tmp_path: 
 def test_reader_process_failure_changes_nothing(
     make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader_process, "READER_MODULE", "imports.no_such_reader")
+    monkeypatch.setattr(reader_process, "READER_MODULE", "nudge.imports.no_such_reader")
     settings = make_settings()
     feed = tmp_path / "feed.xml"
     feed.write_text(yml(offer("a", "1")))
@@ -212,6 +212,6 @@ def test_unreachable_redis_changes_nothing_and_stops_the_reader(
     feed.write_text(yml(offer("a", "1")))
     with pytest.raises(FeedError, match="cannot reach Redis"):
         import_catalog(settings, str(feed), rejects=tmp_path / "r.jsonl", progress=False)
-    readers = [p for p in psutil.Process().children() if "imports.feed_reader" in p.cmdline()]
+    readers = [p for p in psutil.Process().children() if "nudge.imports.feed_reader" in p.cmdline()]
     assert readers == []
     assert read_topic(settings, "catalog") == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from imports.catalog import import_catalog
+from nudge.imports.catalog import import_catalog
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from tests.pipeline_support import NudgeProcess, wait_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imports.every import parse_every, run_every
 from nudge.errors import ConfigError
+from nudge.imports.every import parse_every, run_every
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_runs_start_to_start_and_survives_a_failed_run() -> None:
 
 
 def test_progress_bar_shows_rate_eta_and_rows(capsys: pytest.CaptureFixture[str]) -> None:
-    from imports.progress import Progress
+    from nudge.imports.progress import Progress
 
     bar = Progress(total_bytes=4000, label="catalog")
     bar.update(1000, 250)

@@ -7,13 +7,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from imports.catalog import detect_format
-from imports.errors import FeedError, RowError
-from imports.feeds.google import parse_google
-from imports.feeds.records import Offer, Rejected, currency, parse_price
-from imports.feeds.yml import CategoryTree, parse_yml
-from imports.xmlsafe import root_tag
 from nudge.codec import decode_product
+from nudge.imports.catalog import detect_format
+from nudge.imports.errors import FeedError, RowError
+from nudge.imports.feeds.google import parse_google
+from nudge.imports.feeds.records import Offer, Rejected, currency, parse_price
+from nudge.imports.feeds.yml import CategoryTree, parse_yml
+from nudge.imports.xmlsafe import root_tag
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

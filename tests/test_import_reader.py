@@ -20,16 +20,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from imports import reader_process
-from imports.catalog import detect_format
-from imports.errors import FeedError, ImportFailure
-from imports.feed_reader import BATCH_OFFERS
-from imports.feeds.google import parse_google
-from imports.feeds.records import Offer, Rejected
-from imports.feeds.yml import parse_yml
-from imports.fingerprints import Known, encoded_fingerprint, state_of
-from imports.frames import BATCH, Batch, read_frame, write_frame
-from imports.reader_process import FeedReaderProcess
+from nudge.imports import reader_process
+from nudge.imports.catalog import detect_format
+from nudge.imports.errors import FeedError, ImportFailure
+from nudge.imports.feed_reader import BATCH_OFFERS
+from nudge.imports.feeds.google import parse_google
+from nudge.imports.feeds.records import Offer, Rejected
+from nudge.imports.feeds.yml import parse_yml
+from nudge.imports.fingerprints import Known, encoded_fingerprint, state_of
+from nudge.imports.frames import BATCH, Batch, read_frame, write_frame
+from nudge.imports.reader_process import FeedReaderProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def test_reader_killed_mid_stream_is_an_error(tmp_path: Path) -> None:
 
 
 def test_reader_that_cannot_start_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader_process, "READER_MODULE", "imports.no_such_reader")
+    monkeypatch.setattr(reader_process, "READER_MODULE", "nudge.imports.no_such_reader")
     feed = write_feed(tmp_path / "feed.xml", 1)
     match = r"exited with code 1: .*No module named"
     with pytest.raises(ImportFailure, match=match), FeedReaderProcess(feed, "yml") as reader:
@@ -180,7 +180,7 @@ PARENT = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from imports.reader_process import FeedReaderProcess
+    from nudge.imports.reader_process import FeedReaderProcess
     try:
         with FeedReaderProcess(Path(sys.argv[1]), "yml") as reader:
             next(iter(reader))

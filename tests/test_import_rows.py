@@ -9,12 +9,12 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from imports.customers import customer_event
-from imports.emails import normalise_email
-from imports.errors import RowError
-from imports.orders import parse_date
 from nudge.cli.main import main
 from nudge.codec import decode_customer, decode_order
+from nudge.imports.customers import customer_event
+from nudge.imports.emails import normalise_email
+from nudge.imports.errors import RowError
+from nudge.imports.orders import parse_date
 from nudge.settings import Settings
 from tests.pipeline_support import read_topic, settings_env
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.state import CartLine
-from streams.logic import command_id, fire_due
+from nudge.models.state import CartLine
+from nudge.streams.logic import command_id, fire_due
 from tests.test_logic_support import CUSTOMER, EMAIL, Sim, customer, make_trigger, new_state
 
 

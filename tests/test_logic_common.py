@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.logic import STALE_AFTER_MS, apply_event, command_id, fire_due
+from nudge.streams.logic import STALE_AFTER_MS, apply_event, command_id, fire_due
 from tests.test_logic_support import (
     CUSTOMER,
     KINDS,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.plan import FlowSet
-from models.events import CustomerEvent
-from models.state import CustomerState, Profile
-from streams.logic import apply_event
-from streams.logic.profile import apply_customer, resubscription_ignored
+from nudge.flows.plan import FlowSet
+from nudge.models.events import CustomerEvent
+from nudge.models.state import CustomerState, Profile
+from nudge.streams.logic import apply_event
+from nudge.streams.logic.profile import apply_customer, resubscription_ignored
 from tests.test_logic_support import CUSTOMER, Sim, customer, make_trigger
 
 NOW = 1_700_000_000_000

@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from models.commands import SendCommand
-from models.state import CustomerState
-from streams.logic import fire_due
+from nudge.models.commands import SendCommand
+from nudge.models.state import CustomerState
+from nudge.streams.logic import fire_due
 from tests.test_logic_support import KINDS, Sim, click, customer, make_trigger, order
 
 PRODUCTS = ("p1", "p2", "p3", "p4")

@@ -10,12 +10,12 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flows.plan import FlowPlan, FlowSet
-from models.commands import SendCommand
-from models.events import ClickEvent, CustomerEvent, OrderEvent, OrderItem
-from models.state import CustomerState, Profile
 from nudge.clock import ManualClock
-from streams.logic import apply_event, fire_due
+from nudge.flows.plan import FlowPlan, FlowSet
+from nudge.models.commands import SendCommand
+from nudge.models.events import ClickEvent, CustomerEvent, OrderEvent, OrderItem
+from nudge.models.state import CustomerState, Profile
+from nudge.streams.logic import apply_event, fire_due
 
 CUSTOMER = "c1"
 EMAIL = "ann@example.com"

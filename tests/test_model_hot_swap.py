@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from nudge.cli import main
+from nudge.recommender.hot_swap import ModelAnnouncements, SwappableRecommender, announcement
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.service import ModelRecommender
+from nudge.recommender.training import TrainParams, interactions_from_records
 from nudge.settings import Settings
 from nudge.topic_tail import TopicTail
 from nudge.topics import create_topics
-from recommender.hot_swap import ModelAnnouncements, SwappableRecommender, announcement
-from recommender.model import ItemKNN
-from recommender.service import ModelRecommender
-from recommender.training import TrainParams, interactions_from_records
 
 
 def train(model_dir: Path, partner: str) -> str:

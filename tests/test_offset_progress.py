@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.offsets import OffsetProgress
+from nudge.streams.offsets import OffsetProgress
 
 TP = ("clicks", 0)
 

@@ -47,3 +47,40 @@ def test_the_production_commands_import_no_embedded_service() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.strip()
     assert found == "", f"imported by production code: {found}"
+
+
+#: The repository's top-level folders, installed as ``nudge.<name>``.
+NAMESPACED = ("streams", "models", "delivery", "imports", "flows", "promo", "recommender",
+              "schemas")  # fmt: skip
+
+
+def test_code_imports_the_folders_only_through_the_nudge_namespace() -> None:
+    # ``import streams`` would work from a checkout and load a second copy of each
+    # module next to ``nudge.streams``; installed, it would not work at all.
+    bare = re.compile(rf"^\s*(from|import) ({'|'.join(NAMESPACED)})(\.|\s|$)", re.M)
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = []
+    for name in tracked:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        found += [f"{name}: {m.group(0).strip()}" for m in bare.finditer(text)]
+    assert found == []
+
+
+def test_the_wheel_installs_nothing_but_nudge(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    import zipfile
+
+    [wheel] = tmp_path.glob("nudge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"nudge"}
+    for name in NAMESPACED:
+        assert f"nudge/{name}/__init__.py" in names
+    assert any(n.startswith("nudge/schemas/") and n.endswith(".avsc") for n in names)
+    assert any(n.startswith("nudge/flows/examples/") for n in names)

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from nudge.cli.main import main
 from nudge.errors import NudgeError
-from promo import PoolEmpty, PromoCode, PromoPools, generate_codes, read_codes
+from nudge.promo import PoolEmpty, PromoCode, PromoPools, generate_codes, read_codes
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import ItemKNN, TrainParams  # the public surface
-from recommender.artifact import METADATA, V1_ARRAY_SPECS
-from recommender.training import InteractionsBuilder
+from nudge.recommender import ItemKNN, TrainParams  # the public surface
+from nudge.recommender.artifact import METADATA, V1_ARRAY_SPECS
+from nudge.recommender.training import InteractionsBuilder
 
 DAY = 86_400.0
 CATEGORIES = {

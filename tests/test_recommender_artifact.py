@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recommender import synthetic
-from recommender.artifact import FORMAT_VERSION, METADATA
-from recommender.errors import ModelError
-from recommender.model import ItemKNN
-from recommender.training import TrainParams
+from nudge.recommender import synthetic
+from nudge.recommender.artifact import FORMAT_VERSION, METADATA
+from nudge.recommender.errors import ModelError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.training import TrainParams
 
 SPEC = synthetic.SyntheticSpec(n_customers=400, n_groups=12, group_size=5, seed=5)
 

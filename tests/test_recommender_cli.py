@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from nudge.cli.main import main
-from recommender import synthetic
-from recommender.cli import parse_duration
-from recommender.data import parse_ts, read_interactions
-from recommender.errors import DataError
-from recommender.model import ItemKNN
-from recommender.training import DEFAULT_EVENT_WEIGHTS
+from nudge.recommender import synthetic
+from nudge.recommender.cli import parse_duration
+from nudge.recommender.data import parse_ts, read_interactions
+from nudge.recommender.errors import DataError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.training import DEFAULT_EVENT_WEIGHTS
 
 SPEC = synthetic.SyntheticSpec(n_customers=300, n_groups=10, group_size=5, seed=2)
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from nudge.cli.main import main
-from recommender import synthetic
-from recommender.evaluation import (
+from nudge.recommender import synthetic
+from nudge.recommender.evaluation import (
     Method,
     Ranker,
     Split,
@@ -22,8 +22,8 @@ from recommender.evaluation import (
     split_counts,
     tune,
 )
-from recommender.evaluation_data import distinct_pairs, parse_inter
-from recommender.training import Interactions
+from nudge.recommender.evaluation_data import distinct_pairs, parse_inter
+from nudge.recommender.training import Interactions
 
 
 # Worked through RecBole's _calcu_split_ids by hand: int(0.1 * n) for valid and test,

@@ -18,10 +18,9 @@ from nudge.cli.main import main
 from nudge.codec import AVRO_HEADERS, decode_click, decode_order, encode_avro
 from nudge.embedded import EmbeddedBroker, free_port
 from nudge.kafka import producer_config
-from nudge.settings import Settings
-from recommender.errors import DataError
-from recommender.model import ItemKNN
-from recommender.topic_source import (
+from nudge.recommender.errors import DataError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.topic_source import (
     BEFORE_SINCE,
     EndOfTopics,
     InteractionCollector,
@@ -29,7 +28,8 @@ from recommender.topic_source import (
     event_rows,
     read_topics,
 )
-from recommender.training import DEFAULT_EVENT_WEIGHTS
+from nudge.recommender.training import DEFAULT_EVENT_WEIGHTS
+from nudge.settings import Settings
 
 DAY_MS = 86_400_000
 TS = 1_700_000_000_000

@@ -9,12 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from recommender import synthetic
-from recommender.errors import DataError
-from recommender.model import ItemKNN
-from recommender.popularity import top_items, window_totals
-from recommender.similarity import Neighbours, bm25_weight, keep_top_k, serving_rows
-from recommender.training import (
+from nudge.recommender import synthetic
+from nudge.recommender.errors import DataError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.popularity import top_items, window_totals
+from nudge.recommender.similarity import Neighbours, bm25_weight, keep_top_k, serving_rows
+from nudge.recommender.training import (
     TrainParams,
     cosine_top_k,
     interaction_matrix,

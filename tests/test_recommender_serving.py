@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from recommender import synthetic
-from recommender.errors import ModelError
-from recommender.model import ItemKNN
-from recommender.service import ModelRecommender
-from recommender.training import TrainParams, interactions_from_records
+from nudge.recommender import synthetic
+from nudge.recommender.errors import ModelError
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.service import ModelRecommender
+from nudge.recommender.training import TrainParams, interactions_from_records
 
 SPEC = synthetic.SyntheticSpec(n_customers=1500, n_groups=30, group_size=6, seed=11)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender import synthetic
-from recommender.model import ItemKNN
-from recommender.training import TrainParams
+from nudge.recommender import synthetic
+from nudge.recommender.model import ItemKNN
+from nudge.recommender.training import TrainParams
 
 
 def neighbour_precision(model: ItemKNN, spec: synthetic.SyntheticSpec) -> float:

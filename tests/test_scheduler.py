@@ -8,7 +8,7 @@ import time
 import pytest
 
 from nudge.clock import SystemClock
-from streams.scheduler import DueIndex, next_wait_s, run_timers
+from nudge.streams.scheduler import DueIndex, next_wait_s, run_timers
 
 
 def test_pop_due_returns_each_key_once_at_its_earliest_due() -> None:

@@ -10,8 +10,8 @@ import fastavro
 import faust
 import pytest
 
-import schemas
-from models.events import (
+import nudge.schemas as schemas
+from nudge.models.events import (
     CONSENT_VALUES,
     ClickEvent,
     Consent,
@@ -20,8 +20,8 @@ from models.events import (
     OrderItem,
     Product,
 )
-from models.sellers import SellerProfile
-from schemas import SCHEMA_NAMES, load_raw_schema, load_schema
+from nudge.models.sellers import SellerProfile
+from nudge.schemas import SCHEMA_NAMES, load_raw_schema, load_schema
 
 RECORDS: dict[str, type[Any]] = {
     "clickstream": ClickEvent,

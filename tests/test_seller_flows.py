@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from flows import DefinitionError
-from flows.plan import FlowPlan, FlowSet
-from flows.triggers.seller import shares
-from models.commands import SendCommand
-from models.events import OrderEvent, OrderItem
-from models.message import MessageContext
-from models.sellers import MAX_HELD, SellerProfile, SellerRecord, SellerSale, SellerState
 from nudge.codec import AVRO_HEADERS, decode_seller, encode_avro
 from nudge.errors import InvalidMessage
-from streams.logic.seller import apply_message, apply_profile, apply_sale
-from streams.seller_codec import seller_from_bytes, seller_to_bytes
-from streams.seller_side import SellerSide
+from nudge.flows import DefinitionError
+from nudge.flows.plan import FlowPlan, FlowSet
+from nudge.flows.triggers.seller import shares
+from nudge.models.commands import SendCommand
+from nudge.models.events import OrderEvent, OrderItem
+from nudge.models.message import MessageContext
+from nudge.models.sellers import MAX_HELD, SellerProfile, SellerRecord, SellerSale, SellerState
+from nudge.streams.logic.seller import apply_message, apply_profile, apply_sale
+from nudge.streams.seller_codec import seller_from_bytes, seller_to_bytes
+from nudge.streams.seller_side import SellerSide
 from tests.test_logic_support import CUSTOMER, Sim
 
 NOW = 1_800_000_000_000

@@ -7,8 +7,8 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
-from streams.state_codec import state_from_bytes, state_to_bytes
+from nudge.models.state import CartLine, CustomerState, FlowMark, Profile, Run, Seen
+from nudge.streams.state_codec import state_from_bytes, state_to_bytes
 
 
 def rich_state() -> CustomerState:

@@ -12,11 +12,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from models.state import CustomerState, Profile
+from nudge.models.state import CustomerState, Profile
 from nudge.shared_state import SharedState
-from streams import waiting
-from streams.views import CustomerViews
-from streams.waiting import Waits
+from nudge.streams import waiting
+from nudge.streams.views import CustomerViews
+from nudge.streams.waiting import Waits
 
 
 class FlakySharedState(SharedState):

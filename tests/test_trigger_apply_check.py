@@ -12,21 +12,21 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from delivery.context import build_context, merge_customer
-from flows.plan import FlowPlan
-from flows.triggers.seller import seller_context
-from models.commands import SendCommand
-from models.message import MessageContext, Recommendations
-from models.state import Profile
 from nudge.cli import triggers as cli_triggers
 from nudge.cli.main import main
 from nudge.cli.triggers import load_definitions
+from nudge.delivery.context import build_context, merge_customer
 from nudge.demo import DEMO_TRIGGERS_PATH, PRODUCTION_TRIGGERS_PATH
 from nudge.errors import ConfigError
+from nudge.flows.plan import FlowPlan
+from nudge.flows.triggers.seller import seller_context
+from nudge.models.commands import SendCommand
+from nudge.models.message import MessageContext, Recommendations
+from nudge.models.state import Profile
+from nudge.promo import PromoCode
+from nudge.recommender import Recommender
 from nudge.shared_state import SharedState
 from nudge.template_check import SAMPLE_ORDER, SAMPLE_SELLER, check_templates, sample_context
-from promo import PromoCode
-from recommender import Recommender
 
 UNSAFE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
 
@@ -241,7 +241,7 @@ def test_a_worker_refuses_an_unsafe_template_that_reached_the_topic() -> None:
 
 
 def test_messages_to_sellers_see_the_seller_and_the_milestone() -> None:
-    from flows.plan import FlowPlan
+    from nudge.flows.plan import FlowPlan
     from nudge.template_check import check_templates
 
     plan = FlowPlan.parse(

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, Discriminator, Tag
 
-from flows.steps.action import ActionStep
-from flows.steps.branch import IfSpec, IfStep
-from flows.steps.exit import ExitStep
-from flows.steps.send import SendStep
-from flows.steps.split import SplitSpec, SplitStep
-from flows.steps.wait import WaitStep
-from flows.steps.wait_for import WaitForStep
+from nudge.flows.steps.action import ActionStep
+from nudge.flows.steps.branch import IfSpec, IfStep
+from nudge.flows.steps.exit import ExitStep
+from nudge.flows.steps.send import SendStep
+from nudge.flows.steps.split import SplitSpec, SplitStep
+from nudge.flows.steps.wait import WaitStep
+from nudge.flows.steps.wait_for import WaitForStep
 
 STEP_TYPES: dict[str, type[BaseModel]] = {
     "send": SendStep,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from flows.fields import Strict
-from flows.step_context import StepContext, StepResult
+from nudge.flows.fields import Strict
+from nudge.flows.step_context import StepContext, StepResult
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Scalar = str | int | float | bool | None

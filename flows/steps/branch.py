@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from flows.fields import Condition, Strict
-from flows.step_context import StepContext, StepResult
+from nudge.flows.fields import Condition, Strict
+from nudge.flows.step_context import StepContext, StepResult
 
 if TYPE_CHECKING:
-    from flows.steps import Step
+    from nudge.flows.steps import Step
 
 
 class IfSpec(Strict):
@@ -25,7 +25,7 @@ class IfStep(Strict):
 
 
 def execute(step: IfStep, ctx: StepContext) -> StepResult:
-    from flows.conditions import ConditionFailed, holds, variables
+    from nudge.flows.conditions import ConditionFailed, holds, variables
 
     try:
         chosen = holds(step.if_.condition, variables(ctx.state, ctx.run))

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from flows.fields import Strict
-from flows.step_context import StepContext, StepResult
+from nudge.flows.fields import Strict
+from nudge.flows.step_context import StepContext, StepResult
 
 
 class ExitStep(Strict):

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from flows.conditions import ConditionFailed, holds, variables
-from flows.fields import Channel, Duration, Strict, Template
-from flows.step_context import StepContext, StepResult
-from flows.triggers import message_context
-from flows.triggers.seller import shares
-from models.commands import SendCommand
-from models.message import BUILT_IN_TEMPLATES, Message, MessageContext, PromoRequest
-from models.message import Recommendations as MessageRecommendations
-from models.state import CustomerState, FlowMark, Run
+from nudge.flows.conditions import ConditionFailed, holds, variables
+from nudge.flows.fields import Channel, Duration, Strict, Template
+from nudge.flows.step_context import StepContext, StepResult
+from nudge.flows.triggers import message_context
+from nudge.flows.triggers.seller import shares
+from nudge.models.commands import SendCommand
+from nudge.models.message import BUILT_IN_TEMPLATES, Message, MessageContext, PromoRequest
+from nudge.models.message import Recommendations as MessageRecommendations
+from nudge.models.state import CustomerState, FlowMark, Run
 
 ALGORITHMS = ("popular", "similar", "personal", "also_bought", "recently_viewed")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

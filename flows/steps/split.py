@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from flows.fields import Strict
-from flows.step_context import StepContext, StepResult
+from nudge.flows.fields import Strict
+from nudge.flows.step_context import StepContext, StepResult
 
 if TYPE_CHECKING:
-    from flows.steps import Step
+    from nudge.flows.steps import Step
 
 VariantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 #: The variant name of the held-out group.

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Discriminator, Tag
 
-from flows.fields import WEEKDAYS, ClockTime, Duration, Strict, Weekday
-from flows.replenishment import interval_ms
-from flows.step_context import StepContext, StepResult
+from nudge.flows.fields import WEEKDAYS, ClockTime, Duration, Strict, Weekday
+from nudge.flows.replenishment import interval_ms
+from nudge.flows.step_context import StepContext, StepResult
 
 DAY_MS = 86_400_000
 

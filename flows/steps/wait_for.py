@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from flows.fields import Condition, Duration, EventName, Strict
-from flows.step_context import StepContext, StepResult
+from nudge.flows.fields import Condition, Duration, EventName, Strict
+from nudge.flows.step_context import StepContext, StepResult
 
 
 class WaitForSpec(Strict):

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, Discriminator, Tag
 
-from flows.starts import Start
-from flows.triggers import abandonment, catalog, date, event, inactivity
-from flows.triggers.abandonment import AbandonmentTrigger
-from flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
-from flows.triggers.date import DateTrigger
-from flows.triggers.event import EventTrigger
-from flows.triggers.inactivity import InactivityTrigger
-from flows.triggers.seller import SellerSalesTrigger
-from models.message import MessageContext
-from models.state import CustomerState, Run
+from nudge.flows.starts import Start
+from nudge.flows.triggers import abandonment, catalog, date, event, inactivity
+from nudge.flows.triggers.abandonment import AbandonmentTrigger
+from nudge.flows.triggers.catalog import BackInStockTrigger, PriceDropTrigger
+from nudge.flows.triggers.date import DateTrigger
+from nudge.flows.triggers.event import EventTrigger
+from nudge.flows.triggers.inactivity import InactivityTrigger
+from nudge.flows.triggers.seller import SellerSalesTrigger
+from nudge.models.message import MessageContext
+from nudge.models.state import CustomerState, Run
 
 TRIGGER_TYPES: dict[str, type[BaseModel]] = {
     "event": EventTrigger,
@@ -44,7 +44,7 @@ def trigger_type(value: Any) -> str | None:
 
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan
+    from nudge.flows.plan import FlowPlan
 
     Trigger = (
         EventTrigger

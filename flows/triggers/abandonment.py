@@ -11,15 +11,15 @@ from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from flows.customer_context import base_context
-from flows.fields import Strict
-from flows.starts import Start
-from models.events import ClickEvent, OrderEvent
-from models.message import MessageContext
-from models.state import CustomerState, Run, bought_since
+from nudge.flows.customer_context import base_context
+from nudge.flows.fields import Strict
+from nudge.flows.starts import Start
+from nudge.models.events import ClickEvent, OrderEvent
+from nudge.models.message import MessageContext
+from nudge.models.state import CustomerState, Run, bought_since
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan, FlowSet
+    from nudge.flows.plan import FlowPlan, FlowSet
 
 AbandonmentKind = Literal["cart", "view", "category", "search"]
 

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from flows.customer_context import base_context
-from flows.fields import Duration, Strict
-from flows.starts import Start
-from models.catalog import CatalogChange, CatalogSignal, Interest
-from models.message import MessageContext
-from models.state import CustomerState, Run
+from nudge.flows.customer_context import base_context
+from nudge.flows.fields import Duration, Strict
+from nudge.flows.starts import Start
+from nudge.models.catalog import CatalogChange, CatalogSignal, Interest
+from nudge.models.message import MessageContext
+from nudge.models.state import CustomerState, Run
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan, FlowSet
+    from nudge.flows.plan import FlowPlan, FlowSet
 
 Audience = Literal["subscribed", "viewed", "carted"]
 EVERYONE: tuple[Audience, ...] = ("subscribed", "viewed", "carted")

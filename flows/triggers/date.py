@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from flows.fields import ClockTime, Strict, _duration_ms
-from flows.starts import Start
-from models.state import CustomerState
+from nudge.flows.fields import ClockTime, Strict, _duration_ms
+from nudge.flows.starts import Start
+from nudge.models.state import CustomerState
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan, FlowSet
+    from nudge.flows.plan import FlowPlan, FlowSet
 
 _MONTH_DAY = re.compile(r"^(?:\d{4}-|--)?(\d{2})-(\d{2})$")
 

@@ -16,16 +16,16 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 from pydantic import model_validator
 
-from flows.conditions import ConditionFailed, holds, variables
-from flows.customer_context import base_context
-from flows.fields import Condition, EventName, Strict, Template
-from flows.starts import Start
-from models.message import MessageContext
-from models.state import CustomerState, Run
+from nudge.flows.conditions import ConditionFailed, holds, variables
+from nudge.flows.customer_context import base_context
+from nudge.flows.fields import Condition, EventName, Strict, Template
+from nudge.flows.starts import Start
+from nudge.models.message import MessageContext
+from nudge.models.state import CustomerState, Run
 from nudge.templating import make_environment
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan, FlowSet
+    from nudge.flows.plan import FlowPlan, FlowSet
 
 
 class EventTrigger(Strict):

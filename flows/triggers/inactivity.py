@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from flows.fields import Duration, Strict
-from flows.starts import Start
-from models.state import CustomerState, Run
+from nudge.flows.fields import Duration, Strict
+from nudge.flows.starts import Start
+from nudge.models.state import CustomerState, Run
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan, FlowSet
+    from nudge.flows.plan import FlowPlan, FlowSet
 
 
 class InactivitySpec(Strict):

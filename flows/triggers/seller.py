@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from flows.fields import Strict
-from models.commands import SendCommand
-from models.message import Message, MessageContext, Recommendations
-from models.sellers import SellerState
+from nudge.flows.fields import Strict
+from nudge.models.commands import SendCommand
+from nudge.models.message import Message, MessageContext, Recommendations
+from nudge.models.sellers import SellerState
 
 if TYPE_CHECKING:
-    from flows.plan import FlowPlan
+    from nudge.flows.plan import FlowPlan
 
 DEFAULT_MILESTONES = (1, 100, 500, 1000)
 
@@ -110,6 +110,6 @@ def milestone_commands(
 
 
 def _sends(steps: Sequence[Any]) -> list[Any]:
-    from flows.steps.send import SendStep
+    from nudge.flows.steps.send import SendStep
 
     return [step for step in steps if isinstance(step, SendStep)]

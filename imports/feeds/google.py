@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from imports.errors import RowError
-from imports.feeds.records import Offer, Rejected, build_record, parse_amount
-from imports.xmlsafe import Readable, iter_elements, text
+from nudge.imports.errors import RowError
+from nudge.imports.feeds.records import Offer, Rejected, build_record, parse_amount
+from nudge.imports.xmlsafe import Readable, iter_elements, text
 
 G = "{http://base.google.com/ns/1.0}"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from imports.errors import RowError
+from nudge.imports.errors import RowError
 
 # ISO 4217 replaced these codes; feeds (Yandex's above all) still use them.
 _CURRENCY_ALIASES = {"RUR": "RUB", "BYR": "BYN"}

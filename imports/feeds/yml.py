@@ -12,9 +12,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from imports.errors import RowError
-from imports.feeds.records import Offer, Rejected, build_record, currency, parse_price
-from imports.xmlsafe import Readable, iter_elements, text
+from nudge.imports.errors import RowError
+from nudge.imports.feeds.records import Offer, Rejected, build_record, currency, parse_price
+from nudge.imports.xmlsafe import Readable, iter_elements, text
 
 ROOT = "yml_catalog"
 _TAGS = ("currency", "category", "offer")

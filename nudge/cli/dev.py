@@ -125,7 +125,7 @@ DEMO_POOL = "DEMO10"
 async def _fill_demo_pool(settings: Settings) -> None:
     from redis.asyncio import Redis
 
-    from promo import PromoPools, generate_codes
+    from nudge.promo import PromoPools, generate_codes
 
     redis = Redis.from_url(settings.redis_url or "")
     try:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from imports.cli import import_group
 from nudge.cli.promo import promo_group
 from nudge.cli.settings import checked_settings
 from nudge.errors import ConfigError, NudgeError
+from nudge.imports.cli import import_group
+from nudge.recommender.cli import model_group, recommend_command, train_command
+from nudge.recommender.evaluate_cli import evaluate_command
 from nudge.settings import Settings
-from recommender.cli import model_group, recommend_command, train_command
-from recommender.evaluate_cli import evaluate_command
 
 
 def _settings() -> Settings:
@@ -125,7 +125,7 @@ def triggers_apply(path: Path, check: bool, if_absent: bool) -> None:
 @triggers.command("schema")
 def triggers_schema() -> None:
     """Print the JSON Schema of a definition (also in schemas/flow.schema.json)."""
-    from flows.schema import flow_json_schema_text
+    from nudge.flows.schema import flow_json_schema_text
 
     click.echo(flow_json_schema_text(), nl=False)
 

@@ -15,7 +15,7 @@ from nudge.settings import Settings
 async def _add(settings: Settings, pool: str, codes: list[str]) -> tuple[int, int, int]:
     from redis.asyncio import Redis
 
-    from promo import PromoPools
+    from nudge.promo import PromoPools
 
     redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     try:
@@ -36,8 +36,8 @@ def promo_group() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def promo_import(pool: str, path: Path) -> None:
     """Load the codes in PATH (one per line, or a CSV's first column) into POOL."""
-    from promo import read_codes
-    from promo.pools import check_pool_name
+    from nudge.promo import read_codes
+    from nudge.promo.pools import check_pool_name
 
     try:
         check_pool_name(pool)
@@ -67,8 +67,8 @@ def promo_import(pool: str, path: Path) -> None:
 )
 def promo_generate(pool: str, count: int, prefix: str, length: int, out: Path | None) -> None:
     """Make COUNT random codes, load them into POOL and list them for the checkout."""
-    from promo import generate_codes
-    from promo.pools import CODE, check_pool_name
+    from nudge.promo import generate_codes
+    from nudge.promo.pools import CODE, check_pool_name
 
     try:
         check_pool_name(pool)

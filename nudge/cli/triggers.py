@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import yaml
 
-from flows.errors import DefinitionError
-from flows.plan import FlowPlan
 from nudge.errors import ConfigError
+from nudge.flows.errors import DefinitionError
+from nudge.flows.plan import FlowPlan
 from nudge.template_check import check_templates
 
 
@@ -115,8 +115,8 @@ def published_ids(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[st
 
 def promo_pools(definitions: list[dict[str, Any]]) -> dict[str, list[str]]:
     """The promo pools the definitions' send steps draw from, with where each is used."""
-    from flows.definition import walk_steps
-    from flows.steps.send import SendStep
+    from nudge.flows.definition import walk_steps
+    from nudge.flows.steps.send import SendStep
 
     used: dict[str, list[str]] = {}
     for definition in definitions:
@@ -131,7 +131,7 @@ async def missing_pools(redis_url: str, namespace: str, used: dict[str, list[str
     """A line per use of a pool that holds no codes at all (never imported or generated)."""
     from redis.asyncio import Redis
 
-    from promo import PromoPools
+    from nudge.promo import PromoPools
 
     redis = Redis.from_url(redis_url)
     try:

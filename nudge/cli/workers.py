@@ -19,7 +19,7 @@ from nudge.shutdown import ShutdownDeadline
 def run_worker(settings: Settings) -> None:
     from faust import Worker as FaustWorker
 
-    from streams.app import create_app
+    from nudge.streams.app import create_app
 
     # Every customer's state lives in memory as long-lived objects; with the default
     # thresholds the cyclic collector rescans them all over and over (measured: about
@@ -42,7 +42,7 @@ def run_worker(settings: Settings) -> None:
 
 
 def run_deliver(settings: Settings) -> None:
-    from delivery.service import run_delivery
+    from nudge.delivery.service import run_delivery
     from nudge.trigger_registry import TriggerFeed, TriggerRegistry
 
     deadline = ShutdownDeadline(settings.shutdown_timeout_s, "nudge deliver")

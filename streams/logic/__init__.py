@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from flows import engine
-from flows.plan import FlowSet
-from flows.replenishment import NOTHING_KNOWN, Repurchase, item_payloads
-from flows.starts import Start
-from flows.step_context import Note
-from flows.steps.send import STALE_AFTER_MS, command_id
-from flows.triggers import abandonment, date, inactivity
-from flows.triggers.catalog import starts_for_signal
-from flows.triggers.event import starts_for
-from models.catalog import CatalogSignal
-from models.commands import SendCommand
-from models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
-from models.state import CustomerState
-from streams.logic.facts import categories_of_order, fold_click, fold_order
-from streams.logic.profile import apply_customer
+from nudge.flows import engine
+from nudge.flows.plan import FlowSet
+from nudge.flows.replenishment import NOTHING_KNOWN, Repurchase, item_payloads
+from nudge.flows.starts import Start
+from nudge.flows.step_context import Note
+from nudge.flows.steps.send import STALE_AFTER_MS, command_id
+from nudge.flows.triggers import abandonment, date, inactivity
+from nudge.flows.triggers.catalog import starts_for_signal
+from nudge.flows.triggers.event import starts_for
+from nudge.models.catalog import CatalogSignal
+from nudge.models.commands import SendCommand
+from nudge.models.events import ClickEvent, CustomerEvent, OrderEvent, event_data
+from nudge.models.state import CustomerState
+from nudge.streams.logic.facts import categories_of_order, fold_click, fold_order
+from nudge.streams.logic.profile import apply_customer
 
 Event = ClickEvent | OrderEvent | CustomerEvent
 NO_CATEGORIES: Mapping[str, Sequence[str]] = {}

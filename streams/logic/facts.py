@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from models.events import ClickEvent, OrderEvent
-from models.state import CartLine, CustomerState, Seen, bought_since
+from nudge.models.events import ClickEvent, OrderEvent
+from nudge.models.state import CartLine, CustomerState, Seen, bought_since
 
 MAX_SEEN = 10
 MAX_BOUGHT = 20

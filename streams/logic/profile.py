@@ -9,8 +9,8 @@ re-subscription counts only with evidence newer than the opt-out: ``consent_ts``
 
 from __future__ import annotations
 
-from models.events import CustomerEvent
-from models.state import CustomerState, Profile
+from nudge.models.events import CustomerEvent
+from nudge.models.state import CustomerState, Profile
 
 OPTED_OUT = "unsubscribed"
 

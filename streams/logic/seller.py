@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flows.plan import FlowSet
-from flows.step_context import Note
-from flows.steps.send import STALE_AFTER_MS
-from flows.triggers.seller import milestone_commands, seller_context
-from models.commands import SendCommand
-from models.sellers import MAX_HELD, RECENT_ORDERS, SellerProfile, SellerSale, SellerState
+from nudge.flows.plan import FlowSet
+from nudge.flows.step_context import Note
+from nudge.flows.steps.send import STALE_AFTER_MS
+from nudge.flows.triggers.seller import milestone_commands, seller_context
+from nudge.models.commands import SendCommand
+from nudge.models.sellers import MAX_HELD, RECENT_ORDERS, SellerProfile, SellerSale, SellerState
 
 Outcome = tuple[SellerState, list[SendCommand], list[Note]]
 
