@@ -82,6 +82,15 @@ async def run_delivery(
         raise ConfigError("NUDGE_REDIS_URL is not set: delivery shares the workers' Redis")
     redis = aioredis.from_url(settings.redis_url)
     transport = SmtpPool(settings)
+    problem = await transport.probe()
+    if problem is not None:
+        log.warning(
+            "NUDGE_SMTP_HOST=%s NUDGE_SMTP_PORT=%s: the SMTP server did not accept a "
+            "connection (%s); messages wait and are retried",
+            settings.smtp_host,
+            settings.smtp_port,
+            problem,
+        )
     shared = SharedState(redis, settings.redis_namespace)
     recommender = make_recommender(settings, shared)
     models = ModelAnnouncements(recommender, lambda model: model_recommender(model, shared))

@@ -121,6 +121,20 @@ class SmtpPool:
             raise SmtpTransient(f"connect: {type(exc).__name__}: {exc}") from exc
         return conn
 
+    async def probe(self) -> str | None:
+        """Open one connection (kept for the first message); what went wrong, if any.
+
+        A worker starting while its SMTP server is away stays up: messages wait and
+        are retried. The probe only lets it say so at once, naming the settings.
+        """
+        async with self._slots:
+            try:
+                conn = await self._connect()
+            except SmtpTransient as exc:
+                return str(exc)
+            self._idle.append(conn)
+        return None
+
     async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
         while self._idle:
             conn = self._idle.pop()
