@@ -91,11 +91,13 @@ class GuardedConsumer(faust_aiokafka.Consumer):
             if self.app.consumer_generation_id != generation or not self.flow_active:
                 # Partitions moved meanwhile: their new owner reads these again.
                 return
+            # In a task of its own: stopping the worker cancels this fetch loop, and
+            # a batch cut short would leave states in the table that never reached
+            # the changelog. ``wait_empty`` lets it finish before the last commit.
             self._batches_idle.clear()
-            try:
-                await self.batch_handlers[topic](messages)
-            finally:
-                self._batches_idle.set()
+            handling = asyncio.ensure_future(self.batch_handlers[topic](messages))
+            handling.add_done_callback(lambda _: self._batches_idle.set())
+            await asyncio.shield(handling)
 
     async def _deliver_each(self, tp: TP, batch: Sequence[Any]) -> None:
         """Faust's path: record by record to the conductor (agents, table recovery)."""

@@ -268,17 +268,17 @@ class Processor:
                 self._weights[pid] = self._weights.get(pid, 0.0) + weight
 
     def _products_needing_categories(self, decoded: Sequence[tuple[Any, Event]]) -> set[str]:
-        category_triggers = {p.id for p in self.registry.current.abandonment("category")}
-        wanted: set[str] = set()
-        if not category_triggers:
-            return wanted
-        for _, event in decoded:
-            if not isinstance(event, OrderEvent):
-                continue
-            state = self.store.get(event.customer_id.encode())
-            if state and any(r.flow_id in category_triggers for r in state.runs):
-                wanted.update(item.product_id for item in event.items)
-        return wanted
+        """The products of the batch's orders, when a category flow is on: an order
+        ends a browsed category's run, and one applied before the view it answers (the
+        topics are read independently) must still know what it bought from."""
+        if not self.registry.current.abandonment("category"):
+            return set()
+        return {
+            item.product_id
+            for _, event in decoded
+            if isinstance(event, OrderEvent) and event.type == "order_placed"
+            for item in event.items
+        }
 
     async def record(self, notes: Sequence[Note]) -> None:
         """Runs that ended without their message, on ``delivery-events`` beside what

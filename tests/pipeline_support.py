@@ -99,9 +99,12 @@ class Storefront:
 
     def event(self, topic: str, customer_id: str, /, **fields: Any) -> dict[str, Any]:
         self._seq += 1
-        # Stamped in the order sent: two events of one millisecond (a cart_add and the
-        # order after it) would be a tie the workers can read either way.
-        self._last_ts = max(int(time.time() * 1000), self._last_ts + 1)
+        # Stamped in the order sent, never ahead of the clock: two events of one
+        # millisecond (a cart_add and the order after it) would be a tie the workers
+        # can read either way.
+        while (now := int(time.time() * 1000)) <= self._last_ts:
+            time.sleep(0.0005)
+        self._last_ts = now
         body = {
             "event_id": f"ev-{self._seq}",
             "customer_id": customer_id,
