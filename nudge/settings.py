@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     # Stream worker
     store: str = "memory://"
     data_dir: Path = Path(".nudge")
+    state_horizon: float = Field(
+        default=180 * 86400.0,
+        ge=0,
+        description="customers inactive longer keep only what flows need (0: keep all)",
+    )
     timer_tick_s: float = Field(
         default=0.1, gt=0, description="retry interval of a due timer that could not fire"
     )
@@ -100,7 +105,7 @@ class Settings(BaseSettings):
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
 
-    @field_validator("send_retry_for", "smart_sending", "cap_hold", mode="before")
+    @field_validator("send_retry_for", "smart_sending", "cap_hold", "state_horizon", mode="before")
     @classmethod
     def _duration_s(cls, value: Any) -> float:
         try:

@@ -1,34 +1,31 @@
-"""``create_app(settings)``: the Faust app, its topics, table, agents and timer.
+"""``create_app(settings)``: the Faust app, its topics, tables, handlers and timers.
 
-Agents stay thin: they batch records and hand them to the ``Processor``, which
-reports a batch applied (``mark_applied``, into ``OffsetProgress``) once every effect
-of it is acknowledged; the consumer commits nothing past records not applied. Every
-dependency (Redis, clock, registry) is built here and handed down.
+Handlers stay thin: each fetch of a topic goes to the ``Processor`` as one batch
+(``wiring.batch_path``), which reports it applied (``mark_applied``, into
+``OffsetProgress``) once every effect of it is acknowledged; the consumer commits
+nothing past records not applied. Every dependency (Redis, clock, registry) is built
+here and handed down.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from nudge import codec
 from nudge.clock import Clock, SystemClock
-from nudge.models.catalog import CatalogSignal
-from nudge.models.commands import DeliveryEvent, SendCommand
-from nudge.models.sellers import SellerRecord
+from nudge.models.commands import DeliveryEvent
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.streams.catalog_join import CatalogJoin
 from nudge.streams.consumer import NudgeApp
 from nudge.streams.dead_letter import DeadLetterSink
+from nudge.streams.horizon import sweep_inactive
 from nudge.streams.metrics import StreamMetrics
 from nudge.streams.offsets import OffsetProgress
 from nudge.streams.processor import Processor
@@ -44,12 +41,20 @@ from nudge.streams.table import (
     declare_table,
 )
 from nudge.streams.waiting import Waits
+from nudge.streams.wiring import (
+    batch_agent,
+    batch_path,
+    command_sender,
+    decode_signal,
+    keyed,
+    mark_applied,
+    replay_stalled,
+    settled,
+)
 from nudge.trigger_registry import TriggerFeed, TriggerRegistry
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 1000
-BATCH_WITHIN_S = 0.05
 #: Input topics whose commits follow ``OffsetProgress`` (the compacted catalogue
 #: keeps Faust's own bookkeeping: it is an upsert log, and a skipped record is
 #: repaired by the next import).
@@ -66,6 +71,8 @@ GUARDED_TOPICS = (
 #: How long a partition's position may stand still behind fetched records before
 #: it is sought back and fetched again.
 STALL_AFTER_S = 5.0
+#: How often the customers inactive past ``NUDGE_STATE_HORIZON`` are compacted.
+HORIZON_SWEEP_EVERY_S = 3600.0
 
 
 @dataclass
@@ -147,10 +154,10 @@ def create_app(
     audiences = declare_audience_table(app, settings.partitions)
     seller_table = declare_seller_table(app, settings.partitions)
 
-    def mark_applied(messages: Sequence[Any]) -> None:
-        _mark_applied(progress, messages)
+    def applied(messages: Sequence[Any]) -> None:
+        mark_applied(progress, messages)
 
-    send_command = _command_sender(commands, seller_messages)
+    send_command = command_sender(commands, seller_messages)
 
     async def send_event(event: DeliveryEvent) -> None:
         future = await delivery_events.send(key=event.customer_id.encode(), value=event.to_bytes())
@@ -166,7 +173,7 @@ def create_app(
         metrics=metrics,
         max_payload_bytes=settings.max_payload_bytes,
         waits=waits,
-        applied=mark_applied,
+        applied=applied,
         send_event=send_event,
     )
     dead_letters = processor.dead_letters
@@ -179,41 +186,41 @@ def create_app(
         registry=registry,
         dead_letters=dead_letters,
         send_interest=send_interest,
-        send_signal=_keyed(signals),
+        send_signal=keyed(signals),
         partitions=settings.partitions,
         clock=clock,
         metrics=metrics,
-        applied=mark_applied,
+        applied=applied,
     )
 
     processor.sellers = SellerSide(
         store=SellerStore(seller_table),
         registry=registry,
         dead_letters=dead_letters,
-        send_record=_keyed(seller_messages),
+        send_record=keyed(seller_messages),
         send_command=send_command,
         record_notes=processor.record,
         clock=clock,
         metrics=metrics,
-        applied=mark_applied,
+        applied=applied,
     )
     registry.on_reject.append(lambda name, reason: metrics.trigger_rejections.inc())
     registry.on_plan.append(processor.plan_applied)
     feed = TriggerFeed.from_settings(registry, settings, keep_versions=True)
 
     def batched(topic: Any, handler: Any, decode: Any) -> None:
-        _batch_path(app, registry, topic, handler, decode)
+        batch_path(app, registry, topic, handler, decode)
 
     batched(clicks, processor.on_clicks, codec.decode_click)
     batched(orders, processor.on_orders, codec.decode_order)
     batched(customers, processor.on_customers, codec.decode_customer_partial)
-    batched(signals, processor.on_signals, _decode_signal)
+    batched(signals, processor.on_signals, decode_signal)
     batched(interests, processor.catalog.on_interests, None)
     batched(changes, processor.catalog.on_changes, None)
     batched(sellers, processor.sellers.on_sellers, None)
     batched(seller_messages, processor.sellers.on_seller_messages, None)
     # The compacted catalogue keeps Faust's agent and its acknowledgements.
-    _batch_agent(app, registry, catalog, processor.on_catalog, codec.decode_product)
+    batch_agent(app, registry, catalog, processor.on_catalog, codec.decode_product)
 
     @app.task
     async def follow_triggers() -> None:
@@ -235,12 +242,28 @@ def create_app(
     async def replay_stalled_partitions() -> None:
         if app.rebalancing or waits:
             return  # a handler waiting for a dependency holds its position on purpose
-        await _replay_stalled(app, progress, metrics)
+        await replay_stalled(app, progress, metrics)
 
     @app.timer(15.0, name="log_consumer_state")
     async def log_consumer_state() -> None:
         consumer: Any = app.consumer  # a GuardedConsumer: NudgeApp's transport makes it
         log.info("consumer: %s", consumer.describe())
+
+    sweep = settled(
+        app,
+        registry,
+        lambda: sweep_inactive(
+            processor.store,
+            registry.current,
+            clock,
+            round(settings.state_horizon * 1000),
+            active_partitions(),
+        ),
+    )
+
+    @app.timer(HORIZON_SWEEP_EVERY_S, name="compact_inactive_customers")
+    async def compact_inactive_customers() -> None:
+        await sweep()
 
     @app.timer(1.0, name="flush_popularity")
     async def flush_popularity() -> None:
@@ -248,7 +271,7 @@ def create_app(
 
     @app.task
     async def fire_due_timers() -> None:
-        fire = _settled(app, registry, lambda: processor.fire(active_partitions()))
+        fire = settled(app, registry, lambda: processor.fire(active_partitions()))
         await run_timers(fire, processor.due, clock, retry_s=settings.timer_tick_s)
 
     worker = Worker(
@@ -258,154 +281,3 @@ def create_app(
 
     register_views(worker, customers_topic=customers, clock=clock)
     return worker
-
-
-def _settled(
-    app: Any, registry: TriggerRegistry, fire: Callable[[], Awaitable[int]]
-) -> Callable[[], Awaitable[None]]:
-    """``fire``, skipped while partitions move or before the flows are known."""
-
-    async def fire_when_settled() -> None:
-        if not app.rebalancing and registry.ready.is_set():
-            await fire()
-
-    return fire_when_settled
-
-
-def _mark_applied(progress: OffsetProgress[Any], messages: Sequence[Any]) -> None:
-    now = time.monotonic()
-    for tp, offsets in _offsets_by_partition(messages).items():
-        progress.applied(tp, offsets, now)
-
-
-def _command_sender(
-    commands: Any, seller_messages: Any
-) -> Callable[[SendCommand], Awaitable[None]]:
-    """Sending a command to delivery; one to a seller goes by the seller side first,
-    which holds the seller's contact. Returns once the broker acknowledged it."""
-
-    async def send_command(command: SendCommand) -> None:
-        if command.seller_id and not command.recipient:
-            record = SellerRecord(message=command)
-            future = await seller_messages.send(
-                key=command.seller_id.encode(), value=record.to_bytes()
-            )
-        else:
-            future = await commands.send(key=command.customer_id.encode(), value=command.to_bytes())
-        await future
-
-    return send_command
-
-
-def _batch_path(
-    app: NudgeApp, registry: TriggerRegistry, topic: Any, handler: Any, decode: Any
-) -> None:
-    """``handler`` takes each fetch of ``topic`` (``NudgeApp.batch_handler``), once the
-    flows are known."""
-    name = topic.get_topic_name()
-
-    async def handle(messages: Sequence[Any]) -> None:
-        await registry.ready.wait()
-        try:
-            await handler(messages, decode, name)
-        except Exception:
-            # The handler did not report the batch applied, so the commit stays
-            # behind it and the stalled partition is fetched again.
-            log.exception("handling a batch of %s failed; it will be replayed", name)
-
-    app.batch_handler(topic, handle)
-
-
-def _batch_agent(
-    app: Any, registry: TriggerRegistry, topic: Any, handler: Any, decode: Any
-) -> None:
-    """An agent on ``topic`` handing ``handler`` its records in batches, once the flows
-    are known."""
-    name = topic.get_topic_name()
-
-    async def agent(stream: Any) -> None:
-        await registry.ready.wait()
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            # Records fetched before a rebalance may belong to a partition that
-            # moved to another worker; the current owner reads them again.
-            generation = app.consumer_generation_id
-            messages = [e.message for e in events if e.message.generation_id == generation]
-            if len(messages) < len(events):
-                log.info(
-                    "%s: %d records of an earlier generation left to their owner",
-                    name,
-                    len(events) - len(messages),
-                )
-            try:
-                await handler(messages, decode, name)
-            except Exception:
-                # Faust acknowledges the batch anyway; the handler did not report
-                # it applied, so the commit stays behind it and the stalled
-                # partition is fetched again.
-                log.exception("handling a batch of %s failed; it will be replayed", name)
-
-    agent.__name__ = f"on_{name.replace('-', '_')}"
-    app.agent(topic, name=agent.__name__)(agent)
-
-
-async def _replay_stalled(app: Any, progress: OffsetProgress[Any], metrics: StreamMetrics) -> None:
-    """Seek every partition stalled behind records it fetched back to its position."""
-    now = time.monotonic()
-    for tp in progress.idle(now):
-        # Records fetched and dropped before this worker tracked the partition
-        # leave no trace but the log's end, which every fetch response reports.
-        end = _cached_log_end(app.consumer, tp)
-        if end is not None:
-            progress.log_ends_at(tp, end)
-    stalled = progress.stalled(now)
-    if not stalled:
-        return
-    for tp, _ in stalled:
-        position = progress.position(tp)
-        log.warning("%s stalled at offset %s behind fetched records; replaying", tp, position)
-    # Records below the log start are gone (retention): not a hole to wait on.
-    starts = await _bounded(
-        app.consumer.earliest_offsets(*(tp for tp, _ in stalled)), "log start offsets"
-    )
-    for tp, offset in stalled:
-        progress.log_starts_at(tp, starts.get(tp, 0), time.monotonic())
-        metrics.replays.inc()
-        await app.consumer.seek(tp, offset)
-
-
-def _keyed(topic: Any) -> Callable[[bytes, bytes], Awaitable[Any]]:
-    """Sending ``(key, value)`` to ``topic``: the returned future is the broker's ack."""
-
-    async def send(key: bytes, value: bytes) -> Any:
-        return await topic.send(key=key, value=value)
-
-    return send
-
-
-def _decode_signal(value: bytes | None, headers: Any, max_bytes: int) -> CatalogSignal:
-    return CatalogSignal.from_bytes(value)
-
-
-def _cached_log_end(consumer: Any, tp: Any) -> int | None:
-    """The partition's end offset as the last fetch response gave it (no request)."""
-    try:
-        end = consumer.highwater(tp)
-    except (KafkaError, AssertionError, AttributeError):
-        return None  # not assigned (any more), or no fetch yet
-    return end if isinstance(end, int) else None
-
-
-async def _bounded(request: Awaitable[Mapping[Any, int]], what: str) -> Mapping[Any, int]:
-    """Offsets from the broker, or none: a Faust timer whose run hangs never runs again."""
-    try:
-        return await asyncio.wait_for(request, timeout=10.0)
-    except (TimeoutError, KafkaError) as exc:
-        log.warning("could not read %s (%s)", what, exc)
-        return {}
-
-
-def _offsets_by_partition(messages: Sequence[Any]) -> dict[Any, list[int]]:
-    offsets: dict[Any, list[int]] = {}
-    for message in messages:
-        offsets.setdefault(message.tp, []).append(message.offset)
-    return offsets
