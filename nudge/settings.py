@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     # Stream worker
     store: str = "memory://"
+    state_cache: int = Field(
+        default=100_000, ge=1, description="customers kept decoded with rocksdb://"
+    )
     data_dir: Path = Path(".nudge")
     state_horizon: float = Field(
         default=180 * 86400.0,

@@ -46,6 +46,7 @@ from nudge.streams.wiring import (
     batch_path,
     command_sender,
     decode_signal,
+    forget_on_recover,
     keyed,
     mark_applied,
     replay_stalled,
@@ -164,7 +165,7 @@ def create_app(
         await future
 
     processor = Processor(
-        store=StateStore(table),
+        store=StateStore(table, settings.state_cache),
         registry=registry,
         shared=shared,
         dead_letters=DeadLetterSink(dead_letter, clock, metrics),
@@ -181,7 +182,7 @@ def create_app(
     async def send_interest(partition: int, value: bytes) -> Any:
         return await interests.send(value=value, partition=partition)
 
-    processor.catalog = CatalogJoin(
+    processor.catalog = catalog_join = CatalogJoin(
         store=AudienceStore(audiences),
         registry=registry,
         dead_letters=dead_letters,
@@ -193,7 +194,7 @@ def create_app(
         applied=applied,
     )
 
-    processor.sellers = SellerSide(
+    processor.sellers = seller_side = SellerSide(
         store=SellerStore(seller_table),
         registry=registry,
         dead_letters=dead_letters,
@@ -236,7 +237,11 @@ def create_app(
 
     @table.on_recover
     async def rebuild_timers() -> None:
+        processor.store.recovered()
         processor.rebuild_due(active_partitions())
+
+    forget_on_recover(audiences, catalog_join.store)
+    forget_on_recover(seller_table, seller_side.store)
 
     @app.timer(1.0, name="replay_stalled_partitions")
     async def replay_stalled_partitions() -> None:

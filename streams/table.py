@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import faust
 from faust.serializers import codecs
+from faust.types import TP
 
 from nudge.flows.triggers.catalog import ProductAudience
 from nudge.models.sellers import SellerState
 from nudge.models.state import CustomerState
 from nudge.streams import audience_codec, seller_codec, state_codec
+from nudge.streams.rocks import RocksBacking, is_rocksdb
 
 V = TypeVar("V")
 
 log = logging.getLogger(__name__)
+#: Decoded values kept by a RocksDB-backed store (``NUDGE_STATE_CACHE``).
+DEFAULT_CACHE_SIZE = 100_000
 
 
 def _value_type(codec_name: str) -> type:
@@ -124,23 +128,50 @@ class ChangelogStore(Generic[V]):
         value_type: type[V],
         encode: Callable[[V], bytes],
         partition_of: Callable[[V], int],
+        decode: Callable[[bytes], V],
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.table = table
         self.value_type = value_type
         self.encode = encode
         self.partition_of = partition_of
+        self.decode = decode
+        self.cache_size = cache_size
         self._queued: dict[int, dict[bytes, V]] = {}
         self._shipping = asyncio.Lock()
         self._unacked: list[asyncio.Future[Any]] = []
         self.failed: BaseException | None = None
+        self._backing: RocksBacking[V] | bool | None = False  # False: not known yet
+
+    @property
+    def rocks(self) -> RocksBacking[V] | None:
+        """The RocksDB side of the table, or None for the memory store."""
+        if self._backing is False:
+            data = self.table.data
+            self._backing = (
+                RocksBacking(data, self.decode, self.cache_size) if is_rocksdb(data) else None
+            )
+        return self._backing  # type: ignore[return-value]
 
     def get(self, key: bytes) -> V | None:
+        rocks = self.rocks
+        if rocks is not None:
+            return rocks.get(key)
         value = self.table.data.get(key)
         return value if isinstance(value, self.value_type) else None
 
     def put(self, key: bytes, value: V) -> None:
-        self.table.data[key] = value
+        rocks = self.rocks
+        if rocks is not None:
+            rocks.remember(key, value)  # the database takes it at the flush
+        else:
+            self.table.data[key] = value
         self._queued.setdefault(self.partition_of(value), {})[key] = value
+
+    def recovered(self) -> None:
+        """Partitions were recovered: the database is the truth again."""
+        if self.rocks is not None:
+            self.rocks.forget_cache()
 
     async def flush(self) -> None:
         """Return once every state ``put`` before the call is acknowledged.
@@ -154,12 +185,18 @@ class ChangelogStore(Generic[V]):
         async with self._shipping:
             if self._queued:
                 queued, self._queued = self._queued, {}
-                self._unacked.extend(await self._ship(queued))
+                encoded = {
+                    partition: [(k, self.encode(v)) for k, v in states.items()]
+                    for partition, states in queued.items()
+                }
+                if self.rocks is not None:
+                    self.rocks.write(encoded)
+                self._unacked.extend(await self._ship(encoded))
             waiting = list(self._unacked)
         if not waiting:
             return
         try:
-            await asyncio.gather(*waiting)
+            results = await asyncio.gather(*waiting)
         except Exception as exc:
             # The local store is now ahead of its changelog, and which caller's
             # states were lost is unknown: nothing more may count as applied. Like
@@ -170,13 +207,32 @@ class ChangelogStore(Generic[V]):
             self.table.app.loop.create_task(self.table.app.crash(exc))
             raise
         self._unacked = [ack for ack in self._unacked if not ack.done()]
+        if self.rocks is not None:
+            self._persisted(results)
 
-    async def _ship(self, queued: dict[int, dict[bytes, V]]) -> list[Any]:
+    def _persisted(self, results: Sequence[Any]) -> None:
+        """Record, per changelog partition, the last offset acknowledged: a restart
+        reads the changelog from there."""
+        last: dict[Any, int] = {}
+        for metadata, count in results:
+            tp = TP(metadata.topic, metadata.partition)
+            last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
+        assert self.rocks is not None
+        for tp, offset in last.items():
+            self.rocks.persisted(tp, offset)
+
+    async def _ship(self, encoded: dict[int, list[tuple[bytes, bytes]]]) -> list[Any]:
+        """Send the records; one future per produce batch, resolving to (its broker
+        metadata, its record count)."""
         producer = self.table.app.producer._ensure_producer()
         topic = self.table.changelog_topic.get_topic_name()
         acks: list[Any] = []
-        for partition, states in queued.items():
-            records = [(k, self.encode(s)) for k, s in states.items()]
+
+        async def send(batch: Any, partition: int) -> None:
+            future = await producer.send_batch(batch, topic, partition=partition)
+            acks.append(asyncio.ensure_future(_counted(future, batch.record_count())))
+
+        for partition, records in encoded.items():
             # The last record always travels alone: Tansu reports a partition's high
             # watermark as the base offset of its last batch plus one, and Faust's
             # recovery reads only up to the high watermark.
@@ -184,25 +240,38 @@ class ChangelogStore(Generic[V]):
                 batch = producer.create_batch()
                 for key, value in group:
                     if batch.append(key=key, value=value, timestamp=None) is None:
-                        acks.append(await producer.send_batch(batch, topic, partition=partition))
+                        await send(batch, partition)
                         batch = producer.create_batch()
                         batch.append(key=key, value=value, timestamp=None)
                 if batch.record_count():
-                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    await send(batch, partition)
         return acks
 
     def items(self) -> Iterator[tuple[bytes, V]]:
+        rocks = self.rocks
+        if rocks is not None:
+            yield from rocks.items()
+            return
         for key, value in self.table.data.items():
             if isinstance(value, self.value_type):
                 yield key, value
 
 
+async def _counted(future: Awaitable[Any], count: int) -> tuple[Any, int]:
+    return await future, count
+
+
 class StateStore(ChangelogStore[CustomerState]):
     """``customer-state``: each state carries the partition of its customer's events."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         super().__init__(
-            table, CustomerState, state_codec.state_to_bytes, lambda state: state.partition
+            table,
+            CustomerState,
+            state_codec.state_to_bytes,
+            lambda state: state.partition,
+            state_codec.state_from_bytes,
+            cache_size,
         )
 
 
@@ -211,7 +280,11 @@ class AudienceStore(ChangelogStore[ProductAudience]):
 
     def __init__(self, table: Any) -> None:
         super().__init__(
-            table, ProductAudience, audience_codec.audience_to_bytes, lambda a: a.partition
+            table,
+            ProductAudience,
+            audience_codec.audience_to_bytes,
+            lambda a: a.partition,
+            audience_codec.audience_from_bytes,
         )
 
 
@@ -219,4 +292,10 @@ class SellerStore(ChangelogStore[SellerState]):
     """``seller-state``: each value carries the partition of its seller's records."""
 
     def __init__(self, table: Any) -> None:
-        super().__init__(table, SellerState, seller_codec.seller_to_bytes, lambda s: s.partition)
+        super().__init__(
+            table,
+            SellerState,
+            seller_codec.seller_to_bytes,
+            lambda s: s.partition,
+            seller_codec.seller_from_bytes,
+        )

@@ -26,6 +26,15 @@ BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
 
 
+def forget_on_recover(table: Any, store: Any) -> None:
+    """Once ``table`` is recovered, ``store`` drops the values it kept decoded."""
+
+    async def recovered() -> None:
+        store.recovered()
+
+    table.on_recover(recovered)
+
+
 def settled(
     app: Any, registry: TriggerRegistry, fire: Callable[[], Awaitable[int]]
 ) -> Callable[[], Awaitable[None]]:

@@ -35,10 +35,17 @@ AFTER_HEALTHY_S = (0.0, 6.0)
 
 
 def worker_kills(
-    env: FaultEnv, *, customers: int, kills: int, rate_per_s: float, partitions: int = 4
+    env: FaultEnv,
+    *,
+    customers: int,
+    kills: int,
+    rate_per_s: float,
+    partitions: int = 4,
+    store: str = "memory://",
 ) -> Verdict:
     rng = random.Random(env.seed)
-    rig = Rig(env, f"stream-kills-{uuid.uuid4().hex[:6]}", partitions=partitions)
+    name = f"stream-kills-{store.split(':')[0]}-{uuid.uuid4().hex[:6]}"
+    rig = Rig(env, name, partitions=partitions, store=store)
     ids = [f"sk{i:05d}" for i in range(customers)]
     shop = ShopLoad(rig.settings, signups_with_carts(ids, rate_per_s=rate_per_s))
     checks: list[OffsetCheck] = []
