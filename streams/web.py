@@ -159,11 +159,13 @@ def register_views(worker: Worker, *, customers_topic: Any, clock: Clock) -> Non
 
     @app.page("/health")
     async def health(self: View, request: Request) -> Response:
-        starting = not worker.registry.ready.is_set() or app.rebalancing
+        recovering = bool(getattr(app, "in_recovery", False))
+        starting = not worker.registry.ready.is_set() or app.rebalancing or recovering
         waiting = worker.waits.describe()
         ready = not starting and not waiting
         body = {
             "status": "ok" if ready else "starting" if starting else "waiting",
+            "recovering_tables": recovering,
             "waiting_for": waiting,
             "triggers": len(worker.registry.current),
             "rejected_triggers": worker.registry.rejections,
