@@ -218,10 +218,13 @@ class Processor:
                     weights[pid] = weights.get(pid, 0.0) + POPULARITY["order"]
 
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
-        changed = self.fold(self.decode_batch(messages, decode, topic))
+        decoded = self.decode_batch(messages, decode, topic)
+        self.fold(decoded)
         await self._durable()
-        # The batch counts as applied once the delivery side's copy is written too.
-        self.views.add(changed, messages)
+        # The batch counts as applied once the delivery side's copy is written too:
+        # of every customer in it, changed or not. A record replayed after a crash
+        # changes nothing in the state it already reached, but the copy may not have.
+        self.views.add((event.customer_id.encode() for _, event in decoded), messages)
 
     async def on_signals(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         """A price drop or a return to stock, for customers of this worker (the fan-out

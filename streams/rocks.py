@@ -3,10 +3,13 @@ the batch path and the timers, which have no current event.
 
 Faust's RocksDB store picks a value's partition database from the event being
 processed. Here the value says its partition (as the changelog write does), and the
-store's databases are written directly, one ``WriteBatch`` per partition and flush.
-After the changelog acknowledges a flush, its offset is recorded in each partition's
-database (Faust's ``set_persisted_offset``), so that a restart reads only the
-changelog's tail instead of all of it.
+store's databases are written directly, one ``WriteBatch`` per partition and flush,
+once the changelog has acknowledged the flush: the files are never ahead of the
+changelog (a state there but not in the changelog would survive a crash on this
+worker only, and its input, replayed, would find nothing to do). Until then the
+values are ``pending``, and read from there. The changelog offset reached is
+recorded with them (Faust's ``set_persisted_offset``), so that a restart reads only
+the changelog's tail instead of all of it.
 
 Decoding a customer's state costs more than folding an event into it, so the states
 last used stay decoded in a bounded cache; the cache is dropped whenever the table
@@ -32,8 +35,17 @@ class RocksBacking(Generic[V]):
         self.decode = decode
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, V] = OrderedDict()
+        #: put, and not in the database yet (its changelog write not acknowledged)
+        self.pending: dict[bytes, V] = {}
+
+    def put(self, key: bytes, value: V) -> None:
+        self.pending[key] = value
+        self.remember(key, value)
 
     def get(self, key: bytes) -> V | None:
+        pending = self.pending.get(key)
+        if pending is not None:
+            return pending
         cache = self._cache
         value = cache.get(key)
         if value is not None:
@@ -52,6 +64,14 @@ class RocksBacking(Generic[V]):
         cache.move_to_end(key)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
+
+    def written(self, values: Mapping[int, Mapping[bytes, V]]) -> None:
+        """``values`` are in the database: no longer pending, unless put again since."""
+        pending = self.pending
+        for states in values.values():
+            for key, value in states.items():
+                if pending.get(key) is value:
+                    del pending[key]
 
     def write(self, records: Mapping[int, Sequence[tuple[bytes, bytes]]]) -> None:
         """Encoded values into each partition's database, one write batch each."""
@@ -72,12 +92,12 @@ class RocksBacking(Generic[V]):
         self._cache.clear()
 
     def items(self) -> Iterator[tuple[bytes, V]]:
-        """Every value of the partitions open here (the cache is never newer than the
-        database between flushes, except for values of the batch in hand)."""
-        offset_key = self.store.offset_key
+        """Every value of the partitions open here, pending ones included."""
+        offset_key, pending = self.store.offset_key, dict(self.pending)
         for db in list(self.store._dbs.values()):
             for key, raw in db.items():
-                if key == offset_key or raw is None:
+                if key == offset_key or raw is None or key in pending:
                     continue
                 cached = self._cache.get(key)
                 yield key, cached if cached is not None else self.decode(raw)
+        yield from pending.items()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import faust
@@ -142,6 +142,8 @@ class ChangelogStore(Generic[V]):
         self._unacked: list[asyncio.Future[Any]] = []
         self.failed: BaseException | None = None
         self._backing: RocksBacking[V] | bool | None = False  # False: not known yet
+        #: with RocksDB: what was shipped, waiting for its acknowledgements
+        self._shipments: list[tuple[list[Any], dict[int, list[tuple[bytes, bytes]]], Any]] = []
 
     @property
     def rocks(self) -> RocksBacking[V] | None:
@@ -163,7 +165,7 @@ class ChangelogStore(Generic[V]):
     def put(self, key: bytes, value: V) -> None:
         rocks = self.rocks
         if rocks is not None:
-            rocks.remember(key, value)  # the database takes it at the flush
+            rocks.put(key, value)  # the database takes it once the changelog has it
         else:
             self.table.data[key] = value
         self._queued.setdefault(self.partition_of(value), {})[key] = value
@@ -189,14 +191,15 @@ class ChangelogStore(Generic[V]):
                     partition: [(k, self.encode(v)) for k, v in states.items()]
                     for partition, states in queued.items()
                 }
+                acks = await self._ship(encoded)
+                self._unacked.extend(acks)
                 if self.rocks is not None:
-                    self.rocks.write(encoded)
-                self._unacked.extend(await self._ship(encoded))
+                    self._shipments.append((acks, encoded, queued))
             waiting = list(self._unacked)
         if not waiting:
             return
         try:
-            results = await asyncio.gather(*waiting)
+            await asyncio.gather(*waiting)
         except Exception as exc:
             # The local store is now ahead of its changelog, and which caller's
             # states were lost is unknown: nothing more may count as applied. Like
@@ -208,18 +211,21 @@ class ChangelogStore(Generic[V]):
             raise
         self._unacked = [ack for ack in self._unacked if not ack.done()]
         if self.rocks is not None:
-            self._persisted(results)
+            self._settle(self.rocks)
 
-    def _persisted(self, results: Sequence[Any]) -> None:
-        """Record, per changelog partition, the last offset acknowledged: a restart
-        reads the changelog from there."""
-        last: dict[Any, int] = {}
-        for metadata, count in results:
-            tp = TP(metadata.topic, metadata.partition)
-            last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
-        assert self.rocks is not None
-        for tp, offset in last.items():
-            self.rocks.persisted(tp, offset)
+    def _settle(self, rocks: RocksBacking[V]) -> None:
+        """Into the database, in order, every shipment the changelog acknowledged, with
+        the offset it reached per changelog partition: a restart reads from there."""
+        while self._shipments and all(ack.done() for ack in self._shipments[0][0]):
+            acks, encoded, values = self._shipments.pop(0)
+            rocks.write(encoded)
+            rocks.written(values)
+            last: dict[Any, int] = {}
+            for metadata, count in (ack.result() for ack in acks):
+                tp = TP(metadata.topic, metadata.partition)
+                last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
+            for tp, offset in last.items():
+                rocks.persisted(tp, offset)
 
     async def _ship(self, encoded: dict[int, list[tuple[bytes, bytes]]]) -> list[Any]:
         """Send the records; one future per produce batch, resolving to (its broker

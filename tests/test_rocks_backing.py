@@ -88,3 +88,21 @@ def test_a_value_not_yet_flushed_is_read_from_the_cache(tmp_path: Path) -> None:
     assert backing.get(b"a") == "new"
     assert dict(backing.items())[b"a"] == "new"
     store.close()
+
+
+def test_a_value_waits_in_pending_until_its_changelog_write_is_acknowledged(
+    tmp_path: Path,
+) -> None:
+    store = PartitionedStore(tmp_path)
+    backing = RocksBacking(store, bytes.decode, cache_size=1)
+    first, second = "one", "two"
+    backing.put(b"a", first)
+    backing.put(b"b", "other")  # evicts "a" from the one-entry cache
+    assert backing.get(b"a") == "one", "pending, not yet in the database"
+    backing.put(b"a", second)  # put again before the first write is acknowledged
+    backing.write({0: [(b"a", b"one")]})
+    backing.written({0: {b"a": first}})
+    assert backing.get(b"a") == "two", "the newer value stays pending"
+    backing.written({0: {b"a": second}})
+    assert b"a" not in backing.pending
+    store.close()
