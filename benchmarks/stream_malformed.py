@@ -11,16 +11,13 @@ reach ``dead-letter``: the script counts them there and fails if one is missing.
 
 from __future__ import annotations
 
-import argparse
 import random
 
 import orjson
-from _harness import environment, machine, markdown_table, median, produce_all, say
-from stream_throughput import events, standard_flows, worker
+from _harness import environment, machine, markdown_table, median, say
+from stream_throughput import events, prepared, standard_flows, stream_arguments, worker
 
-from nudge.cli.triggers import publish_definitions
 from nudge.settings import Settings
-from nudge.topics import create_topics
 
 TARGET_RATIO = 0.8  # issue 10: within 20 % of the clean figure
 BAD_VALUES = (
@@ -67,12 +64,8 @@ def dead_letters(settings: Settings) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser = stream_arguments(__doc__ or "", 240.0)
     parser.add_argument("--malformed", type=float, default=0.1)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=240.0, help="per measurement, seconds")
     args = parser.parse_args()
 
     rates: dict[str, list[float]] = {"clean": [], "malformed": []}
@@ -84,15 +77,8 @@ def main() -> None:
             bad_records, bad = spoil(clean, args.malformed, seed=repeat)
             row: list[object] = [repeat]
             for name, records in (("clean", clean), ("malformed", bad_records)):
-                settings = env.settings("malformed")
-                create_topics(settings)
-                publish_definitions(
-                    settings.kafka_bootstrap, settings.topic("trigger-config"), standard_flows()
-                )
-                produced = sum(
-                    produce_all(settings.kafka_bootstrap, settings.topic(topic), batch)
-                    for topic, batch in records.items()
-                )
+                flows = standard_flows()
+                settings, produced = prepared(env, records, flows, args.partitions)
                 rate, _ = worker(env, settings, produced, args.timeout)
                 rates[name].append(rate)
                 row.append(f"{rate:,.0f}")

@@ -14,24 +14,14 @@ not how a cluster of separate machines scales.
 
 from __future__ import annotations
 
-import argparse
 import os
 
-from _harness import environment, machine, markdown_table, median, produce_all, say
-from stream_throughput import events, standard_flows, worker
-
-from nudge.cli.triggers import publish_definitions
-from nudge.topics import create_topics
+from _harness import environment, machine, markdown_table, median, say
+from stream_throughput import events, prepared, standard_flows, stream_arguments, worker
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--timeout", type=float, default=240.0, help="per measurement, seconds")
-    args = parser.parse_args()
+    args = stream_arguments(__doc__ or "", 240.0).parse_args()
 
     rates: dict[int, list[float]] = {1: [], 2: []}
     rows: list[list[object]] = []
@@ -41,15 +31,8 @@ def main() -> None:
             records = events(args.events, args.customers, seed=repeat)
             row: list[object] = [repeat]
             for count in rates:
-                settings = env.settings("scale", partitions=args.partitions)
-                create_topics(settings)
-                publish_definitions(
-                    settings.kafka_bootstrap, settings.topic("trigger-config"), standard_flows()
-                )
-                produced = sum(
-                    produce_all(settings.kafka_bootstrap, settings.topic(topic), batch)
-                    for topic, batch in records.items()
-                )
+                flows = standard_flows()
+                settings, produced = prepared(env, records, flows, args.partitions)
                 rate, wall = worker(env, settings, produced, args.timeout, count=count)
                 rates[count].append(rate)
                 row.append(f"{rate:,.0f}")

@@ -214,13 +214,37 @@ def worker(
             env.stop(proc)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def stream_arguments(description: str, timeout_s: float) -> argparse.ArgumentParser:
+    """The options every stream benchmark takes."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--timeout", type=float, default=180.0, help="per measurement, seconds")
+    parser.add_argument("--timeout", type=float, default=timeout_s, help="per measurement, s")
+    return parser
+
+
+def prepared(
+    env: Environment,
+    records: dict[str, list[tuple[bytes, bytes]]],
+    definitions: list[dict[str, Any]],
+    partitions: int,
+) -> tuple[Settings, int]:
+    """A fresh topic prefix with its topics and flows, and ``records`` produced up front;
+    the settings and how many records."""
+    settings = env.settings("stream", partitions=partitions)
+    create_topics(settings)
+    publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), definitions)
+    produced = sum(
+        produce_all(settings.kafka_bootstrap, settings.topic(topic), batch)
+        for topic, batch in records.items()
+    )
+    return settings, produced
+
+
+def main() -> None:
+    parser = stream_arguments(__doc__ or "", 180.0)
     parser.add_argument(
         "--clicks-only", action="store_true", help="clickstream events only (no orders, sign-ups)"
     )
@@ -236,15 +260,7 @@ def main() -> None:
             records = events(args.events, args.customers, seed=repeat, clicks_only=args.clicks_only)
             row: list[object] = [repeat]
             for name, definitions in configurations.items():
-                settings = env.settings("stream", partitions=args.partitions)
-                create_topics(settings)
-                publish_definitions(
-                    settings.kafka_bootstrap, settings.topic("trigger-config"), definitions
-                )
-                produced = sum(
-                    produce_all(settings.kafka_bootstrap, settings.topic(topic), batch)
-                    for topic, batch in records.items()
-                )
+                settings, produced = prepared(env, records, definitions, args.partitions)
                 if name == "four kinds":
                     c_rate, _ = ceiling(settings, produced, args.timeout)
                     ceiling_rates.append(c_rate)
