@@ -98,7 +98,6 @@ def run_dev(
         )
         click.echo(f"web      {settings.public_url}/health")
         click.echo(f"outbox   {outbox.resolve()}\nlogs     {home.resolve()}")
-        click.echo("Ctrl-C stops everything." + (" Playing the demo storefront..." if demo else ""))
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
                 _watch(settings, catcher, children, demo=demo, duration=duration, speed=speed)
@@ -146,6 +145,11 @@ async def _watch(
     speed: float,
 ) -> None:
     stop = asyncio.Event()
+    # Here SIGTERM ends the watch like its duration does: raised as an interrupt in
+    # whatever task runs, it would cut that task short and print its traceback.
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    click.echo("Ctrl-C stops everything." + (" Playing the demo storefront..." if demo else ""))
     tasks = [asyncio.create_task(_print_mail(catcher, stop))]
     if demo:
         tasks.append(asyncio.create_task(_play(settings, stop, speed)))
@@ -164,6 +168,8 @@ async def _watch(
         for task in tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 async def _print_mail(catcher: MailCatcher, stop: asyncio.Event) -> None:
