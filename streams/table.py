@@ -235,8 +235,9 @@ class ChangelogStore(Generic[V]):
         acks: list[Any] = []
 
         async def send(batch: Any, partition: int) -> None:
+            count = batch.record_count()  # before the batch is built and sent
             future = await producer.send_batch(batch, topic, partition=partition)
-            acks.append(asyncio.ensure_future(_counted(future, batch.record_count())))
+            acks.append(asyncio.ensure_future(_counted(future, count)))
 
         for partition, records in encoded.items():
             # The last record always travels alone: Tansu reports a partition's high
