@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from nudge.broker_watch import BrokerWatch
 from nudge.clock import SystemClock
 from nudge.delivery.pipeline import NoTriggers, TriggerLookup
 from nudge.delivery.smtp import SmtpPool
@@ -22,14 +23,24 @@ from nudge.recommender.service import ModelRecommender
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.topic_tail import TopicTail
+from nudge.waits import Waits
 
 log = logging.getLogger(__name__)
 
+#: How long delivery reuses the best-seller ranking: the stream workers rewrite it about
+#: once a second, and reading it for every email cost two Redis round trips each.
+POPULAR_CACHE_S = 1.0
 
-def make_web_app(worker: DeliveryWorker) -> web.Application:
+
+def make_web_app(worker: DeliveryWorker, waits: Waits | None = None) -> web.Application:
+    """``/health``: 200 "ok" while consuming; 503 "starting", or "waiting" with what
+    for (a lost broker); ``/metrics`` for Prometheus."""
+    waits = waits if waits is not None else Waits()
+
     async def health(_: web.Request) -> web.Response:
-        ok = worker.running
-        return web.json_response({"status": "ok" if ok else "starting"}, status=200 if ok else 503)
+        status = "starting" if not worker.running else "waiting" if waits else "ok"
+        body = {"status": status, "waiting_for": waits.describe()}
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(worker.metrics.registry)
@@ -45,7 +56,7 @@ def make_recommender(settings: Settings, shared: SharedState) -> SwappableRecomm
     """The model from ``NUDGE_MODEL_DIR`` when set (a bad one stops start-up with a
     clear error), else the catalogue's most popular products; either is replaced when
     a model is published on ``model-updates``."""
-    popular = PopularRecommender(shared)
+    popular = PopularRecommender(shared, cache_s=POPULAR_CACHE_S)
     if settings.model_dir is None:
         return SwappableRecommender(popular)
     model = ItemKNN.load(settings.model_dir)
@@ -55,7 +66,9 @@ def make_recommender(settings: Settings, shared: SharedState) -> SwappableRecomm
 
 def model_recommender(model: ItemKNN, shared: SharedState) -> Recommender:
     return ModelRecommender(
-        model, products_of=shared.get_products, fallback=PopularRecommender(shared)
+        model,
+        products_of=shared.get_products,
+        fallback=PopularRecommender(shared, cache_s=POPULAR_CACHE_S),
     )
 
 
@@ -105,17 +118,23 @@ async def run_delivery(
         registry=CollectorRegistry(),
         recommender=recommender,
     )
-    runner = web.AppRunner(make_web_app(worker), access_log=None)
+    waits = Waits()
+    broker = BrokerWatch.of(settings.kafka_bootstrap, waits)
+    runner = web.AppRunner(make_web_app(worker, waits), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web_host, settings.delivery_web_port)
         await site.start()
-        model_task = asyncio.create_task(model_feed.run(stop), name="model-updates")
+        helpers = [
+            asyncio.create_task(model_feed.run(stop), name="model-updates"),
+            asyncio.create_task(broker.run(), name="broker-watch"),
+        ]
         try:
             await worker.run(stop)
         finally:
-            model_task.cancel()
-            await asyncio.gather(model_task, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
     finally:
         await runner.cleanup()
         await transport.close()

@@ -52,13 +52,18 @@ _DEFERRED_POLL_S = 1.0
 _FETCH_MAX_WAIT_MS = 25
 
 
-class _LogAssignment(ConsumerRebalanceListener):
-    """Which send-commands partitions this worker owns: an operator's first question
-    when some customers' messages stop while others flow."""
+class _Assignment(ConsumerRebalanceListener):
+    """Logs which send-commands partitions this worker owns (an operator's first
+    question when some customers' messages stop while others flow), and lets a revoked
+    partition's batch in hand finish before the new owner starts on it."""
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        self.worker = worker
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
             log.info("send-commands partitions revoked: %s", _partitions(revoked))
+            await self.worker.finish_batches(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("send-commands partitions assigned: %s", _partitions(assigned) or "none")
@@ -111,6 +116,7 @@ class DeliveryWorker:
         self._renewed_at_ms = 0
         self._wake = asyncio.Event()  # a parked command or a free retry place
         self._producer: AIOKafkaProducer | None = None
+        self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
         self.running = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -136,26 +142,55 @@ class DeliveryWorker:
         self._producer = producer
         try:
             await consumer.start()
-            consumer.subscribe([s.topic("send-commands")], listener=_LogAssignment())
+            consumer.subscribe([s.topic("send-commands")], listener=_Assignment(self))
             self.running = True
             deferred = asyncio.create_task(self._deferred_loop(stop), name="delivery-deferred")
             try:
                 while not stop.is_set():
                     batches = await consumer.getmany(timeout_ms=500)
                     for tp, records in batches.items():
-                        await self._consume(consumer, tp, records)
+                        self._start_batch(consumer, tp, records)
                     if deferred.done():
                         deferred.result()  # surface a crash of the deferred loop
-                # Let the parked commands in hand finish (the loop sees ``stop``).
+                # Let the batches and parked commands in hand finish.
+                await self.finish_batches(list(self._batches))
                 await deferred
             finally:
                 self.running = False
                 deferred.cancel()
-                await asyncio.gather(deferred, return_exceptions=True)
+                for batch in self._batches.values():
+                    batch.cancel()
+                await asyncio.gather(deferred, *self._batches.values(), return_exceptions=True)
                 await consumer.stop()
         finally:
             self._producer = None
             await producer.stop()
+
+    def _start_batch(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]
+    ) -> None:
+        """Work on a partition's batch while the other partitions' batches are fetched
+        and sent: the SMTP connections then never wait for one batch's last message, its
+        reports' acknowledgements and its commit. The partition itself is paused until
+        its batch is committed, so its commits stay in order."""
+        consumer.pause(tp)
+        batch = asyncio.create_task(self._consume(consumer, tp, records), name=f"delivery-{tp}")
+        self._batches[tp] = batch
+
+        def finished(_: asyncio.Task[None]) -> None:
+            if self._batches.get(tp) is batch:
+                del self._batches[tp]
+            if tp in consumer.assignment():
+                consumer.resume(tp)
+
+        batch.add_done_callback(finished)
+
+    async def finish_batches(self, partitions: Any) -> None:
+        """Wait for the batches in hand of these partitions (revoked, or all at a stop)."""
+        batches = [self._batches[tp] for tp in partitions if tp in self._batches]
+        for outcome in await asyncio.gather(*batches, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("a delivery batch failed: %r", outcome)
 
     async def _consume(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]

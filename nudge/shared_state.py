@@ -115,20 +115,42 @@ class SharedState:
         # a category's products are a fraction of the best sellers: read bigger pages
         start, page = 0, max(count * 3, 200 if category else 20)
         while len(result) < count and (category is None or start < max_scanned):
-            ids = await self.redis.zrevrange(self.key("popular"), start, start + page - 1)
-            if not ids:
+            decoded = await self.popular_ids(start, page)
+            if not decoded:
                 break
-            decoded = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
             products = await self.get_products(p for p in decoded if p not in skip)
-            for pid in decoded:
-                product = products.get(pid)
-                if not product or not product.get("available", True) or pid in skip:
-                    continue
-                if category is not None and category not in product.get("category_ids", ()):
-                    continue
-                result.append(product)
-                skip.add(pid)
-                if len(result) == count:
-                    break
+            picked = pick_popular(
+                (products[p] for p in decoded if p in products), count - len(result), skip, category
+            )
+            result += picked
+            skip.update(p["product_id"] for p in picked)
             start += page
         return result
+
+    async def popular_ids(self, start: int, count: int) -> list[str]:
+        """Product ids ``start .. start + count - 1`` of the popularity ranking."""
+        ids = await self.redis.zrevrange(self.key("popular"), start, start + count - 1)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+
+def pick_popular(
+    ranked: Iterable[Mapping[str, Any]],
+    count: int,
+    exclude: Iterable[str] = (),
+    category: str | None = None,
+) -> list[dict[str, Any]]:
+    """The first ``count`` of ``ranked`` products (best first) that are available, not
+    excluded, and in ``category`` (or a subcategory of it) when one is given."""
+    skip = set(exclude)
+    result: list[dict[str, Any]] = []
+    for product in ranked:
+        if len(result) >= count:
+            break
+        pid = str(product.get("product_id"))
+        if not product.get("available", True) or pid in skip:
+            continue
+        if category is not None and category not in product.get("category_ids", ()):
+            continue
+        result.append(dict(product))
+        skip.add(pid)
+    return result

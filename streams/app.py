@@ -18,6 +18,7 @@ import faust
 from redis.asyncio import Redis
 
 from nudge import codec
+from nudge.broker_watch import BrokerWatch
 from nudge.clock import Clock, SystemClock
 from nudge.models.commands import DeliveryEvent
 from nudge.settings import Settings
@@ -40,7 +41,6 @@ from nudge.streams.table import (
     declare_seller_table,
     declare_table,
 )
-from nudge.streams.waiting import Waits
 from nudge.streams.wiring import (
     batch_agent,
     batch_path,
@@ -53,6 +53,7 @@ from nudge.streams.wiring import (
     settled,
 )
 from nudge.trigger_registry import TriggerFeed, TriggerRegistry
+from nudge.waits import Waits
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +228,9 @@ def create_app(
     async def follow_triggers() -> None:
         await feed.run()
 
-    @app.task
-    async def write_customer_views() -> None:
-        await processor.views.run()
+    # Faust starts these with the app and cancels them at stop.
+    app.task(processor.views.run)
+    app.task(BrokerWatch.of(settings.kafka_bootstrap, waits).run)
 
     def active_partitions() -> set[int]:
         name = clicks.get_topic_name()

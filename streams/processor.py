@@ -40,8 +40,9 @@ from nudge.streams.scheduler import DueIndex
 from nudge.streams.seller_side import SellerSide
 from nudge.streams.table import StateStore
 from nudge.streams.views import CustomerViews
-from nudge.streams.waiting import Waits, until_available
+from nudge.streams.waiting import until_available
 from nudge.trigger_registry import TriggerRegistry
+from nudge.waits import Waits
 
 log = logging.getLogger(__name__)
 

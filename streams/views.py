@@ -21,7 +21,8 @@ from typing import Any
 
 from nudge.models.state import CustomerState
 from nudge.shared_state import SharedState
-from nudge.streams.waiting import Waits, until_available
+from nudge.streams.waiting import until_available
+from nudge.waits import Waits
 
 log = logging.getLogger(__name__)
 

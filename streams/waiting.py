@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from nudge.waits import Waits
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +33,6 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 5.0
-
-
-class Waits:
-    """What the worker waits for right now: dependency name -> last error."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, tuple[str, float]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._waiting)
-
-    def start(self, what: str, error: BaseException) -> None:
-        since = self._waiting.get(what, ("", time.time()))[1]
-        self._waiting[what] = (f"{type(error).__name__}: {error}"[:300], since)
-
-    def stop(self, what: str) -> None:
-        self._waiting.pop(what, None)
-
-    def describe(self) -> dict[str, dict[str, object]]:
-        return {
-            what: {"error": error, "since_s": round(time.time() - since, 1)}
-            for what, (error, since) in self._waiting.items()
-        }
 
 
 async def until_available(

@@ -358,3 +358,48 @@ async def test_lapsed_claims_of_a_crashed_worker(env: Any) -> None:
     ]
     assert [m["X-Nudge-Command-Id"] for m in catcher.messages()] == ["cmd-pre"]
     assert uncertain == 1
+
+
+class HoldFor:
+    """Holds DATA for one recipient until ``release`` is set; accepts the rest at once."""
+
+    def __init__(self, inner: Any, recipient: str) -> None:
+        self.inner = inner
+        self.recipient = recipient
+        self.release = asyncio.Event()
+        self.holding = False
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.recipient in envelope.rcpt_tos:
+            self.holding = True
+            await self.release.wait()
+        result: str = await self.inner.handle_DATA(server, session, envelope)
+        return result
+
+
+async def test_a_slow_partition_does_not_hold_the_others(env: Any) -> None:
+    settings, catcher, shared = await env(
+        wrap=lambda inner: HoldFor(inner, "slow@example.com"), partitions=2
+    )
+    handler = catcher.handler
+    assert isinstance(handler, HoldFor)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        async with Events(settings, "delivery-events") as events, running_worker(settings, shared):
+            slow = command("cmd-slow", recipient="slow@example.com")
+            await producer.send_and_wait(
+                settings.topic("send-commands"), slow.to_bytes(), partition=0
+            )
+            await wait_until(lambda: handler.holding, "the slow message at DATA")
+            fast = command("cmd-fast")
+            await producer.send_and_wait(
+                settings.topic("send-commands"), fast.to_bytes(), partition=1
+            )
+            await wait_until(lambda: len(events.records) == 1, "the other partition's event")
+            assert events.events()[0].command_id == "cmd-fast", "sent while the slow one waits"
+            handler.release.set()
+            await wait_until(lambda: len(events.records) == 2, "the slow message's event")
+    finally:
+        await producer.stop()
+    assert sorted(m["X-Nudge-Command-Id"] for m in catcher.messages()) == ["cmd-fast", "cmd-slow"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from nudge.clock import ManualClock
 from nudge.delivery.context import build_context
 from nudge.delivery.service import make_recommender
 from nudge.errors import ConfigError
@@ -195,3 +197,47 @@ def test_a_category_is_only_for_popular_and_must_be_an_id() -> None:
         define({"algorithm": "personal", "category": "shoes"})
     with pytest.raises(ConfigError, match=r"recommendations\.category: Input should be"):
         define({"algorithm": "popular", "category": ["shoes"]})
+
+
+async def test_a_cached_ranking_is_read_once_per_ttl_and_shared_by_concurrent_readers(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    client = aioredis.from_url(settings.redis_url or "")
+    shared = SharedState(client, settings.redis_namespace)
+    clock = ManualClock()
+    reads = 0
+    real_ids = shared.popular_ids
+
+    async def counted_ids(start: int, count: int) -> list[str]:
+        nonlocal reads
+        reads += 1
+        return await real_ids(start, count)
+
+    shared.popular_ids = counted_ids  # type: ignore[method-assign]
+    try:
+        await shared.put_products(
+            {"product_id": p, "title": p, "url": f"https://s.example/{p}", "price": 1.0,
+             "currency": "EUR", "category_ids": cats, "available": True}
+            for p, cats in CAMPING.items()
+        )  # fmt: skip
+        await shared.bump_popularity({"mug": 10.0, "lamp": 9.0, "tent": 5.0, "stove": 4.0})
+        cached = PopularRecommender(shared, cache_s=1.0, clock=clock)
+
+        async def ids(**kwargs: Any) -> list[str]:
+            recs = await cached.recommend("c1", "popular", 2, **kwargs)
+            return [r["product_id"] for r in recs]
+
+        together = await asyncio.gather(*(ids(exclude=[]) for _ in range(5)))
+        assert together == [["mug", "lamp"]] * 5 and reads == 1, "one read for all five"
+        assert await ids(exclude=["mug"], category="camping") == ["tent", "stove"]
+        await shared.bump_popularity({"stove": 100.0})
+        assert await ids(exclude=[]) == ["mug", "lamp"], "within the ttl: the cached order"
+        assert reads == 1
+        clock.advance(1.0)
+        assert await ids(exclude=[]) == ["stove", "mug"], "past the ttl: read again"
+        assert reads == 2
+        uncached = await PopularRecommender(shared).recommend("c1", "popular", 2, ["stove"])
+        assert [r["product_id"] for r in uncached] == ["mug", "lamp"]
+    finally:
+        await client.aclose()

@@ -16,7 +16,7 @@ from nudge.models.state import CustomerState, Profile
 from nudge.shared_state import SharedState
 from nudge.streams import waiting
 from nudge.streams.views import CustomerViews
-from nudge.streams.waiting import Waits
+from nudge.waits import Waits
 
 
 class FlakySharedState(SharedState):
