@@ -32,6 +32,34 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # -- processes ------------------------------------------------------------------
+def topic_totals(bootstrap: str, topic: str) -> tuple[int, int]:
+    """(records, key and value bytes) of a whole topic, counted by reading it (the
+    embedded broker's high watermark stops at the start of a partition's last batch)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        count = size = 0
+        while batch := consumer.consume(num_messages=10_000, timeout=3.0):
+            for message in batch:
+                if message.error() is None:
+                    count += 1
+                    size += len(message.key() or b"") + len(message.value() or b"")
+        return count, size
+    finally:
+        consumer.close()
+
+
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (``VmRSS``) or at its peak (``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``grace_s``."""
     processes.stop_process(proc, grace_s)

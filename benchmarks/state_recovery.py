@@ -25,7 +25,6 @@ import random
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 from _harness import (
     Environment,
@@ -33,6 +32,7 @@ from _harness import (
     http_get,
     machine,
     markdown_table,
+    memory_mb,
     produce_all,
     say,
     wait_for,
@@ -78,13 +78,6 @@ def customer(n: int, partitions: int, rng: random.Random, now: int) -> tuple[byt
     return cid.encode(), state_to_bytes(state)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def start(
     env: Environment, settings: Settings, log: str, timeout_s: float
 ) -> tuple[subprocess.Popen[bytes], float]:
@@ -109,7 +102,7 @@ def main() -> None:
         create_topics(empty)
         publish_definitions(empty.kafka_bootstrap, empty.topic("trigger-config"), TRIGGERS)
         proc, _ = start(env, empty, "worker-empty.log", args.timeout)
-        baseline = rss_mb(proc.pid)
+        baseline = memory_mb(proc.pid)
         env.stop(proc)
 
         settings = env.settings("recovery", partitions=parts)
@@ -131,7 +124,7 @@ def main() -> None:
         del records
 
         def measured(label: str, proc: subprocess.Popen[bytes], took: float) -> None:
-            rss = rss_mb(proc.pid)
+            rss = memory_mb(proc.pid)
             per = (rss - baseline) * 1024 / n
             rows.append([label, f"{took:.1f}", f"{rss:,.0f}", f"{per:.2f}"])
             say(f"{label}: healthy after {took:.1f}s, RSS {rss:,.0f} MB")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 import orjson
-from _harness import environment, machine, markdown_table, median, say
+from _harness import environment, machine, markdown_table, median, say, topic_totals
 from stream_throughput import events, prepared, standard_flows, stream_arguments, worker
 
 from nudge.settings import Settings
@@ -46,21 +46,8 @@ def spoil(
 
 
 def dead_letters(settings: Settings) -> int:
-    """Records on ``dead-letter``, counted by reading them (the embedded broker's high
-    watermark stops at the start of a partition's last batch)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    topic = settings.topic("dead-letter")
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "bench"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        count = 0
-        while batch := consumer.consume(num_messages=10_000, timeout=3.0):
-            count += sum(1 for message in batch if message.error() is None)
-        return count
-    finally:
-        consumer.close()
+    """Records on ``dead-letter``."""
+    return topic_totals(settings.kafka_bootstrap, settings.topic("dead-letter"))[0]
 
 
 def main() -> None:

@@ -34,10 +34,12 @@ from _harness import (
     machine,
     markdown_table,
     median,
+    memory_mb,
     metric,
     produce_all,
     say,
     steady_rate,
+    topic_totals,
     wait_for,
 )
 
@@ -177,10 +179,16 @@ def ceiling(settings: Settings, total: int, timeout_s: float) -> tuple[float, fl
 
 
 def worker(
-    env: Environment, settings: Settings, total: int, timeout_s: float, count: int = 1
+    env: Environment,
+    settings: Settings,
+    total: int,
+    timeout_s: float,
+    count: int = 1,
+    peaks_mb: list[float] | None = None,
 ) -> tuple[float, float]:
     """(steady events/s, seconds from spawn to the last event counted) of ``count``
-    workers of one app sharing the partitions, their counters summed."""
+    workers of one app sharing the partitions, their counters summed; with
+    ``peaks_mb``, each worker's peak resident memory is appended to it."""
     instances = [settings] + [
         settings.model_copy(update={"web_port": free_port()}) for _ in range(count - 1)
     ]
@@ -208,6 +216,8 @@ def worker(
             return samples[-1][1] >= total
 
         wait_for(done, f"workers to count {total} events", timeout_s, procs, interval_s=0.2)
+        if peaks_mb is not None:
+            peaks_mb.extend(memory_mb(proc.pid, "VmHWM") for proc in procs)
         return steady_rate(samples, total), samples[-1][0] - spawned
     finally:
         for proc in procs:
@@ -251,6 +261,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rates: dict[str, list[float]] = {"four kinds": [], "standard flows": []}
+    per_event: dict[str, list[float]] = {"four kinds": [], "standard flows": []}
     ceiling_rates: list[float] = []
     rows: list[list[object]] = []
     configurations = {"four kinds": TRIGGERS, "standard flows": standard_flows()}
@@ -267,6 +278,8 @@ def main() -> None:
                 w_rate, w_wall = worker(env, settings, produced, args.timeout)
                 rates[name].append(w_rate)
                 row.append(f"{w_rate:,.0f}")
+                changelog = f"{settings.topic_prefix}{settings.app_id}-customer-state-changelog"
+                per_event[name].append(topic_totals(env.bootstrap, changelog)[1] / produced)
                 say(
                     f"repeat {repeat}, {name}: {w_rate:,.0f} events/s (spawn to last event "
                     f"{w_wall:.1f}s)"
@@ -310,6 +323,10 @@ def main() -> None:
     )
     four, standard = median(rates["four kinds"]), median(rates["standard flows"])
     say(f"standard flows / four kinds: {standard / four:.1%}")
+    say(
+        "customer-state changelog bytes per input event (median): "
+        + ", ".join(f"{name} {median(values):,.0f}" for name, values in per_event.items())
+    )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@ _PRODUCT_FIELDS = (
 )  # fmt: skip
 
 
+def default_recommendations(kind: str) -> Recommendations:
+    """What a message shows when its step asks for nothing: products matching an
+    abandoned search, best sellers of an abandoned category, else best sellers."""
+    if kind == "abandoned_search":
+        return Recommendations("search", DEFAULT_RECOMMENDATIONS)
+    if kind == "abandoned_category":
+        return Recommendations("popular", DEFAULT_RECOMMENDATIONS, CURRENT_CATEGORY)
+    return Recommendations(count=DEFAULT_RECOMMENDATIONS)
+
+
 def merge_customer(command: SendCommand, profile: Mapping[str, Any] | None) -> dict[str, Any]:
     """The freshest view of the customer: Redis profile fields win over the command's."""
     customer: dict[str, Any] = dict(command.context.customer)
@@ -123,7 +133,7 @@ async def build_context(
 
     category = {"category_id": None, "name": None, **(command.context.category or {})}
 
-    wanted = command.recommendations or Recommendations(count=DEFAULT_RECOMMENDATIONS)
+    wanted = command.recommendations or default_recommendations(command.kind)
     in_category = wanted.category
     if in_category == CURRENT_CATEGORY:
         in_category = _current_category(category, carried_items, catalogue)
@@ -131,7 +141,13 @@ async def build_context(
     history = _ids(command.context.history)
     algorithm = wanted.algorithm
     recs = await recommender.recommend(
-        command.customer_id, algorithm, wanted.count, exclude, history, in_category
+        command.customer_id,
+        algorithm,
+        wanted.count,
+        exclude,
+        history,
+        in_category,
+        command.context.search_query,
     )
     recommendations = [_product(rec, {}, utm, skip) for rec in recs]
 

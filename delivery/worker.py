@@ -43,6 +43,7 @@ from nudge.delivery.retry import GiveUp, RetryPolicy, RetryState, expiry_anchor_
 from nudge.delivery.smtp import Transport
 from nudge.errors import InvalidMessage
 from nudge.models.commands import DeadLetter, DeliveryEvent, SendCommand
+from nudge.recommender.search import CatalogSearch, SearchRecommender
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 
@@ -106,7 +107,12 @@ class DeliveryWorker:
             triggers,
             clock,
             self.ledger,
-            recommender or PopularRecommender(shared_state),
+            # ``search`` wraps whichever recommender serves the other algorithms.
+            SearchRecommender(
+                recommender or PopularRecommender(shared_state),
+                shared_state,
+                CatalogSearch(shared_state, clock),
+            ),
             self.metrics,
         )
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="how long SIGTERM may take to stop a worker"
     )
     max_payload_bytes: int = Field(default=64 * 1024, gt=0)
+    fetch_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="input bytes a worker fetches per partition at once (bounds its memory)",
+    )
 
     # Stream worker
     store: str = "memory://"

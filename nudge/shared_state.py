@@ -7,11 +7,14 @@ the catalogue, which is keyed by product and so is not co-partitioned with custo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+
+#: Products remembered per search word, the best sellers after it.
+CONVERSIONS_KEPT = 500
 
 
 class SharedState:
@@ -62,9 +65,22 @@ class SharedState:
 
     # -- catalogue -------------------------------------------------------
     async def put_products(self, products: Iterable[Mapping[str, Any]]) -> None:
+        """Upsert catalogue records; the catalogue's version moves with every change, so
+        that readers keeping a derived index (the search) know to rebuild it."""
         mapping = {p["product_id"]: orjson.dumps(dict(p)) for p in products}
         if mapping:
-            await self.redis.hset(self.key("catalog"), mapping=mapping)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(self.key("catalog"), mapping=mapping)
+            pipe.incr(self.key("catalog-version"))
+            await pipe.execute()
+
+    async def catalog_version(self) -> int:
+        return int(await self.redis.get(self.key("catalog-version")) or 0)
+
+    async def all_products(self, page: int = 5000) -> AsyncIterator[dict[str, Any]]:
+        """Every catalogue record, a page of the hash at a time (HSCAN: no long block)."""
+        async for _, raw in self.redis.hscan_iter(self.key("catalog"), count=page):
+            yield orjson.loads(raw)
 
     async def get_products(self, product_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(dict.fromkeys(product_ids))
@@ -94,12 +110,44 @@ class SharedState:
                 pipe.ltrim(self.key("repurchase", pid), 0, keep - 1)
             await pipe.execute()
 
-    async def bump_popularity(self, weights: Mapping[str, float]) -> None:
-        if weights:
-            pipe = self.redis.pipeline(transaction=False)
-            for pid, weight in weights.items():
-                pipe.zincrby(self.key("popular"), weight, pid)
-            await pipe.execute()
+    async def bump_popularity(
+        self,
+        weights: Mapping[str, float],
+        conversions: Mapping[tuple[str, str], float] | None = None,
+    ) -> None:
+        """Add to products' popularity and, with ``conversions``, to what was bought after
+        searches per word, ``{(stem, product id): count}``, in one round trip. Each
+        word keeps its ``CONVERSIONS_KEPT`` best products."""
+        if not weights and not conversions:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for pid, weight in weights.items():
+            pipe.zincrby(self.key("popular"), weight, pid)
+        terms = set()
+        for (term, pid), count in (conversions or {}).items():
+            pipe.zincrby(self.key("searched", term), count, pid)
+            terms.add(term)
+        for term in terms:
+            pipe.zremrangebyrank(self.key("searched", term), 0, -CONVERSIONS_KEPT - 1)
+        await pipe.execute()
+
+    async def search_conversions(
+        self, terms: Iterable[str], per_term: int = 50
+    ) -> dict[str, float]:
+        """What shoppers bought after searching these words: product id -> count, summed
+        over the words."""
+        unique = list(dict.fromkeys(terms))
+        if not unique:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for term in unique:
+            pipe.zrevrange(self.key("searched", term), 0, per_term - 1, withscores=True)
+        bought: dict[str, float] = {}
+        for rows in await pipe.execute():
+            for pid, score in rows:
+                name = pid.decode() if isinstance(pid, bytes) else str(pid)
+                bought[name] = bought.get(name, 0.0) + float(score)
+        return bought
 
     async def popular(
         self,

@@ -43,9 +43,10 @@ class SwappableRecommender:
         exclude: Sequence[str],
         history: Sequence[str] = (),
         category: str | None = None,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:
         return await self.current.recommend(
-            customer_id, algorithm, count, exclude, history, category
+            customer_id, algorithm, count, exclude, history, category, query
         )
 
 

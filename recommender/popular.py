@@ -24,10 +24,12 @@ class Recommender(Protocol):
         exclude: Sequence[str],
         history: Sequence[str] = (),
         category: str | None = None,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:
         """``history``: the customer's recent product ids, oldest first, when known.
         ``category``: for ``popular``, a category id to pick best sellers from (its
-        subcategories included); the list is topped up from all categories."""
+        subcategories included); the list is topped up from all categories.
+        ``query``: for ``search``, what the customer searched for."""
         ...
 
 
@@ -61,6 +63,7 @@ class PopularRecommender:
         exclude: Sequence[str],
         history: Sequence[str] = (),
         category: str | None = None,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:
         picked: list[dict[str, Any]] = []
         if algorithm == "recently_viewed" and history:

@@ -51,13 +51,14 @@ class ModelRecommender:
         exclude: Sequence[str],
         history: Sequence[str] = (),
         category: str | None = None,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:
         if count <= 0:
             return []
         if algorithm not in ALGORITHMS:
             if self.fallback is not None:
                 return await self.fallback.recommend(
-                    customer_id, algorithm, count, exclude, history, category
+                    customer_id, algorithm, count, exclude, history, category, query
                 )
             algorithm = "personal"
         if algorithm == "popular":

@@ -118,7 +118,7 @@ def create_app(
         broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 5),
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=5000,
-        consumer_max_fetch_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=settings.fetch_max_bytes,
         stream_buffer_maxsize=16384,
         table_standby_replicas=0,
         producer_linger=0.005,

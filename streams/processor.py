@@ -10,7 +10,6 @@ not skipped: see ``streams.waiting`` and ``streams.views``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -38,6 +37,7 @@ from nudge.streams.metrics import StreamMetrics
 from nudge.streams.repurchase import RepurchaseStats
 from nudge.streams.scheduler import DueIndex
 from nudge.streams.seller_side import SellerSide
+from nudge.streams.shop_signals import ShopSignals
 from nudge.streams.table import StateStore
 from nudge.streams.views import CustomerViews
 from nudge.streams.waiting import until_available
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes | None, Any, int], Any]
 Event = ClickEvent | OrderEvent | CustomerEvent | CatalogSignal
-POPULARITY = {"product_view": 1.0, "cart_add": 3.0, "order": 5.0}
 
 
 class Processor:
@@ -84,8 +83,7 @@ class Processor:
         self._warned: set[tuple[str, str]] = set()
         self.views = CustomerViews(shared, store.get, self.waits, applied)
         self.due = DueIndex()
-        self._weights: dict[str, float] = {}
-        self._popularity: asyncio.Task[None] | None = None
+        self.signals = ShopSignals(shared)
         #: the product side of the catalogue triggers, when the app wires one
         self.catalog: CatalogJoin | None = None
         #: the seller side of a marketplace, when the app wires one
@@ -188,12 +186,8 @@ class Processor:
                 catalog.forget(interests)  # the replayed batch sends them again
             raise
         self.applied(messages)
-        weights = self._weights
         for _, event in decoded:
-            weight = POPULARITY.get(event.type)
-            product_id = getattr(event, "product_id", None)
-            if weight and product_id:
-                weights[product_id] = weights.get(product_id, 0.0) + weight
+            self.signals.saw(event.type, getattr(event, "product_id", None))
 
     async def on_orders(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
@@ -211,12 +205,10 @@ class Processor:
             await self.sellers.publish(self.sellers.sales([e for _, e in decoded]))
         await self._durable()
         self.applied(messages)
-        weights = self._weights
         for _, event in decoded:
             if isinstance(event, OrderEvent) and event.type == "order_placed":
-                for item in event.items:
-                    pid = item.product_id
-                    weights[pid] = weights.get(pid, 0.0) + POPULARITY["order"]
+                state = self.store.get(event.customer_id.encode())
+                self.signals.ordered(state.searches if state else (), event)
 
     async def on_customers(self, messages: Sequence[Any], decode: Decoder, topic: str) -> None:
         decoded = self.decode_batch(messages, decode, topic)
@@ -250,26 +242,9 @@ class Processor:
         self.applied(messages)
 
     async def flush_popularity(self) -> None:
-        """Write the popularity counted since the last call, as one Redis pipeline.
-
-        Popularity is a best-effort signal: it is batched per interval, off the
-        event path; counts whose write fails are added back for the next interval,
-        and a crash loses at most one interval of counts.
-        """
-        if self._popularity is not None and not self._popularity.done():
-            return  # the previous write is still in flight; its successor waits a tick
-        weights, self._weights = self._weights, {}
-        if weights:
-            self._popularity = asyncio.create_task(self._bump_popularity(weights))
+        """Write the shop signals and repurchase intervals counted since the last call."""
+        await self.signals.flush()
         await self.repurchases.flush()
-
-    async def _bump_popularity(self, weights: dict[str, float]) -> None:
-        try:
-            await self.shared.bump_popularity(weights)
-        except Exception as exc:
-            log.warning("popularity update failed, kept for the next interval: %s", exc)
-            for pid, weight in weights.items():
-                self._weights[pid] = self._weights.get(pid, 0.0) + weight
 
     def _products_needing_categories(self, decoded: Sequence[tuple[Any, Event]]) -> set[str]:
         """The products of the batch's orders, when a category flow is on: an order

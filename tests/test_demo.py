@@ -265,9 +265,14 @@ def test_demo_triggers_fire_within_a_minute() -> None:
     assert all(t.delay <= 30_000 for t in triggers)
     cart = next(t for t in triggers if t.kind == "abandoned_cart")
     assert cart.follow_up is not None and cart.follow_up.delay <= 60_000
-    for t in triggers:
-        assert t.recommendations is not None and t.recommendations.algorithm == "popular"
-        assert t.recommendations.count == 4
+    wanted = {t.kind: t.recommendations for t in triggers}
+    for recommendations in wanted.values():
+        # The demo has no trained model: only the algorithms that need none.
+        assert recommendations is not None and recommendations.algorithm in ("popular", "search")
+        assert recommendations.count == 4
+    search, category = wanted["abandoned_search"], wanted["abandoned_category"]
+    assert search is not None and search.algorithm == "search", "products matching the query"
+    assert category is not None and category.category == "current", "the browsed category's"
 
 
 def test_production_triggers_have_realistic_delays() -> None:

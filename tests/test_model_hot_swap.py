@@ -36,6 +36,7 @@ class Initial:
         self, customer_id: str, algorithm: str, count: int, exclude: Sequence[str],
         history: Sequence[str] = (),
         category: str | None = None,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
         return [{"product_id": "popular"}]
 

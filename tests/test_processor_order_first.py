@@ -108,3 +108,37 @@ async def test_an_order_applied_before_the_category_view_it_answers(shared: Shar
     assert state is not None
     assert [s.value for s in state.bought_categories] == ["shoes"]
     assert state.runs == (), "the view was answered by the order applied before it"
+
+
+async def test_an_order_after_a_search_counts_towards_the_searched_words(
+    shared: SharedState,
+) -> None:
+    clock = ManualClock()
+    registry = TriggerRegistry()
+    registry.apply_record(b"search", orjson.dumps({"id": "search", "kind": "abandoned_search"}))
+    store = MemoryStore()
+    processor = Processor(
+        store=store,  # type: ignore[arg-type]
+        registry=registry,
+        shared=shared,
+        dead_letters=NoLetters(),  # type: ignore[arg-type]
+        send_command=lambda command: None,
+        clock=clock,
+        metrics=StreamMetrics(),
+        max_payload_bytes=65536,
+    )
+    now = clock.now_ms()
+    search = {"event_id": "s1", "customer_id": "gil", "ts": now - 60_000, "type": "search",
+              "query": "trail shoes"}  # fmt: skip
+    order = {"event_id": "o2", "customer_id": "gil", "ts": now, "type": "order_placed",
+             "order_id": "o-2", "total": 89.0, "currency": "EUR",
+             "items": [{"product_id": "p1", "quantity": 1, "price": 89.0}]}  # fmt: skip
+    await processor.on_clicks([Record(orjson.dumps(search), b"gil", "clickstream", 0)],
+                              codec.decode_click, "clickstream")  # fmt: skip
+    await processor.on_orders([Record(orjson.dumps(order), b"gil", "orders", 0)],
+                              codec.decode_order, "orders")  # fmt: skip
+    await processor.flush_popularity()
+    assert processor.signals._writing is not None
+    await processor.signals._writing
+    assert await shared.search_conversions(["trail", "shoe"]) == {"p1": 2.0}, "once per word"
+    assert await shared.popular_ids(0, 5) == ["p1"]

@@ -146,6 +146,7 @@ async def test_adapter_hands_unserved_algorithms_to_the_fallback(model: ItemKNN)
             exclude: Sequence[str],
             history: Sequence[str] = (),
             category: str | None = None,
+            query: str | None = None,
         ) -> list[dict[str, Any]]:
             calls.append((customer_id, algorithm, count))
             return [{"product_id": "fallback"}]

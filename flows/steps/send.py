@@ -19,15 +19,19 @@ from nudge.models.message import BUILT_IN_TEMPLATES, Message, MessageContext, Pr
 from nudge.models.message import Recommendations as MessageRecommendations
 from nudge.models.state import CustomerState, FlowMark, Run
 
-ALGORITHMS = ("popular", "similar", "personal", "also_bought", "recently_viewed")
+ALGORITHMS = ("popular", "similar", "personal", "also_bought", "recently_viewed", "search")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 POOL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
+if TYPE_CHECKING:
+    Algorithm = str
+else:  # the names listed once, above
+    Algorithm = Literal[ALGORITHMS]
+
+
 class Recommendations(Strict):
-    algorithm: Literal["popular", "similar", "personal", "also_bought", "recently_viewed"] = (
-        "popular"
-    )
+    algorithm: Algorithm = "popular"
     count: int = Field(4, ge=1, le=50)
     #: for ``popular``: a category id, or ``"current"`` for the message's own category
     category: str | None = Field(None, min_length=1)
