@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="how long SIGTERM may take to stop a worker"
     )
     max_payload_bytes: int = Field(default=64 * 1024, gt=0)
+    batch_max_records: int = Field(
+        default=20_000,
+        ge=1,
+        description="records the stream worker folds in one batch at most",
+    )
     fetch_max_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=64 * 1024,

@@ -30,10 +30,6 @@ class ShutdownDeadline:
         self._timer.daemon = True
         self._timer.start()
 
-    def disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
     def _expire(self) -> None:
         sys.stderr.write(
             f"{self.what} did not stop within {self.timeout_s:g} s "

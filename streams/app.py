@@ -117,7 +117,7 @@ def create_app(
         broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
         broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 5),
         consumer_auto_offset_reset="earliest",
-        broker_max_poll_records=5000,
+        broker_max_poll_records=settings.batch_max_records,
         consumer_max_fetch_size=settings.fetch_max_bytes,
         stream_buffer_maxsize=16384,
         table_standby_replicas=0,
