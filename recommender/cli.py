@@ -6,12 +6,16 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from nudge.durations import parse_duration_ms
 from nudge.errors import ConfigError, NudgeError
+
+if TYPE_CHECKING:
+    from nudge.recommender.training import TrainParams
 
 
 def parse_duration(text: str) -> float | None:
@@ -74,10 +78,24 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option("--weight", "weights", multiple=True, help="Event weight override, TYPE=WEIGHT.")
 @click.option(
     "--weighting",
-    type=click.Choice(["bm25", "none"]),
+    type=click.Choice(["bm25", "tfidf", "none"]),
     default="bm25",
     show_default=True,
     help="Weighting of the customer x product matrix before the cosine.",
+)
+@click.option(
+    "--tune-budget",
+    default="60s",
+    show_default=True,
+    help="Time to choose weighting, K, shrink and half-life on the latest interactions "
+    "(settings given explicitly are kept).",
+)
+@click.option("--no-tune", is_flag=True, help="Train with the given settings as they are.")
+@click.option(
+    "--holdout-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Tune on the last N days (default: each customer's last moment).",
 )
 @click.option(
     "--catalog",
@@ -96,6 +114,9 @@ def train_command(
     shrink: float,
     weights: tuple[str, ...],
     weighting: str,
+    tune_budget: str,
+    no_tune: bool,
+    holdout_days: float | None,
     catalog: str | None,
 ) -> None:
     """Learn an item-similarity model from interactions.
@@ -112,6 +133,7 @@ def train_command(
     from nudge.recommender.data import ReadStats, read_interactions
     from nudge.recommender.model import ItemKNN
     from nudge.recommender.training import Interactions, TrainParams
+    from nudge.recommender.tuning_cli import parse_budget, tuned
 
     if (interactions_path is None) == (not from_topics):
         raise click.UsageError("give exactly one of --interactions PATH and --from-topics")
@@ -134,6 +156,8 @@ def train_command(
         shrink=shrink,
         weighting=weighting,
     )
+    budget_s = 0.0 if no_tune else parse_budget(tune_budget)
+    fixed = _explicit(params)
     problems = ""
     categories: dict[str, list[str]] = {}
     try:
@@ -172,8 +196,13 @@ def train_command(
             categories = categories_from_feed(catalog)
         if categories:
             click.echo(f"categories of {len(categories)} products", err=True)
+        tuning = None
+        if budget_s > 0:
+            params, tuning = tuned(data, params, budget_s, fixed, holdout_days)
         with tqdm(total=len(data.item_ids), desc="training", unit=" items", file=sys.stderr) as bar:
             model = ItemKNN.fit(data, params, bar.update, categories)
+        if tuning is not None:
+            model.metadata["tuning"] = tuning
         target = out if out is not None else Path(".nudge/models") / model.model_version
         model.save(target)
     except NudgeError as exc:
@@ -186,6 +215,26 @@ def train_command(
         f"{model.memory_bytes / 2**20:.1f} MiB of arrays"
     )
     click.echo(f"written to {target}")
+
+
+#: ``nudge train``'s options that tuning would otherwise choose, by the setting they fix.
+_TUNED_OPTIONS = {
+    "k": "k",
+    "shrink": "shrink",
+    "weighting": "weighting",
+    "half_life": "half_life_s",
+}
+
+
+def _explicit(params: TrainParams) -> dict[str, Any]:
+    """The tuned settings the command line gave explicitly: tuning keeps them."""
+    context = click.get_current_context()
+    given = {
+        setting
+        for option, setting in _TUNED_OPTIONS.items()
+        if context.get_parameter_source(option) is ParameterSource.COMMANDLINE
+    }
+    return {name: getattr(params, name) for name in given}
 
 
 def _histories(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""Item-item similarities: BM25 weighting, shrunk cosine, top-k, and the serving matrix.
+"""Item-item similarities: TF-IDF or BM25 weighting, shrunk cosine, top-k, and the serving matrix.
 
 ``X.T @ X`` is computed in chunks of item rows whose size is bounded by an upper estimate
 of the number of products each row creates, so memory stays bounded on catalogues with
@@ -37,6 +37,16 @@ def bm25_weight(matrix: sp.csr_matrix, k1: float, b: float) -> sp.csr_matrix:
     per_entry = np.repeat(length_norm, np.diff(matrix.indptr))
     x = matrix.data
     data = x * (k1 + 1.0) / (k1 * per_entry + x) * idf[matrix.indices]
+    return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
+def tfidf_weight(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """TF-IDF over a customer x item matrix: customers are the documents, so an item
+    that everybody touches says less about a customer's taste than a rare one."""
+    n_customers = max(matrix.shape[0], 1)
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    idf = np.maximum(np.log(n_customers) - np.log1p(df), 1e-6)
+    data = matrix.data * idf[matrix.indices]
     return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 

@@ -3,10 +3,11 @@
 The customer x item matrix ``X`` holds, per customer and product, the sum of the event
 weights (view 1, cart add 3, purchase 5 by default), each decayed by
 ``0.5 ** (age / half_life)`` where the age is measured from the newest interaction.
-With ``weighting="bm25"`` (the default) ``X`` is then BM25-weighted, customers being the
-documents. Similarities are ``sim(i, j) = X[:, i] · X[:, j] / (‖X[:, i]‖ ‖X[:, j]‖ +
-shrink)``; only the ``k`` most similar neighbours of each item are kept (see
-:mod:`recommender.similarity` for the ``target`` and ``source`` neighbourhoods).
+With ``weighting="bm25"`` (the default) ``X`` is then BM25-weighted, or with ``"tfidf"``
+TF-IDF-weighted, customers being the documents. Similarities are
+``sim(i, j) = X[:, i] · X[:, j] / (‖X[:, i]‖ ‖X[:, j]‖ + shrink)``; only the ``k`` most
+similar neighbours of each item are kept (see :mod:`recommender.similarity` for the
+``target`` and ``source`` neighbourhoods).
 
 ``also_bought`` gets its own similarities, from purchases alone; ``popular`` gets a
 global and a per-category list over the last ``popular_window_s`` of the data.
@@ -29,6 +30,7 @@ from nudge.recommender.similarity import (
     bm25_weight,
     cosine_top_k,
     serving_rows,
+    tfidf_weight,
     top_k_rows,
 )
 
@@ -47,7 +49,7 @@ DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = {
 }
 #: Event types that are purchases: they also feed ``also_bought``.
 PURCHASE_TYPES = frozenset({"purchase", "order", "transaction"})
-WEIGHTINGS = frozenset({"none", "bm25"})
+WEIGHTINGS = frozenset({"none", "tfidf", "bm25"})
 NEIGHBOURHOODS = frozenset({"target", "source"})
 
 
@@ -198,6 +200,8 @@ def similarities(
     """The serving neighbour lists of ``matrix``'s items under ``params``."""
     if params.weighting == "bm25":
         matrix = bm25_weight(matrix, params.bm25_k1, params.bm25_b)
+    elif params.weighting == "tfidf":
+        matrix = tfidf_weight(matrix)
     neighbours = cosine_top_k(matrix, params.k, params.shrink, params.chunk_budget, progress)
     if params.neighbourhood == "target":
         cap = None if params.fan_out is None else int(params.fan_out * params.k)

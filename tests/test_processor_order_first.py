@@ -64,6 +64,24 @@ class NoLetters:
         return None
 
 
+def processor_for(
+    definition: dict[str, Any], shared: SharedState, store: MemoryStore, clock: ManualClock
+) -> Processor:
+    """A processor with one flow, its state in ``store``, sending nowhere."""
+    registry = TriggerRegistry()
+    registry.apply_record(definition["id"].encode(), orjson.dumps(definition))
+    return Processor(
+        store=store,  # type: ignore[arg-type]
+        registry=registry,
+        shared=shared,
+        dead_letters=NoLetters(),  # type: ignore[arg-type]
+        send_command=lambda command: None,
+        clock=clock,
+        metrics=StreamMetrics(),
+        max_payload_bytes=65536,
+    )
+
+
 @pytest.fixture
 async def shared(redis_url: str) -> AsyncIterator[SharedState]:
     client = aioredis.from_url(redis_url)
@@ -78,20 +96,9 @@ async def shared(redis_url: str) -> AsyncIterator[SharedState]:
 
 async def test_an_order_applied_before_the_category_view_it_answers(shared: SharedState) -> None:
     clock = ManualClock()
-    registry = TriggerRegistry()
-    definition = {"id": "category", "kind": "abandoned_category", "delay": 60}
-    registry.apply_record(b"category", orjson.dumps(definition))
     store = MemoryStore()
-    processor = Processor(
-        store=store,  # type: ignore[arg-type]
-        registry=registry,
-        shared=shared,
-        dead_letters=NoLetters(),  # type: ignore[arg-type]
-        send_command=lambda command: None,
-        clock=clock,
-        metrics=StreamMetrics(),
-        max_payload_bytes=65536,
-    )
+    definition = {"id": "category", "kind": "abandoned_category", "delay": 60}
+    processor = processor_for(definition, shared, store, clock)
     now = clock.now_ms()
     view = {"event_id": "v1", "customer_id": "fay", "ts": now - 5, "type": "category_view",
             "category_id": "shoes"}  # fmt: skip
@@ -114,19 +121,8 @@ async def test_an_order_after_a_search_counts_towards_the_searched_words(
     shared: SharedState,
 ) -> None:
     clock = ManualClock()
-    registry = TriggerRegistry()
-    registry.apply_record(b"search", orjson.dumps({"id": "search", "kind": "abandoned_search"}))
-    store = MemoryStore()
-    processor = Processor(
-        store=store,  # type: ignore[arg-type]
-        registry=registry,
-        shared=shared,
-        dead_letters=NoLetters(),  # type: ignore[arg-type]
-        send_command=lambda command: None,
-        clock=clock,
-        metrics=StreamMetrics(),
-        max_payload_bytes=65536,
-    )
+    definition = {"id": "search", "kind": "abandoned_search"}
+    processor = processor_for(definition, shared, MemoryStore(), clock)
     now = clock.now_ms()
     search = {"event_id": "s1", "customer_id": "gil", "ts": now - 60_000, "type": "search",
               "query": "trail shoes"}  # fmt: skip
