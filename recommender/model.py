@@ -27,6 +27,8 @@ from nudge.recommender.model_check import check_arrays
 from nudge.recommender.training import Interactions, TrainedArrays, TrainParams, train
 
 ALGORITHMS = frozenset({"personal", "similar", "also_bought", "popular"})
+#: Best sellers a popularity blend adds as candidates.
+BLEND_POOL = 200
 
 
 def _iso(ts: float) -> str:
@@ -77,6 +79,18 @@ class ItemKNN:
         self.history_half_life: float | None = params.get("history_half_life", 5.0)
         self.max_history = int(params.get("max_history", 50))
         self.similar_seeds = int(params.get("similar_seeds", 3))
+        self.popularity_blend = float(params.get("popularity_blend", 0.0))
+        pool = self.popular_items[:BLEND_POOL].astype(np.int64)
+        top = float(self.popular_scores[0]) if self.popular_scores.size else 0.0
+        self.blend_items = pool
+        # Strictly decreasing in best-seller order, so equal sales never tie: the batch
+        # path's top-k cut and a single call then rank them alike.
+        self.blend_scores = (
+            self.popular_scores[: pool.size].astype(np.float64) / top * self.popularity_blend
+            - np.arange(pool.size) * 1e-9
+            if top > 0
+            else np.zeros(pool.size)
+        )
         self.item_ids: list[str] = (
             list(item_ids) if item_ids is not None else self.item_ids_array.tolist()
         )
@@ -256,6 +270,8 @@ class ItemKNN:
     ) -> list[int]:
         """Up to ``k`` scored candidates, best first (ties: lower item code)."""
         items, totals = self._score(seeds, weights, algorithm)
+        if algorithm == "personal" and self.popularity_blend > 0:
+            items, totals = self._blended(items, totals)
         if banned and items.size:
             keep = ~np.isin(items, np.fromiter(banned, dtype=np.int64, count=len(banned)))
             items, totals = items[keep], totals[keep]
@@ -265,6 +281,17 @@ class ItemKNN:
         order = np.lexsort((items, -totals))
         ranked: list[int] = items[order].tolist()
         return ranked
+
+    def _blended(self, items: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Similarity over the customer's best, plus the blend of the best sellers'
+        popularity (``TrainParams.popularity_blend``)."""
+        if not totals.size or totals.max() <= 0:
+            return items, totals  # a cold customer: the best sellers' fill, as without
+        totals = totals * (1.0 / totals.max())  # as the batch path's row scaling
+        merged = np.concatenate([items, self.blend_items])
+        scores = np.concatenate([totals, self.blend_scores])
+        unique, inverse = np.unique(merged, return_inverse=True)
+        return unique, np.bincount(inverse, weights=scores)
 
     def _category_items(self, category: str | None) -> list[int]:
         code = self._categories.get(category) if category is not None else None

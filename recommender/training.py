@@ -72,6 +72,9 @@ class TrainParams:
     popular_count: int = 1000
     popular_per_category: int = 100
     history_half_life: float | None = 5.0
+    #: ``personal`` at serving: each candidate's score over the customer's best, plus
+    #: this much of its popularity over the best seller's (0: similarity alone)
+    popularity_blend: float = 0.0
     max_history: int = 50
     similar_seeds: int = 3
     chunk_budget: int = 10_000_000
@@ -95,6 +98,8 @@ class TrainParams:
             raise ValueError("bm25_k1 must be positive and bm25_b within [0, 1]")
         if self.fan_out is not None and self.fan_out < 1:
             raise ValueError("fan_out must be at least 1 (or None)")
+        if self.popularity_blend < 0:
+            raise ValueError("popularity_blend cannot be negative")
         if self.popular_count < 1 or self.popular_per_category < 1:
             raise ValueError("popular_count and popular_per_category must be positive")
 

@@ -10,8 +10,9 @@ the data, by time, and picks the settings that best predict it:
   NDCG@10 of ``personal`` against each held-out customer's *new* products (those not
   in their history: the history is never recommended), with the evaluation's own
   ``metrics``;
-* candidates come from ``SPACE`` (weighting, K, shrink, time decay), the defaults
-  first, then in a seeded random order until the time budget is spent.
+* candidates come from ``SPACE`` (weighting, K, shrink, time decay, a blend with
+  popularity), the defaults first, then in a seeded random order until the time
+  budget is spent.
 
 The caller refits the chosen settings on everything; the holdout only ever chooses.
 """
@@ -41,9 +42,10 @@ SPACE: dict[str, list[dict[str, Any]]] = {
         {"weighting": "bm25", "bm25_k1": 1.2, "bm25_b": 0.75},
         {"weighting": "bm25", "bm25_k1": 100.0, "bm25_b": 0.8},
     ],
-    "k": [{"k": k} for k in (20, 50, 100, 200, 400)],
+    "k": [{"k": k} for k in (20, 50, 100, 200, 400, 800)],
     "shrink": [{"shrink": s} for s in (0.0, 10.0, 50.0, 100.0)],
     "half_life_s": [{"half_life_s": h} for h in (None, 7 * DAY_S, 30 * DAY_S, 90 * DAY_S)],
+    "popularity_blend": [{"popularity_blend": b} for b in (0.0, 0.1, 0.3, 1.0)],
 }
 #: Held-out customers scored per candidate at most (a seeded sample): enough to rank
 #: settings, few enough for a budget of a minute on a large shop.

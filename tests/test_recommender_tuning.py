@@ -62,7 +62,8 @@ def test_tuning_fits_only_what_came_before_the_holdout(monkeypatch: pytest.Monke
         return real_fit(train, params, *args)
 
     monkeypatch.setattr(ItemKNN, "fit", staticmethod(spying_fit))
-    tune(data, TrainParams(), budget_s=60, fixed={"k": 20, "shrink": 10.0, "half_life_s": None})
+    fixed = {"k": 20, "shrink": 10.0, "half_life_s": None, "popularity_blend": 0.0}
+    tune(data, TrainParams(), budget_s=60, fixed=fixed)
     assert len(fitted) == 4, "one fit per weighting; the rest was fixed"
     for train in fitted:
         assert np.all(train.ts < last[train.customers]), "a customer's last moment leaked"
@@ -79,7 +80,7 @@ def test_the_budget_bounds_the_search_and_the_defaults_come_first() -> None:
     kept = tune(data, TrainParams(), 60, fixed={"k": 30, "shrink": 0.0, "weighting": "none"})
     assert {t.settings["k"] for t in kept.trials} == {30}
     assert {t.settings["weighting"] for t in kept.trials} == {"none"}
-    assert len(kept.trials) == 4, "the four half-lives"
+    assert len(kept.trials) == 4 * 4, "the half-lives and popularity blends"
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("2m", 120), ("90", 90), ("1h", 3600)])
@@ -103,7 +104,7 @@ def test_train_tunes_reports_and_keeps_what_it_chose(tmp_path: Path) -> None:
     for name, value in found["chosen"].items():
         assert model.metadata["params"][name] == value, "the chosen settings are trained"
     assert found["validation_ndcg@10"] >= found["default_ndcg@10"]
-    assert len(found["trials"]) == 4 * 4 * 4  # weighting x shrink x half-life
+    assert len(found["trials"]) == 4 * 4 * 4 * 4  # weighting, shrink, half-life, blend
     json.dumps(found)  # plain JSON in the model's metadata
 
     plain = tmp_path / "plain"
@@ -122,3 +123,20 @@ def test_a_bad_budget_is_named(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--tune-budget" in result.output and "'soon'" in result.output
+
+
+def test_a_popularity_blend_lifts_best_sellers_the_same_in_batch_and_alone() -> None:
+    data = synthetic.interactions(SPEC)
+    plain = ItemKNN.fit(data, TrainParams(k=20))
+    blended = ItemKNN.fit(data, TrainParams(k=20, popularity_blend=5.0))
+    history = ["p0", "p1"]
+    best = set(plain.popular(5, exclude=history))
+
+    def sellers(model: ItemKNN) -> int:
+        return len(best.intersection(model.recommend(history, 5)))
+
+    assert sellers(blended) > sellers(plain), "a strong blend brings in best sellers"
+    histories = [["p0"], ["p7", "p8"], [], ["p12"]]
+    for model in (plain, blended, ItemKNN.fit(data, TrainParams(k=20, popularity_blend=0.3))):
+        alone = [model.recommend(h, 5) for h in histories]
+        assert model.recommend_batch(histories, 5) == alone
