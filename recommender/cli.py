@@ -84,6 +84,13 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
     help="Weighting of the customer x product matrix before the cosine.",
 )
 @click.option(
+    "--popularity-blend",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Share of best-seller popularity added to personal scores.",
+)
+@click.option(
     "--tune-budget",
     default="60s",
     show_default=True,
@@ -114,6 +121,7 @@ def train_command(
     shrink: float,
     weights: tuple[str, ...],
     weighting: str,
+    popularity_blend: float,
     tune_budget: str,
     no_tune: bool,
     holdout_days: float | None,
@@ -155,6 +163,7 @@ def train_command(
         k=k,
         shrink=shrink,
         weighting=weighting,
+        popularity_blend=popularity_blend,
     )
     budget_s = 0.0 if no_tune else parse_budget(tune_budget)
     fixed = _explicit(params)
@@ -223,6 +232,7 @@ _TUNED_OPTIONS = {
     "shrink": "shrink",
     "weighting": "weighting",
     "half_life": "half_life_s",
+    "popularity_blend": "popularity_blend",
 }
 
 

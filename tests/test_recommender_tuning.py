@@ -93,7 +93,7 @@ def test_train_tunes_reports_and_keeps_what_it_chose(tmp_path: Path) -> None:
     out = tmp_path / "model"
     result = CliRunner().invoke(
         main, ["train", "--interactions", str(data), "--out", str(out), "--k", "20",
-               "--tune-budget", "30s"],
+               "--popularity-blend", "0", "--tune-budget", "30s"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "validation: each customer's last moment" in result.stderr
@@ -104,7 +104,8 @@ def test_train_tunes_reports_and_keeps_what_it_chose(tmp_path: Path) -> None:
     for name, value in found["chosen"].items():
         assert model.metadata["params"][name] == value, "the chosen settings are trained"
     assert found["validation_ndcg@10"] >= found["default_ndcg@10"]
-    assert len(found["trials"]) == 4 * 4 * 4 * 4  # weighting, shrink, half-life, blend
+    assert {t["popularity_blend"] for t in found["trials"]} == {0.0}, "given: kept"
+    assert len(found["trials"]) == 4 * 4 * 4  # weighting x shrink x half-life
     json.dumps(found)  # plain JSON in the model's metadata
 
     plain = tmp_path / "plain"
