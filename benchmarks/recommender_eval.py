@@ -180,7 +180,7 @@ def by_time(dataset: str, protocol: Any, budget_s: float, with_implicit: bool) -
     data = load_instacart() if dataset == "instacart" else inter_interactions(fetch_ml100k())
     print(f"{dataset}: {len(data)} interactions, {data.n_customers} customers; {protocol}")
     methods = [
-        temporal.tuned_method(budget_s),
+        temporal.tuned_method(budget_s, on_chosen=lambda chosen: print(f"tuned: {chosen}")),
         temporal.defaults_method(),
         popularity_method(),
     ]

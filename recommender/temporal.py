@@ -15,7 +15,7 @@ settings and the test is scored once.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Literal
 
@@ -112,17 +112,28 @@ def defaults_method(name: str = "nudge, default settings") -> Method:
     return Method(name, {"defaults": partial(fit_itemknn, entry=DEFAULTS)})
 
 
-def fit_tuned(split: Split, k: int, budget_s: float) -> tuple[Ranker, float]:
+def fit_tuned(
+    split: Split,
+    k: int,
+    budget_s: float,
+    on_chosen: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Ranker, float]:
     """``nudge train`` as shipped: tuning on the training part's own latest moment
     (``split.train`` is all it is given), then the chosen settings fitted on it."""
     began = time.perf_counter()
     chosen = tune(split.train, TrainParams(), budget_s).best.settings
+    if on_chosen is not None:
+        on_chosen(chosen)
     rank, _ = fit_itemknn(split, k, {**DEFAULTS, **chosen})
     return rank, time.perf_counter() - began
 
 
-def tuned_method(budget_s: float, name: str = "nudge, tuned (default)") -> Method:
-    return Method(name, {"tuned": partial(fit_tuned, budget_s=budget_s)})
+def tuned_method(
+    budget_s: float,
+    name: str = "nudge, tuned (default)",
+    on_chosen: Callable[[dict[str, Any]], None] | None = None,
+) -> Method:
+    return Method(name, {"tuned": partial(fit_tuned, budget_s=budget_s, on_chosen=on_chosen)})
 
 
 def evaluate_by_time(

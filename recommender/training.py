@@ -72,6 +72,9 @@ class TrainParams:
     popular_count: int = 1000
     popular_per_category: int = 100
     history_half_life: float | None = 5.0
+    #: similarities from who touched what, not how much or how lately (event weights and
+    #: decay then only rank popularity)
+    binary: bool = False
     #: ``personal`` at serving: each candidate's score over the customer's best, plus
     #: this much of its popularity over the best seller's (0: similarity alone)
     popularity_blend: float = 0.0
@@ -257,6 +260,8 @@ def train(
     n_items = len(data.item_ids)
     decayed = decayed_weights(data, params.half_life_s)
     matrix = interaction_matrix(data, params.half_life_s, weights=decayed)
+    if params.binary:
+        matrix.data[:] = 1.0
     neighbours = similarities(matrix, params, progress)
     bought = _empty_neighbours(n_items)
     if data.purchases is not None and data.purchases.any():

@@ -10,19 +10,18 @@ the data, by time, and picks the settings that best predict it:
   NDCG@10 of ``personal`` against each held-out customer's *new* products (those not
   in their history: the history is never recommended), with the evaluation's own
   ``metrics``;
-* candidates come from ``SPACE`` (weighting, K, shrink, time decay, a blend with
-  popularity), the defaults first, then in a seeded random order until the time
-  budget is spent.
+* candidates come from ``SPACE`` (weighting, K, shrink, time decay, binary weights,
+  the decay along a customer's history, a blend with popularity) by coordinate
+  ascent from the defaults, until a sweep improves nothing or the budget is spent.
 
 The caller refits the chosen settings on everything; the holdout only ever chooses.
 """
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +44,8 @@ SPACE: dict[str, list[dict[str, Any]]] = {
     "k": [{"k": k} for k in (20, 50, 100, 200, 400, 800)],
     "shrink": [{"shrink": s} for s in (0.0, 10.0, 50.0, 100.0)],
     "half_life_s": [{"half_life_s": h} for h in (None, 7 * DAY_S, 30 * DAY_S, 90 * DAY_S)],
+    "binary": [{"binary": False}, {"binary": True}],
+    "history_half_life": [{"history_half_life": h} for h in (5.0, 20.0, None)],
     "popularity_blend": [{"popularity_blend": b} for b in (0.0, 0.1, 0.3, 1.0)],
 }
 #: Held-out customers scored per candidate at most (a seeded sample): enough to rank
@@ -161,17 +162,6 @@ def score(split: Holdout, params: TrainParams) -> Trial:
     return Trial({}, found["ndcg"], found["recall"], fit_s)
 
 
-def candidates(fixed: Mapping[str, Any], seed: int = 0) -> list[dict[str, Any]]:
-    """Every combination of ``SPACE`` not overridden by ``fixed``, in a seeded order."""
-    axes = [values for name, values in SPACE.items() if name not in fixed]
-    combos = [
-        {key: value for part in combo for key, value in part.items()}
-        for combo in itertools.product(*axes)
-    ]
-    random.Random(seed).shuffle(combos)
-    return combos
-
-
 def tune(
     data: Interactions,
     base: TrainParams,
@@ -182,27 +172,47 @@ def tune(
     on_trial: Callable[[Trial], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Tuning:
-    """Try ``base`` (the defaults and whatever the caller fixed) first, then candidates
-    until ``budget_s`` is spent; a candidate is started only while budget remains."""
+    """Coordinate ascent from ``base`` (the defaults and whatever the caller fixed): each
+    setting of ``SPACE`` in turn is tried at each of its values with the others at the
+    best found so far, and the sweeps repeat until one improves nothing or ``budget_s``
+    is spent (a trial is started only while budget remains)."""
     began = clock()
     split = holdout(data, holdout_days, seed)
     fixed = dict(fixed or {})
     result = Tuning(split.described, len(split.histories), budget_s)
-    tried: set[str] = set()
-    first: Sequence[dict[str, Any]] = [{}]
-    for changes in itertools.chain(first, candidates(fixed, seed)):
-        if result.trials and clock() - began >= budget_s:
-            break
+    tried: dict[str, Trial] = {}
+
+    def attempt(changes: Mapping[str, Any]) -> Trial | None:
         params = replace(base, **{**changes, **fixed})
         settings = _settings(params)
         key = repr(sorted(settings.items()))
         if key in tried:
-            continue
-        tried.add(key)
+            return tried[key]
+        if result.trials and clock() - began >= budget_s:
+            return None
         trial = replace(score(split, params), settings=settings)
+        tried[key] = trial
         result.trials.append(trial)
         if on_trial is not None:
             on_trial(trial)
+        return trial
+
+    best = attempt({})
+    assert best is not None
+    current: dict[str, Any] = {}
+    improved = True
+    while improved:
+        improved = False
+        for name, values in SPACE.items():
+            if name in fixed:
+                continue
+            for value in values:
+                trial = attempt({**current, **value})
+                if trial is None:
+                    result.spent_s = clock() - began
+                    return result
+                if trial.ndcg > best.ndcg:
+                    best, current, improved = trial, {**current, **value}, True
     result.spent_s = clock() - began
     return result
 

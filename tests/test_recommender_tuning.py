@@ -64,7 +64,7 @@ def test_tuning_fits_only_what_came_before_the_holdout(monkeypatch: pytest.Monke
     monkeypatch.setattr(ItemKNN, "fit", staticmethod(spying_fit))
     fixed = {"k": 20, "shrink": 10.0, "half_life_s": None, "popularity_blend": 0.0}
     tune(data, TrainParams(), budget_s=60, fixed=fixed)
-    assert len(fitted) == 4, "one fit per weighting; the rest was fixed"
+    assert len(fitted) >= 4, "each weighting, binary weights and history decay at least"
     for train in fitted:
         assert np.all(train.ts < last[train.customers]), "a customer's last moment leaked"
 
@@ -80,7 +80,7 @@ def test_the_budget_bounds_the_search_and_the_defaults_come_first() -> None:
     kept = tune(data, TrainParams(), 60, fixed={"k": 30, "shrink": 0.0, "weighting": "none"})
     assert {t.settings["k"] for t in kept.trials} == {30}
     assert {t.settings["weighting"] for t in kept.trials} == {"none"}
-    assert len(kept.trials) == 4 * 4, "the half-lives and popularity blends"
+    assert len(kept.trials) >= 1 + 3 + 1 + 2 + 3, "every other setting's values, once each"
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("2m", 120), ("90", 90), ("1h", 3600)])
@@ -105,7 +105,7 @@ def test_train_tunes_reports_and_keeps_what_it_chose(tmp_path: Path) -> None:
         assert model.metadata["params"][name] == value, "the chosen settings are trained"
     assert found["validation_ndcg@10"] >= found["default_ndcg@10"]
     assert {t["popularity_blend"] for t in found["trials"]} == {0.0}, "given: kept"
-    assert len(found["trials"]) == 4 * 4 * 4  # weighting x shrink x half-life
+    assert len(found["trials"]) >= 4 + 3 + 3 + 1 + 2, "each free setting's values"
     json.dumps(found)  # plain JSON in the model's metadata
 
     plain = tmp_path / "plain"
