@@ -79,14 +79,14 @@ _SEARCH = Message(
     "{% else %}Still looking?{% endif %}",
     html=html(
         "{% if search_query %}You searched for <strong>{{ search_query }}</strong>. {% endif %}"
-        "Here is what other shoppers love right now.",
+        "Here is what we found for you.",
         "{{ search_url }}",
         "See results",
         with_items=False,
     ),
     text=text(
         "{% if search_query %}You searched for \u201c{{ search_query }}\u201d. {% endif %}"
-        "Here is what other shoppers love right now.",
+        "Here is what we found for you.",
         "See results: {{ search_url }}",
         with_items=False,
     ),
