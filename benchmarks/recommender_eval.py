@@ -38,6 +38,7 @@ from nudge.recommender.evaluation import (
     popularity_method,
 )
 from nudge.recommender.evaluation_data import (
+    distinct_pairs,
     fetch_ml100k,
     inter_interactions,
     load_instacart,
@@ -229,9 +230,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.protocol != "random":
         by_time(args.dataset, args.protocol, args.tune_budget, with_implicit)
         return
-    pairs = load_ml100k(args.inter)
+    if args.dataset == "instacart":
+        pairs = distinct_pairs("instacart", load_instacart())
+        # nudge train as shipped, beside the grid tuned on the validation split
+        methods = [temporal.tuned_method(args.tune_budget)]
+    else:
+        pairs = load_ml100k(args.inter)
+        methods = []
     print(f"{pairs.describe()}; {args.seeds} seeds")
-    methods = [itemknn_method(), popularity_method()]
+    methods += [itemknn_method(), popularity_method()]
     if with_implicit:
         methods += [implicit_method("cosine", "implicit Cosine")]
         methods += [implicit_method("bm25", "implicit BM25")]
@@ -243,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         on_seed=lambda seed, done: print(seed_line(seed, done), flush=True),
     )
     print()
-    print(table(runs, TOP, anchors_for("ml-100k", TOP)))
+    print(table(runs, TOP, anchors_for(args.dataset, TOP)))
     if args.big:
         big_fit(with_implicit, args.rounds)
 
