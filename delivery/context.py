@@ -6,7 +6,8 @@ Everything a template may use is built here, so the documented names are in one 
                      attributes, ...): the Redis profile over what the command carried
 ``items``            abandoned products: product_id, title, url, image_url, price,
                      currency, quantity (catalogue first, the command's copy as fallback)
-``category``         ``{category_id, name?}`` (abandoned_category)
+``category``         ``{category_id, name?}`` (abandoned_category; the name from the
+                     catalogue's ``category_path`` of a product in it)
 ``search_query``     the search (abandoned_search)
 ``recommendations``  products to suggest; also as ``recipient.recommendations.<algorithm>``
 ``confirm_url``      the signed double opt-in link for the recipient's address
@@ -150,6 +151,10 @@ async def build_context(
         command.context.search_query,
     )
     recommendations = [_product(rec, {}, utm, skip) for rec in recs]
+    if category["category_id"] and not category["name"]:
+        category["name"] = _category_name(
+            str(category["category_id"]), [*catalogue.values(), *recs]
+        )
 
     base = shop_url.rstrip("/")
     query = command.context.search_query or ""
@@ -180,6 +185,17 @@ async def build_context(
         "seller": _mapping(command.context.seller),
         "milestone": command.context.milestone,
     }
+
+
+def _category_name(category_id: str, products: Sequence[Mapping[str, Any]]) -> str | None:
+    """The category's name, from any product in it: a feed gives each product its
+    ``category_ids`` and, in the same order, their names as ``category_path``."""
+    for product in products:
+        ids = [str(c) for c in product.get("category_ids") or ()]
+        names = product.get("category_path") or ()
+        if category_id in ids and len(names) == len(ids):
+            return str(names[ids.index(category_id)])
+    return None
 
 
 def _mapping(value: Any) -> SimpleNamespace:

@@ -49,10 +49,12 @@ _VIEW = Message(
         "We noticed you were looking at this. Take another look before it is gone.",
         "{{ items[0].url if items else shop_url|utm }}",
         "Take another look",
+        quantities=False,  # a viewed product has no quantity to speak of
     ),
     text=text(
         "We noticed you were looking at this. Take another look before it is gone.",
         "Take another look: {{ items[0].url if items else shop_url|utm }}",
+        quantities=False,
     ),
 )
 

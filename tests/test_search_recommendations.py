@@ -133,3 +133,22 @@ async def test_search_and_category_emails_recommend_for_the_moment_by_default(
     category = abandoned("abandoned_category", category={"category_id": "outdoor"})
     assert (await recommended(category))[0] == "tent", "the browsed category's best seller"
     assert (await recommended(abandoned("abandoned_view")))[0] == "en-throw"
+
+
+async def test_a_category_email_names_the_category_from_the_catalogue(shared: SharedState) -> None:
+    await shared.put_products(
+        [{"product_id": "tent", "title": "Tent", "category_ids": ["outdoor", "camping"],
+          "category_path": ["Outdoor", "Camping"], "available": True}]
+    )  # fmt: skip
+    await shared.bump_popularity({"tent": 100.0})
+
+    async def category_of(category_id: str) -> dict[str, Any]:
+        built = await build_context(
+            abandoned("abandoned_category", category={"category_id": category_id}),
+            customer={}, shared=shared, recommender=recommender(shared, ManualClock()),
+            utm={}, unsubscribe_url="", shop_url="https://s.example", sender={},
+        )  # fmt: skip
+        return dict(built["category"])
+
+    assert await category_of("camping") == {"category_id": "camping", "name": "Camping"}
+    assert await category_of("nowhere") == {"category_id": "nowhere", "name": None}

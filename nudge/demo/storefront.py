@@ -22,6 +22,7 @@ from nudge.clock import Clock, SystemClock
 from nudge.demo.vocabulary import (
     ADJECTIVES,
     COLOURS,
+    DEMO_CATEGORIES,
     FIRST_NAMES,
     LAST_NAMES,
     RANGES,
@@ -113,6 +114,7 @@ def demo_catalog(n: int = 40, seed: int = 42) -> list[dict[str, Any]]:
                 "price": round(rng.randint(low, high) + 0.99, 2),
                 "currency": CURRENCY,
                 "category_ids": category_ids,
+                "category_path": [DEMO_CATEGORIES[c] for c in category_ids],
                 "available": i not in unavailable,
             }
         )
