@@ -85,9 +85,6 @@ class SearchIndex:
         vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
         return cls(tuple(ids), vocabulary, weights)
 
-    def __len__(self) -> int:
-        return len(self.product_ids)
-
     def _matched(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """(product positions, BM25 scores) of the products matching a query word."""
         rows = [self.vocabulary[t] for t in dict.fromkeys(words(query)) if t in self.vocabulary]
@@ -96,11 +93,6 @@ class SearchIndex:
         summed = np.asarray(self.weights[rows].sum(axis=0)).ravel()
         found = np.flatnonzero(summed)
         return found, summed[found]
-
-    def scores(self, query: str) -> dict[str, float]:
-        """BM25 score of every product that matches at least one of the query's words."""
-        found, scores = self._matched(query)
-        return {self.product_ids[i]: float(v) for i, v in zip(found, scores, strict=True)}
 
     def search(
         self,
