@@ -20,7 +20,7 @@ from typing import Any
 
 from nudge.clock import Clock, SystemClock
 from nudge.recommender.popular import Recommender
-from nudge.recommender.search_index import SearchIndex, product_text
+from nudge.recommender.search_index import Corpus, SearchIndex
 from nudge.recommender.text import words
 from nudge.shared_state import SharedState
 
@@ -61,15 +61,14 @@ class CatalogSearch:
         version = await self.shared.catalog_version()
         if self._index is not None and version == self._version:
             return
-        ids: list[str] = []
-        texts: list[str] = []
+        corpus = Corpus()
         async for product in self.shared.all_products():
-            if product.get("product_id"):
-                ids.append(str(product["product_id"]))
-                texts.append(product_text(product))
-        self._index = await asyncio.to_thread(SearchIndex.from_texts, ids, texts)
+            corpus.add(product)
+        self._index = await asyncio.to_thread(corpus.index)
         self._version = version
-        log.info("search index of %d products built (catalogue version %d)", len(ids), version)
+        log.info(
+            "search index of %d products built (catalogue version %d)", len(corpus.ids), version
+        )
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -15,7 +15,7 @@ sold after such searches comes first, and one that only sold after them still sh
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -44,6 +44,23 @@ def product_text(product: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+@dataclass(slots=True)
+class Corpus:
+    """Products' ids and texts, gathered one product at a time: an index of a large
+    catalogue is built without holding its records."""
+
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def add(self, product: Mapping[str, Any]) -> None:
+        if product.get("product_id"):
+            self.ids.append(str(product["product_id"]))
+            self.texts.append(product_text(product))
+
+    def index(self) -> SearchIndex:
+        return SearchIndex.from_texts(self.ids, self.texts)
+
+
 @dataclass(frozen=True)
 class SearchIndex:
     product_ids: tuple[str, ...]
@@ -53,13 +70,10 @@ class SearchIndex:
 
     @classmethod
     def build(cls, products: Iterable[Mapping[str, Any]]) -> SearchIndex:
-        ids: list[str] = []
-        texts: list[str] = []
+        corpus = Corpus()
         for product in products:
-            if product.get("product_id"):
-                ids.append(str(product["product_id"]))
-                texts.append(product_text(product))
-        return cls.from_texts(ids, texts)
+            corpus.add(product)
+        return corpus.index()
 
     @classmethod
     def from_texts(cls, ids: Sequence[str], texts: Sequence[str]) -> SearchIndex:
