@@ -36,6 +36,7 @@ from nudge.delivery.policy import (
     parse_quiet_hours,
 )
 from nudge.delivery.render import Footer, Renderer
+from nudge.delivery.sent_messages import SentMessage, SentMessages, message_ref
 from nudge.delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
 from nudge.errors import InvalidMessage, PermanentError, TransientError
 from nudge.models.commands import SendCommand
@@ -154,6 +155,7 @@ class Deliverer:
         self.sender_name = parseaddr(settings.mail_from)[0] or settings.mail_from
         self.promos = PromoPools(redis, settings.redis_namespace)
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
+        self.sent = SentMessages(redis, settings.redis_namespace)
         self._empty_pools_warned: set[str] = set()
 
     # -- Redis-side facts the policy needs ------------------------------------
@@ -353,13 +355,37 @@ class Deliverer:
             await self._release(claim, command.id)
             raise
         self.metrics.send_seconds.observe(time.perf_counter() - started)
-        try:
-            await self.ledger.mark_sent(command.id)
-        except RedisError:
+        marked, remembered = await asyncio.gather(
+            self.ledger.mark_sent(command.id), self._remember(command), return_exceptions=True
+        )
+        if isinstance(marked, BaseException):
+            if not isinstance(marked, RedisError):
+                raise marked
             # The server has it; the lingering ``data`` entry reads as uncertain should
             # the command come again, which by default is not resent either.
             log.warning("sent %s but could not record it in the ledger", command.id)
+        if isinstance(remembered, BaseException):
+            if not isinstance(remembered, RedisError):
+                raise remembered
+            log.warning("sent %s but could not record it for bounces and tracking", command.id)
         return Outcome("sent", "", 1)
+
+    def ref(self, command: SendCommand) -> str:
+        """The opaque name the message goes by outside (return path, tracking links)."""
+        return message_ref(command.id, self.settings.secret_key)
+
+    async def _remember(self, command: SendCommand) -> None:
+        record = SentMessage(
+            command_id=command.id,
+            customer_id=command.customer_id,
+            trigger_id=command.trigger_id,
+            kind=command.kind,
+            channel=command.channel,
+            recipient=command.recipient,
+            sent_ms=self.clock.now_ms(),
+            variant=command.variant,
+        )
+        await self.sent.remember(self.ref(command), record)
 
     async def _claim(self, command: SendCommand) -> Claim | Outcome:
         loop = asyncio.get_running_loop()

@@ -25,7 +25,8 @@ _CONTEXT = b"nudge.signing.v1:"
 Secret = str | bytes | SecretStr
 
 
-def _key(secret: Secret) -> bytes:
+def key_bytes(secret: Secret) -> bytes:
+    """The secret as key bytes; an empty secret is a ``ValueError``."""
     if isinstance(secret, SecretStr):
         secret = secret.get_secret_value()
     if isinstance(secret, str):
@@ -52,7 +53,7 @@ def sign(payload: dict[str, Any], secret: Secret, now_ms: int, ttl_s: float) -> 
     body = orjson.dumps(
         {"p": payload, "exp": now_ms + int(ttl_s * 1000)}, option=orjson.OPT_SORT_KEYS
     )
-    return f"{_b64(body)}.{_b64(_mac(_key(secret), body))}"
+    return f"{_b64(body)}.{_b64(_mac(key_bytes(secret), body))}"
 
 
 def verify(token: str, secret: Secret, now_ms: int) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def verify(token: str, secret: Secret, now_ms: int) -> dict[str, Any]:
         raise InvalidToken("malformed") from None
     # The signature is checked before the body is parsed, so nothing an attacker wrote
     # reaches the JSON parser, and in constant time so it leaks nothing by timing.
-    if not hmac.compare_digest(mac, _mac(_key(secret), body)):
+    if not hmac.compare_digest(mac, _mac(key_bytes(secret), body)):
         raise InvalidToken("bad_signature")
     try:
         data = orjson.loads(body)

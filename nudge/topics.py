@@ -39,6 +39,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("model-updates", compacted=True, co_partitioned=False, partitions=1),
     TopicSpec("send-commands"),
     TopicSpec("delivery-events"),
+    # Keyed by customer id: opens, clicks, bounces, complaints, unsubscribes.
+    TopicSpec("engagement"),
     TopicSpec("dead-letter"),
 )
 
