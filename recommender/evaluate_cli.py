@@ -53,7 +53,7 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
     "--tune-budget",
     default="20s",
     show_default=True,
-    help="With temporal and next-basket: the tuned model's budget, as in nudge train.",
+    help="The tuned model's budget, as in nudge train (with random: on the validation split).",
 )
 @click.option(
     "--interactions",
@@ -97,7 +97,8 @@ def evaluate_command(
     RecBole's default protocol: per user a random 80/10/10 split; full ranking with seen
     items masked; each method tuned on validation; mean ± std over seeds 0..N-1.
     """
-    from nudge.recommender import evaluation, evaluation_data, evaluation_report
+    from nudge.recommender import evaluation, evaluation_data, evaluation_report, temporal
+    from nudge.recommender.tuning_cli import parse_budget
 
     if interactions_path is not None and (
         ctx.get_parameter_source("dataset") is not click.core.ParameterSource.DEFAULT
@@ -126,7 +127,11 @@ def evaluate_command(
     except NudgeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{pairs.describe()}; {seeds} seeds, {len(grid)} configurations", err=True)
-    methods = [evaluation.itemknn_method(grid), evaluation.popularity_method()]
+    methods = [
+        temporal.validation_tuned_method(parse_budget(tune_budget)),
+        evaluation.itemknn_method(grid),
+        evaluation.popularity_method(),
+    ]
     runs = evaluation.evaluate(
         pairs,
         methods,

@@ -119,7 +119,13 @@ def split(pairs: Pairs, seed: int, ratios: Sequence[float] = RATIOS) -> Split:
     seen = sp.csr_matrix(
         (np.ones(rows.size), (train.customers, train.items)), shape=(n_users, pairs.n_items)
     )
-    return Split(train, seen, valid, test)
+    # Histories oldest first, as a shop serves them: a method that weighs the latest
+    # items more must see the real latest, not the lowest item codes.
+    by_time = np.lexsort((train.ts, train.customers))
+    ordered: list[list[str]] = [[] for _ in range(n_users)]
+    for u, i in zip(train.customers[by_time].tolist(), train.items[by_time].tolist(), strict=True):
+        ordered[u].append(str(i))
+    return Split(train, seen, valid, test, ordered=ordered)
 
 
 def metrics(

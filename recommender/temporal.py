@@ -23,10 +23,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from nudge.recommender.errors import DataError
-from nudge.recommender.evaluation import Method, MethodRuns, Ranker, Split, fit_itemknn
+from nudge.recommender.evaluation import (
+    Method,
+    MethodRuns,
+    Ranker,
+    Split,
+    fit_itemknn,
+    train_params,
+)
 from nudge.recommender.evaluation import tune as choose
 from nudge.recommender.training import Interactions, TrainParams
-from nudge.recommender.tuning import tune
+from nudge.recommender.tuning import Holdout, tune
 
 Protocol = Literal["temporal", "next-basket"]
 
@@ -134,6 +141,32 @@ def tuned_method(
     on_chosen: Callable[[dict[str, Any]], None] | None = None,
 ) -> Method:
     return Method(name, {"tuned": partial(fit_tuned, budget_s=budget_s, on_chosen=on_chosen)})
+
+
+def fit_tuned_on_validation(split: Split, k: int, budget_s: float) -> tuple[Ranker, float]:
+    """``nudge train``'s search, with the protocol's own validation split as its holdout.
+
+    For RecBole's random protocol, where a shop's "latest moment" means nothing (the
+    test is a random tenth of each customer's products): every method there is chosen
+    on the validation split, and so is this one. The search space, the start (the
+    shipped defaults) and the budget are ``nudge train``'s."""
+    began = time.perf_counter()
+    users = [u for u in range(split.n_users) if split.valid[u].size]
+    histories = split.histories()
+    given = Holdout(
+        train=split.train,
+        histories=[histories[u] for u in users],
+        truth=[split.valid[u] for u in users],
+        described="the validation split",
+    )
+    base = train_params(split, DEFAULTS)
+    chosen = tune(split.train, base, budget_s, given=given).best.settings
+    rank, _ = fit_itemknn(split, k, {**DEFAULTS, **chosen})
+    return rank, time.perf_counter() - began
+
+
+def validation_tuned_method(budget_s: float, name: str = "nudge, tuned on validation") -> Method:
+    return Method(name, {"tuned": partial(fit_tuned_on_validation, budget_s=budget_s)})
 
 
 def evaluate_by_time(

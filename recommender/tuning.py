@@ -171,13 +171,17 @@ def tune(
     seed: int = 0,
     on_trial: Callable[[Trial], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    given: Holdout | None = None,
 ) -> Tuning:
     """Coordinate ascent from ``base`` (the defaults and whatever the caller fixed): each
     setting of ``SPACE`` in turn is tried at each of its values with the others at the
     best found so far, and the sweeps repeat until one improves nothing or ``budget_s``
-    is spent (a trial is started only while budget remains)."""
+    is spent (a trial is started only while budget remains).
+
+    The holdout is ``data``'s latest slice, unless the caller ``given`` one of its own
+    (an evaluation protocol's validation split); ``data`` is then not read."""
     began = clock()
-    split = holdout(data, holdout_days, seed)
+    split = given if given is not None else holdout(data, holdout_days, seed)
     fixed = dict(fixed or {})
     result = Tuning(split.described, len(split.histories), budget_s)
     tried: dict[str, Trial] = {}

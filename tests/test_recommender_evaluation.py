@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -208,3 +209,48 @@ def test_cli_evaluate_grid_is_checked(tmp_path: Path) -> None:
     good = runner.invoke(main, [*base, "--grid", '[{"k": 5, "shrink": 1}]', "--k", "5"])
     assert good.exit_code == 0, good.output
     assert "| k=5 shrink=1 |" in good.stdout and "Recall@5" in good.stdout
+
+
+def test_split_histories_are_oldest_first() -> None:
+    # Item codes run against time, so code order and time order disagree.
+    users = np.zeros(10, dtype=np.int64)
+    items = np.arange(10)
+    data = Interactions(
+        customers=users,
+        items=items,
+        weights=np.ones(10),
+        ts=(100.0 - items * 10.0),
+        item_ids=[str(n) for n in range(10)],
+        n_customers=1,
+    )
+    one = split(distinct_pairs("test", data), 0)
+    history = one.histories()[0]
+    ts_of = {str(i): t for i, t in zip(items.tolist(), data.ts.tolist(), strict=True)}
+    assert len(history) == one.seen.nnz
+    assert [ts_of[i] for i in history] == sorted(ts_of[i] for i in history)
+
+
+def test_tuning_on_validation_chooses_on_validation_and_never_sees_the_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nudge.recommender import temporal, tuning
+
+    data = split(distinct_pairs("test", synthetic.interactions(SPEC)), 0)
+    holdouts: list[tuning.Holdout] = []
+    real_score = tuning.score
+
+    def spying_score(given: tuning.Holdout, params: Any) -> tuning.Trial:
+        holdouts.append(given)
+        return real_score(given, params)
+
+    monkeypatch.setattr(tuning, "score", spying_score)
+    rank, _ = temporal.fit_tuned_on_validation(data, 10, budget_s=5.0)
+    assert holdouts, "the search ran"
+    test_pairs = {(u, int(i)) for u, items in enumerate(data.test) for i in items}
+    for given in holdouts:
+        assert given.train is data.train
+        trained = set(zip(given.train.customers.tolist(), given.train.items.tolist(), strict=True))
+        assert not trained & test_pairs
+        truth = {int(i) for t in given.truth for i in t}
+        assert truth <= {int(i) for v in data.valid for i in v}
+    assert len(rank([np.zeros(0, dtype=np.int64)] * data.n_users)) == data.n_users
