@@ -97,7 +97,7 @@ class _SampleRecommender:
         category: str | None = None,
         query: str | None = None,
     ) -> list[dict[str, Any]]:
-        words = set((query or "").lower().split())
+        words = set((query or "").lower().split()) if algorithm == "search" else set()
         candidates = [p for p in self.catalog if p["product_id"] not in set(exclude)]
 
         def fits(product: Mapping[str, Any]) -> bool:
@@ -133,7 +133,7 @@ def _context(kind: str, catalog: Sequence[Mapping[str, Any]]) -> MessageContext:
         items=tuple(items) if kind in _WITH_ITEMS else (),
         history=tuple(i["product_id"] for i in items),
         category={"category_id": "c-knitwear"},
-        search_query="merino sweater",
+        search_query="cardigan",  # four of the demo catalogue's knitwear are
         event=event,
         order=order,
         seller={
@@ -191,7 +191,7 @@ async def _render_one(
             "email": parseaddr(settings.mail_from)[1],
             "postal_address": settings.postal_address,
         },
-        promo={"code": "WELCOME-7QX2", "expires_at": _PROMO_EXPIRES_MS},
+        promo={"code": "DEMO-7QX2K4", "expires_at": _PROMO_EXPIRES_MS},
         confirm_url=f"{base}/confirm/{confirm}",
     )
     rendered = renderer.render(
