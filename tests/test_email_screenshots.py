@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from nudge.cli.main import main
 from nudge.preview import (
     PHONE,
     WIDTHS,
@@ -114,3 +116,24 @@ def test_judge_names_the_width_and_the_culprit() -> None:
     assert judge({PHONE: too_wide}) == [
         "overflows a 375 px screen: 412 px wide; first to stick out: <table> 412 px wide"
     ]
+
+
+@needs_chromium
+def test_the_command_writes_html_and_both_screenshots(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["preview", "--out", str(tmp_path), "--kind", "double_opt_in", "--jobs", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ok   double_opt_in-0" in result.output and "ok   double_opt_in-1" in result.output
+    for step in (0, 1):
+        assert "confirm" in (tmp_path / f"double_opt_in-{step}.html").read_text()
+        for width in WIDTHS:
+            assert _png_size(tmp_path / f"double_opt_in-{step}-{width}.png")[0] == width
+
+
+def test_the_command_names_a_missing_chromium(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["preview", "--out", str(tmp_path), "--chromium", str(tmp_path / "no-browser")]
+    )
+    assert result.exit_code == 1
+    assert "no Chromium found" in result.output and "--chromium" in result.output
