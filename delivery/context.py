@@ -22,21 +22,28 @@ Everything a template may use is built here, so the documented names are in one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from nudge.delivery.links import add_params
 from nudge.models.commands import SendCommand
 from nudge.models.message import CURRENT_CATEGORY, Recommendations
 from nudge.recommender import PopularRecommender, Recommender
-from nudge.shared_state import SharedState
 from nudge.templating import as_record
 
 __all__ = ["PopularRecommender", "Recommender", "build_context", "merge_customer"]
 
 DEFAULT_RECOMMENDATIONS = 4
+
+
+class ProductSource(Protocol):
+    """Catalogue records by id: ``SharedState`` (Redis) when sending, a fixed catalogue
+    for ``nudge preview``."""
+
+    async def get_products(self, product_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
 
 _PRODUCT_FIELDS = (
     "product_id", "title", "url", "image_url", "price", "currency",
@@ -111,7 +118,7 @@ async def build_context(
     command: SendCommand,
     *,
     customer: dict[str, Any],
-    shared: SharedState,
+    shared: ProductSource,
     recommender: Recommender,
     utm: Mapping[str, str],
     unsubscribe_url: str,

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
 
     # Delivery
     delivery_web_port: int = 6067
+    demo_image_port: int = Field(
+        default=6068, description="`nudge dev --demo`'s product pictures (busy: any free port)"
+    )
     delivery_concurrency: int = Field(default=64, ge=1)
     # Transient failures are retried (off the partition, through the deferred queue)
     # until this long after the first one; seconds, or an ISO 8601 duration like P2D.

@@ -20,6 +20,8 @@ from pathlib import Path
 import click
 from pydantic import SecretStr
 
+from nudge.demo import demo_catalog
+from nudge.demo.image_server import ImageServer
 from nudge.embedded import EmbeddedBroker, MailCatcher, ensure_redis, free_port
 from nudge.embedded.net import is_listening
 from nudge.processes import stop_process
@@ -78,6 +80,8 @@ def run_dev(
         # The demo's flows run in seconds: a 12-hour window would hide their messages.
         settings = settings.model_copy(update={"smart_sending": 60.0})
     env = {**os.environ, **settings.as_env()}
+    # The demo's emails show product pictures that this process serves itself.
+    images = ImageServer(demo_catalog(), port=_port(settings.demo_image_port)) if demo else None
     children: list[subprocess.Popen[bytes]] = []
     # SIGTERM (a supervisor, `kill`) stops everything as Ctrl-C does: no orphaned workers.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -89,6 +93,8 @@ def run_dev(
             settings.topic("trigger-config"),
             load_definitions(DEMO_TRIGGERS_PATH),
         )
+        if images is not None:
+            images.start()
         children = [
             _spawn("worker", env, home / "worker.log"),
             _spawn("deliver", env, home / "deliver.log"),
@@ -97,16 +103,19 @@ def run_dev(
             f"broker   {broker.bootstrap}\nredis    {redis_url}\nsmtp     127.0.0.1:{catcher.port}"
         )
         click.echo(f"web      {settings.public_url}/health")
+        if images is not None:
+            click.echo(f"images   {images.base_url}/")
         click.echo(f"outbox   {outbox.resolve()}\nlogs     {home.resolve()}")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
-                _watch(settings, catcher, children, demo=demo, duration=duration, speed=speed)
+                _watch(settings, catcher, children, images=images, duration=duration, speed=speed)
             )
         return 0 if all(c.poll() is None for c in children) else 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut this short
         started = ["stream worker", "delivery worker"][: len(children)]
         started += ["mail catcher", "broker"] + (["redis"] if redis_server is not None else [])
+        started += ["image server"] if images is not None else []
         click.echo(f"stopping {', '.join(started)}...", err=True)
         for child in children:
             _stop(child)
@@ -114,6 +123,8 @@ def run_dev(
         broker.stop()
         if redis_server is not None:
             redis_server.stop()
+        if images is not None:
+            images.stop()
         click.echo("stopped.", err=True)
 
 
@@ -140,7 +151,7 @@ async def _watch(
     catcher: MailCatcher,
     children: list[subprocess.Popen[bytes]],
     *,
-    demo: bool,
+    images: ImageServer | None,
     duration: float | None,
     speed: float,
 ) -> None:
@@ -149,10 +160,11 @@ async def _watch(
     # whatever task runs, it would cut that task short and print its traceback.
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    click.echo("Ctrl-C stops everything." + (" Playing the demo storefront..." if demo else ""))
+    playing = " Playing the demo storefront..." if images is not None else ""
+    click.echo("Ctrl-C stops everything." + playing)
     tasks = [asyncio.create_task(_print_mail(catcher, stop))]
-    if demo:
-        tasks.append(asyncio.create_task(_play(settings, stop, speed)))
+    if images is not None:
+        tasks.append(asyncio.create_task(_play(settings, stop, speed, images.base_url)))
     started = time.monotonic()
     try:
         while not stop.is_set():
@@ -183,7 +195,7 @@ async def _print_mail(catcher: MailCatcher, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _play(settings: Settings, stop: asyncio.Event, speed: float) -> None:
+async def _play(settings: Settings, stop: asyncio.Event, speed: float, image_base: str) -> None:
     from confluent_kafka import Producer
 
     from nudge.demo import demo_catalog, demo_customers, play, publish_reference_data
@@ -195,7 +207,7 @@ async def _play(settings: Settings, stop: asyncio.Event, speed: float) -> None:
         producer.produce(topic, key=key, value=value)
         producer.poll(0)
 
-    catalog, customers = demo_catalog(), demo_customers(12)
+    catalog, customers = demo_catalog(image_base=image_base), demo_customers(12)
     await publish_reference_data(send, settings=settings, customers=customers, catalog=catalog)
     producer.flush(10)
     await asyncio.sleep(2)  # let profiles land before the first shopper acts

@@ -1,4 +1,4 @@
-"""``nudge worker | deliver | dev | triggers apply | topics create | promo | import``."""
+"""``nudge worker | deliver | dev | triggers apply | topics create | promo | import | preview``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from nudge.cli.preview import preview_command
 from nudge.cli.promo import promo_group
 from nudge.cli.settings import checked_settings
 from nudge.errors import ConfigError, NudgeError
@@ -183,3 +184,4 @@ main.add_command(train_command)
 main.add_command(recommend_command)
 main.add_command(model_group)
 main.add_command(evaluate_command)
+main.add_command(preview_command)

@@ -78,8 +78,14 @@ def _dumps(value: Mapping[str, Any]) -> bytes:
     return orjson.dumps({k: v for k, v in value.items() if v is not None})
 
 
-def demo_catalog(n: int = 40, seed: int = 42) -> list[dict[str, Any]]:
-    """``n`` products spread over the primary categories; about one in twelve unavailable."""
+def demo_catalog(
+    n: int = 40, seed: int = 42, *, image_base: str | None = None
+) -> list[dict[str, Any]]:
+    """``n`` products spread over the primary categories; about one in twelve unavailable.
+
+    A product's picture is ``<image_base>/<product_id>.png``: a running ``ImageServer``'s
+    ``base_url`` (``nudge dev --demo``), else the shop's, where nothing answers.
+    """
     if n < 1:
         raise ValueError("n must be at least 1")
     rng = Random(f"catalog:{seed}")
@@ -110,7 +116,7 @@ def demo_catalog(n: int = 40, seed: int = 42) -> list[dict[str, Any]]:
                 "product_id": product_id,
                 "title": title,
                 "url": f"{SHOP_URL}/p/{product_id}",
-                "image_url": f"{SHOP_URL}/img/{product_id}.jpg",
+                "image_url": f"{image_base or SHOP_URL + '/img'}/{product_id}.png",
                 "price": round(rng.randint(low, high) + 0.99, 2),
                 "currency": CURRENCY,
                 "category_ids": category_ids,
