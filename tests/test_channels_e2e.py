@@ -3,22 +3,26 @@ HTTP server that records every request and answers as a script says."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from nudge.delivery.idempotency import ClaimState
 from nudge.delivery.sent_messages import SentMessages, message_ref
 from nudge.embedded import free_port
 from nudge.models.message import Message, WebhookCall
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
+from tests.test_channels import browser_subscription, check_web_push, vapid_key
 from tests.test_delivery_e2e import Events, command, env, produce, running_worker, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +49,8 @@ class Receiver:
     port: int = 0
     seen: list[Seen] = field(default_factory=list)
     script: dict[str, list[tuple[int, dict[str, str], str]]] = field(default_factory=dict)
+    #: how long to think before answering (longer than the client waits: a timeout)
+    delay_s: float = 0.0
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -57,6 +63,8 @@ class Receiver:
         self.seen.append(
             Seen(time.monotonic(), request.method, request.path, dict(request.headers), body)
         )
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         answers = self.script.get(request.path) or []
         status, headers, text = answers.pop(0) if answers else (200, {}, '{"ok":true}')
         return web.Response(status=status, headers=headers, text=text)
@@ -240,3 +248,86 @@ async def test_transactional_telegram_without_an_address_is_suppressed(
     event = events.events()[0]
     assert (event.status, event.reason) == ("suppressed", "no_address")
     assert receiver.seen == []
+
+
+async def test_sms_viber_and_push_requests_have_their_apis_shapes(
+    env: Env, receiver: Receiver, tmp_path: Path
+) -> None:
+    settings, _, shared = await env(
+        sms_url=receiver.url("/sms/send"),
+        sms_auth_header="X-Api-Key: sms-key-1",
+        sms_sender="DemoShop",
+        viber_api_url=receiver.url("/viber/pa"),
+        viber_auth_token="viber-token-1",
+        vapid_private_key_file=vapid_key(tmp_path),
+        vapid_subject="mailto:ops@example.com",
+        push_ttl_s=3600,
+    )
+    sub, private, auth = browser_subscription(receiver.url("/push/endpoint-1"))
+    attributes = {"viber_id": "vb-01234567890A=", "push_subscription": json.dumps(sub)}
+    profile = {"first_name": "Ann", "phone": "+4915112345678", "attributes": attributes}
+    await shared.put_profile("c1", profile)
+    for channel in ("sms", "viber", "push"):
+        await shared.set_consent("c1", channel, "subscribed")
+    # Viber answers 200 with a status of its own.
+    receiver.script["/viber/pa/send_message"] = [(200, {}, '{"status":0,"status_message":"ok"}')]
+    receiver.script["/push/endpoint-1"] = [(201, {}, "")]
+    async with Events(settings, "delivery-events") as events, running_worker(settings, shared):
+        await produce(
+            settings,
+            *(
+                command(f"{c}-1", channel=c, recipient="").to_bytes()
+                for c in ("sms", "viber", "push")
+            ),
+        )
+        await wait_until(lambda: len(events.records) == 3, "three delivery events")
+    assert {(e.command_id, e.status, e.channel) for e in events.events()} == {
+        ("sms-1", "sent", "sms"),
+        ("viber-1", "sent", "viber"),
+        ("push-1", "sent", "push"),
+    }
+    [sms] = receiver.at("/sms/send")
+    assert sms.headers["X-Api-Key"] == "sms-key-1"
+    sms_body = json.loads(sms.body)
+    assert set(sms_body) == {"to", "text", "sender"}
+    assert (sms_body["to"], sms_body["sender"]) == ("+4915112345678", "DemoShop")
+    assert "you left something in your cart" in sms_body["text"]
+
+    [viber] = receiver.at("/viber/pa/send_message")
+    assert viber.headers["X-Viber-Auth-Token"] == "viber-token-1"
+    viber_body = json.loads(viber.body)
+    assert set(viber_body) == {"receiver", "type", "text", "sender"}
+    assert (viber_body["receiver"], viber_body["type"]) == ("vb-01234567890A=", "text")
+    assert set(viber_body["sender"]) == {"name"} and 0 < len(viber_body["sender"]["name"]) <= 28
+    assert 0 < len(viber_body["text"]) <= 7000
+
+    [push] = receiver.at("/push/endpoint-1")
+    assert push.headers["TTL"] == "3600"
+    claims, payload = check_web_push(push.headers, push.body, private, auth)
+    assert claims["aud"] == f"http://127.0.0.1:{receiver.port}"
+    assert payload["title"].startswith("Ann, you left something")
+    assert payload["body"] == "Blue Mug" and payload["url"].startswith(f"{settings.shop_url}/cart")
+
+
+async def test_telegram_timeout_after_sending_is_uncertain_and_not_resent(
+    env: Env, receiver: Receiver
+) -> None:
+    settings, _, shared = await env(
+        telegram_bot_token=TOKEN, telegram_api_url=receiver.url("/tg"), http_timeout_s=0.5
+    )
+    await shared.put_profile("c1", {"attributes": {"telegram_chat_id": 1}})
+    await shared.set_consent("c1", "telegram", "subscribed")
+    receiver.delay_s = 2.0
+    cmd = command("tg-slow", channel="telegram", recipient="")
+    async with (
+        Events(settings, "delivery-events") as events,
+        running_worker(settings, shared) as worker,
+    ):
+        await produce(settings, cmd.to_bytes())
+        await wait_until(lambda: len(events.records) == 1, "a delivery event")
+        # The claim stays at its hand-over stage: no later copy sends it either.
+        state = await worker.ledger.peek("tg-slow")
+    event = events.events()[0]
+    assert (event.status, event.reason, event.attempts) == ("failed", "interrupted_uncertain", 1)
+    assert state is ClaimState.IN_FLIGHT and len(receiver.seen) == 1
+    assert TOKEN not in events.events()[0].detail
