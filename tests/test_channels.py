@@ -3,6 +3,7 @@ each API's documented shape), answer judging, ``channel: auto``, command checks.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -13,6 +14,7 @@ from typing import Any
 import http_ece
 import orjson
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -28,6 +30,7 @@ from nudge.delivery.channels.http import (
     HttpRequest,
     HttpRetry,
     HttpSender,
+    HttpUncertain,
     judge,
     retry_after_ms,
 )
@@ -38,10 +41,12 @@ from nudge.delivery.retry import Retry, RetryPolicy
 from nudge.delivery.sent_messages import message_ref
 from nudge.embedded import free_port
 from nudge.errors import InvalidMessage
+from nudge.flows.plan import FlowPlan
 from nudge.flows.steps.send import SendStep
 from nudge.models.commands import SendCommand
 from nudge.models.message import CHANNELS, Message, WebhookCall
 from nudge.settings import Settings
+from tests.test_logic_support import Sim, customer, new_state
 
 WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
 TOKEN = "123456:ABC-secret-bot-token"
@@ -464,3 +469,60 @@ def test_send_step_channels() -> None:
     for spec in wrong:
         with pytest.raises(ValidationError):
             SendStep.model_validate({"send": spec})
+
+
+def test_flow_sends_carry_their_channel_parts_and_leave_addresses_to_delivery() -> None:
+    plan = FlowPlan.parse(
+        {
+            "id": "multi",
+            "trigger": {"event": "customer_created"},
+            "steps": [
+                {"send": {"channel": "auto", "channels": ["push", "telegram", "email"]}},
+                {"send": {"channel": "telegram", "text": "Hi {{ customer.first_name }}"}},
+                {"send": {"channel": "webhook", "webhook": {"url": "https://h.test/in"}}},
+            ],
+        }
+    )
+    # No email address: only an email send would wait for one.
+    sim = Sim(plan, state=new_state(email=None))
+    sim.apply(customer(ts=sim.now, first_name="Ann", consent={"telegram": "subscribed"}))
+    auto, telegram, hook = sim.fire()
+    assert (auto.channel, auto.channels, auto.recipient) == (
+        "auto",
+        ("push", "telegram", "email"),
+        "",
+    )
+    assert (telegram.channel, telegram.recipient, telegram.message.text) == (
+        "telegram",
+        "",
+        "Hi {{ customer.first_name }}",
+    )
+    assert (
+        hook.webhook == WebhookCall("https://h.test/in") and hook.recipient == "https://h.test/in"
+    )
+    for sent in (auto, telegram, hook):
+        validate(SendCommand.from_bytes(sent.to_bytes()))
+
+
+async def test_a_request_timed_out_after_sending_is_retried_only_when_idempotent() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.0)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sender = HttpSender(0.3, lambda: NOW_MS)
+    url = f"http://127.0.0.1:{port}/slow"
+    try:
+        with pytest.raises(HttpRetry) as retried:
+            await sender.send(HttpRequest("POST", url, {}, b"{}", idempotent=True))
+        assert retried.value.reason == "http_timeout"
+        with pytest.raises(HttpUncertain):
+            await sender.send(HttpRequest("POST", url, {}, b"{}"))
+    finally:
+        await sender.close()
+        await runner.cleanup()
