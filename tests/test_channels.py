@@ -161,8 +161,10 @@ def test_bad_webhook_commands_are_dead_lettered(call: WebhookCall, problem: str)
 
 
 def test_missing_webhook_secret_names_the_setting() -> None:
-    with pytest.raises(NotConfigured, match="NUDGE_WEBHOOK_SECRET"):
+    with pytest.raises(NotConfigured, match="NUDGE_WEBHOOK_SECRET is not set"):
         REGISTRY["webhook"].required(settings(webhook_secret=None))
+    with pytest.raises(NotConfigured, match="NUDGE_WEBHOOK_SECRET is not a whsec_"):
+        REGISTRY["webhook"].required(settings(webhook_secret="whsec_"))
 
 
 # -- telegram, sms, viber ---------------------------------------------------------------

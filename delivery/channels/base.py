@@ -18,7 +18,6 @@ from nudge.delivery.channels.http import HttpRequest
 from nudge.delivery.defaults import default_message
 from nudge.delivery.header_text import one_line
 from nudge.delivery.render import Renderer
-from nudge.errors import InvalidMessage
 from nudge.models.commands import SendCommand
 from nudge.settings import Settings
 
@@ -43,9 +42,9 @@ class Compose:
 class NotConfigured(Exception):
     """A channel's required setting is unset; ``setting`` names it (``NUDGE_SMS_URL``)."""
 
-    def __init__(self, setting: str) -> None:
+    def __init__(self, setting: str, problem: str = "is not set") -> None:
         self.setting = setting
-        super().__init__(f"{setting} is not set")
+        super().__init__(f"{setting} {problem}")
 
 
 class Channel:
@@ -136,8 +135,3 @@ def short_text(compose: Compose, *, limit: int) -> str:
     if len(text) + len(tail) > limit:
         text = text[: max(limit - len(tail) - 1, 0)] + "\u2026"
     return text + tail
-
-
-def require_recipient(command: SendCommand, what: str) -> None:
-    if command.recipient and not command.recipient.strip():
-        raise InvalidMessage("bad_recipient", f"{what} is blank")

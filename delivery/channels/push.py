@@ -99,7 +99,9 @@ class Push(Channel):
             try:
                 key = Vapid.from_pem(path.read_bytes())
             except Exception:  # missing, unreadable or not a key: the same fix
-                raise NotConfigured(f"NUDGE_VAPID_PRIVATE_KEY_FILE ({path}: no EC key)") from None
+                raise NotConfigured(
+                    "NUDGE_VAPID_PRIVATE_KEY_FILE", f"{path} holds no PEM EC private key"
+                ) from None
             self._keys[path] = key
         return key
 

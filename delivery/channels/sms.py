@@ -29,7 +29,7 @@ def auth_header(value: str) -> tuple[str, str]:
     """``Name: value`` split; ``NotConfigured`` for anything else (or a line break)."""
     name, colon, rest = value.partition(":")
     if not colon or not name.strip() or not rest.strip() or "\r" in value or "\n" in value:
-        raise NotConfigured("NUDGE_SMS_AUTH_HEADER (as 'Name: value')")
+        raise NotConfigured("NUDGE_SMS_AUTH_HEADER", "must be 'Name: value' on one line")
     return name.strip(), rest.strip()
 
 

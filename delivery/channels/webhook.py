@@ -17,15 +17,25 @@ from typing import Any
 import orjson
 from standardwebhooks.webhooks import Webhook as Signer
 
-from nudge.delivery.channels.base import Channel, Compose, require, secret, subject
+from nudge.delivery.channels.base import (
+    Channel,
+    Compose,
+    NotConfigured,
+    require,
+    secret,
+    subject,
+)
 from nudge.delivery.channels.http import HttpRequest
-from nudge.errors import InvalidMessage, PermanentError
+from nudge.errors import InvalidMessage
 from nudge.models.commands import SendCommand
 from nudge.settings import Settings
 
 
-class BadSecret(PermanentError):
-    reason = "channel_not_configured"
+def signer(settings: Settings) -> Signer:
+    try:
+        return Signer(secret(settings.webhook_secret))
+    except Exception:  # not base64, or empty: the same fix
+        raise NotConfigured("NUDGE_WEBHOOK_SECRET", "is not a whsec_<base64> secret") from None
 
 
 def default_body(compose: Compose) -> dict[str, Any]:
@@ -51,6 +61,7 @@ class Webhook(Channel):
 
     def required(self, settings: Settings) -> None:
         require(settings.webhook_secret, "NUDGE_WEBHOOK_SECRET")
+        signer(settings)
 
     def check(self, command: SendCommand) -> None:
         if command.webhook is None:
@@ -71,10 +82,6 @@ class Webhook(Channel):
         else:
             body = orjson.dumps(default_body(compose), default=str).decode()
         key = secret(compose.settings.webhook_secret)
-        try:
-            signer = Signer(key)
-        except Exception:  # a malformed secret: every call would fail alike
-            raise BadSecret("NUDGE_WEBHOOK_SECRET is not a whsec_<base64> secret") from None
         moment = datetime.fromtimestamp(compose.now_ms // 1000, tz=UTC)
         headers = {"Content-Type": "application/json"}
         headers.update({name: str(value) for name, value in call.headers.items()})
@@ -82,7 +89,7 @@ class Webhook(Channel):
             {
                 "webhook-id": compose.ref,
                 "webhook-timestamp": str(compose.now_ms // 1000),
-                "webhook-signature": signer.sign(compose.ref, moment, body),
+                "webhook-signature": signer(compose.settings).sign(compose.ref, moment, body),
                 "Idempotency-Key": compose.ref,
             }
         )
