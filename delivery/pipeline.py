@@ -2,7 +2,9 @@
 
 Order matters: the ledger is consulted first (a redelivered, already sent command must
 not be re-judged by today's consent), then policy, then rendering, then one send under
-a claim that records when DATA begins (see ``idempotency``).
+a claim that records when DATA begins (see ``idempotency``). Channels other than email
+(``channels``) render into one HTTP request, sent under the same claim: its hand-over is
+the moment the request goes out.
 
 Nothing here waits out a transient failure: it comes back as a ``retry`` outcome and
 the worker parks the command in the deferred queue with a backoff, so that one bad
