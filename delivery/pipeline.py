@@ -2,7 +2,9 @@
 
 Order matters: the ledger is consulted first (a redelivered, already sent command must
 not be re-judged by today's consent), then policy, then rendering, then one send under
-a claim that records when DATA begins (see ``idempotency``).
+a claim that records when DATA begins (see ``idempotency``). Channels other than email
+(``channels``) render into one HTTP request, sent under the same claim: its hand-over is
+the moment the request goes out.
 
 Nothing here waits out a transient failure: it comes back as a ``retry`` outcome and
 the worker parks the command in the deferred queue with a backoff, so that one bad
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parseaddr
 from typing import Any, Literal, Protocol
 
@@ -23,6 +25,9 @@ from redis.exceptions import RedisError
 
 from nudge.clock import Clock
 from nudge.delivery.cap import CapArbiter
+from nudge.delivery.channels import AUTO, REGISTRY, Channel, Compose, NotConfigured
+from nudge.delivery.channels.auto import NO_CHANNEL, pick
+from nudge.delivery.channels.http import HttpRequest, HttpSender
 from nudge.delivery.context import Recommender, build_context, merge_customer
 from nudge.delivery.idempotency import Claim, ClaimState, SendLedger, stage_of
 from nudge.delivery.links import utm_params
@@ -59,8 +64,9 @@ _HELD_POLL_S = 0.1
 
 #: How long a double opt-in link stays valid.
 CONFIRM_TTL_S = 30 * 86400
-#: Channels this worker sends on.
-CHANNELS = frozenset({"email"})
+#: Channels this worker sends on (``channels.REGISTRY``), besides ``auto``.
+CHANNELS = frozenset(REGISTRY)
+EMAIL = "email"
 
 
 class LiveFlow(Protocol):
@@ -86,6 +92,8 @@ class Outcome:
     attempts: int = 0
     detail: str = ""
     until_ms: int | None = None
+    #: the channel it went out on, when the command left the choice (``auto``)
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +123,23 @@ def carried_consent(command: SendCommand) -> str | None:
 
 def validate(command: SendCommand) -> None:
     """Field checks ``from_bytes`` does not do; failing ones go to the dead-letter topic."""
-    for name in ("id", "trigger_id", "kind", "customer_id", "recipient"):
+    for name in ("id", "trigger_id", "kind", "customer_id"):
         value = getattr(command, name)
         if not isinstance(value, str) or not value.strip():
             raise InvalidMessage("bad_send_command", f"{name} must be a non-empty string")
     if not isinstance(command.step, int) or isinstance(command.step, bool):
         raise InvalidMessage("bad_send_command", "step must be an integer")
-    if command.channel not in CHANNELS:
+    if not isinstance(command.recipient, str):
+        raise InvalidMessage("bad_send_command", "recipient must be a string")
+    if command.channel == AUTO:
+        unknown = [c for c in command.channels if c not in CHANNELS]
+        if not command.channels or unknown:
+            raise InvalidMessage("unsupported_channel", f"auto over {command.channels!r}")
+        return
+    channel = REGISTRY.get(command.channel) if isinstance(command.channel, str) else None
+    if channel is None:
         raise InvalidMessage("unsupported_channel", repr(command.channel))
-    if "@" not in parseaddr(command.recipient)[1]:
-        raise InvalidMessage("bad_recipient", repr(command.recipient)[:200])
+    channel.check(command)
 
 
 class Deliverer:
@@ -156,7 +171,12 @@ class Deliverer:
         self.promos = PromoPools(redis, settings.redis_namespace)
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self.sent = SentMessages(redis, settings.redis_namespace)
+        self.http = HttpSender(settings.http_timeout_s, clock.now_ms)
         self._empty_pools_warned: set[str] = set()
+        self._unconfigured_warned: set[str] = set()
+
+    async def close(self) -> None:
+        await self.http.close()
 
     # -- Redis-side facts the policy needs ------------------------------------
     def _bounce_key(self, command: SendCommand) -> str:
@@ -211,6 +231,8 @@ class Deliverer:
 
     # -- the steps -------------------------------------------------------------
     async def deliver(self, command: SendCommand) -> Outcome:
+        if command.channel == AUTO:
+            return await self._deliver_auto(command)
         facts = await self._facts(command)
         state = facts.ledger
         if state is ClaimState.SENT:
@@ -222,11 +244,19 @@ class Deliverer:
         if trigger is not None and not trigger.enabled and command.marketing:
             return Outcome("suppressed", "trigger_disabled")
         customer = merge_customer(command, facts.profile)
+        channel = REGISTRY[command.channel]
+        if command.channel != EMAIL:
+            ready = self._ready(channel, command, customer)
+            if isinstance(ready, Outcome):
+                return ready
+            command = ready
+        # A webhook calls a system, not a person: judged like a transactional message.
+        marketing = command.marketing and channel.personal
         tz_name = customer.get("timezone") if isinstance(customer.get("timezone"), str) else None
-        cap = self.settings.frequency_cap_per_day if command.marketing else 0
+        cap = self.settings.frequency_cap_per_day if marketing else 0
         cap_key = self._cap_key(command, tz_name)
         decision = decide(
-            marketing=command.marketing,
+            marketing=marketing,
             # Re-read on every try, retries and quiet-hours wakes included, so that an
             # unsubscribe arriving while a message waits stops it.
             consent=effective_consent(carried_consent(command), facts.consent),
@@ -256,6 +286,57 @@ class Deliverer:
         if cap and outcome.status != "sent":
             await self.redis.decr(cap_key)
         return outcome
+
+    def _configured(self, channel: Channel) -> NotConfigured | None:
+        try:
+            channel.required(self.settings)
+        except NotConfigured as exc:
+            if channel.name not in self._unconfigured_warned:
+                self._unconfigured_warned.add(channel.name)
+                log.warning("channel %s: %s; its messages fail until it is", channel.name, exc)
+            return exc
+        return None
+
+    def _ready(
+        self, channel: Channel, command: SendCommand, customer: dict[str, Any]
+    ) -> SendCommand | Outcome:
+        """A non-email command with its provider set up and its address, looked up
+        now (the customer's current one) when the command did not carry it."""
+        missing = self._configured(channel)
+        if missing is not None:
+            return Outcome("failed", "channel_not_configured", detail=str(missing))
+        if command.recipient:
+            return command
+        address = channel.address(customer)
+        if not address:
+            return Outcome("suppressed", "no_address", detail=f"no {channel.address_field}")
+        return replace(command, recipient=address)
+
+    async def _deliver_auto(self, command: SendCommand) -> Outcome:
+        """``channel: auto``: picked on every try from what is known now, then sent as a
+        command for that channel (the ledger, keyed by command id, still sends it once)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.ledger.key(command.id))
+        pipe.get(self.shared.profile_key(command.customer_id))
+        pipe.hgetall(self.shared.consent_key(command.customer_id))
+        ledger_raw, profile_raw, consent_raw = await pipe.execute()
+        if self.ledger.state_of(ledger_raw) is ClaimState.SENT:
+            return Outcome("duplicate", "already_sent")
+        carried = command.context.customer.get("consent")
+        chosen = pick(
+            command.channels,
+            REGISTRY,
+            marketing=command.marketing,
+            stored_consent={_text(k) or "": _text(v) or "" for k, v in consent_raw.items()},
+            carried_consent=carried if isinstance(carried, dict) else {},
+            customer=merge_customer(command, self.shared.decode_profile(profile_raw)),
+            configured=lambda channel: self._configured(channel) is None,
+        )
+        if chosen is None:
+            tried = ", ".join(command.channels)
+            return Outcome("suppressed", NO_CHANNEL, detail=f"none of {tried} can reach them")
+        resolved = replace(command, channel=chosen.channel, recipient=chosen.address)
+        return replace(await self.deliver(resolved), channel=chosen.channel)
 
     async def _promo(self, command: SendCommand) -> PromoCode | None:
         """The message's promo code: the same one on every try and replay."""
@@ -302,6 +383,8 @@ class Deliverer:
                     "postal_address": self.settings.postal_address,
                 },
             )
+            if command.channel != EMAIL:
+                return await self._send(command, self._request(command, context))
             rendered = self.renderer.render(
                 command.message,
                 kind=command.kind,
@@ -322,9 +405,16 @@ class Deliverer:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
         return await self._send(command, message)
 
+    def _request(self, command: SendCommand, context: dict[str, Any]) -> HttpRequest:
+        compose = Compose(
+            command, context, self.renderer, self.ref(command), self.settings, self.clock.now_ms()
+        )
+        return REGISTRY[command.channel].request(compose)
+
     # -- the send ----------------------------------------------------------------
-    async def _send(self, command: SendCommand, message: OutgoingMessage) -> Outcome:
-        """One SMTP transaction under a claim; transient trouble becomes ``retry``."""
+    async def _send(self, command: SendCommand, message: OutgoingMessage | HttpRequest) -> Outcome:
+        """One SMTP transaction (or HTTP request) under a claim; transient trouble
+        becomes ``retry``."""
         held = await self._claim(command)
         if isinstance(held, Outcome):
             return held
@@ -336,14 +426,19 @@ class Deliverer:
 
         started = time.perf_counter()
         try:
-            await self.transport.send(message, on_data=handing_over)
+            if isinstance(message, HttpRequest):
+                await self.http.send(message, on_data=handing_over)
+            else:
+                await self.transport.send(message, on_data=handing_over)
         except DeliveryUncertain as exc:
             return await self._uncertain(command, claim, exc)
         except (TransientError, RedisError) as exc:
             # Not accepted, and known so (4xx, refused, dropped or timed out before DATA,
             # Redis down at DATA, claim lost): give the id back and try again later.
             await self._release(claim, command.id)
-            return Outcome("retry", reason_of(exc), 1, str(exc)[:1000])
+            # A 429's or 503's Retry-After: the earliest next try.
+            not_before = getattr(exc, "not_before_ms", None)
+            return Outcome("retry", reason_of(exc), 1, str(exc)[:1000], until_ms=not_before)
         except PermanentError as exc:
             await self._release(claim, command.id)
             if isinstance(exc, SmtpRejected) and exc.hard_bounce:

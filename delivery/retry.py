@@ -118,8 +118,12 @@ class RetryPolicy:
         attempts: int,
         anchor_ms: int | None = None,
         expires_after_ms: int | None = None,
+        not_before_ms: int | None = None,
     ) -> Retry | GiveUp:
-        """The next try of a command that just failed transiently, or the end of it."""
+        """The next try of a command that just failed transiently, or the end of it.
+
+        ``not_before_ms`` is when the other side asked to be tried again (an HTTP
+        ``Retry-After``): the backoff waits at least that long, within the window."""
         state = RetryState(
             first_failure_ms=prior.first_failure_ms if prior else now_ms,
             retries=(prior.retries if prior else 0) + 1,
@@ -131,4 +135,7 @@ class RetryPolicy:
         if now_ms >= deadline:
             return GiveUp(state)
         # One last try right at the deadline rather than none after a long backoff.
-        return Retry(min(now_ms + self.backoff_ms(state.retries), deadline), state)
+        due = now_ms + self.backoff_ms(state.retries)
+        if not_before_ms is not None:
+            due = max(due, not_before_ms)
+        return Retry(min(due, deadline), state)

@@ -94,7 +94,8 @@ class DeliveryWorker:
         self.metrics = DeliveryMetrics(registry or CollectorRegistry())
         # A ``data`` entry younger than its lease is taken for a live transaction, so the
         # lease must outlast DATA, the body and the reply, each bounded by the timeout.
-        lease_ms = max(DEFAULT_LEASE_MS, int(4 * settings.smtp_timeout_s * 1000))
+        slowest_s = max(settings.smtp_timeout_s, settings.http_timeout_s)
+        lease_ms = max(DEFAULT_LEASE_MS, int(4 * slowest_s * 1000))
         self.ledger = SendLedger(redis, shared_state.key, clock, owner=owner, lease_ms=lease_ms)
         self.deferred = DeferredQueue(redis, shared_state.key)
         self.retry_policy = retry_policy or RetryPolicy.from_settings(settings)
@@ -171,6 +172,7 @@ class DeliveryWorker:
         finally:
             self._producer = None
             await producer.stop()
+            await self.deliverer.close()
 
     def _start_batch(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]
@@ -265,6 +267,7 @@ class DeliveryWorker:
                 attempts=outcome.attempts,
                 anchor_ms=expiry_anchor_ms(command),
                 expires_after_ms=self._expires_after_ms(command),
+                not_before_ms=outcome.until_ms,
             )
             if isinstance(step, GiveUp):
                 if fresh and prior is not None:
@@ -301,7 +304,7 @@ class DeliveryWorker:
             reason=reason,
             customer_id=command.customer_id,
             trigger_id=command.trigger_id,
-            channel=command.channel,
+            channel=outcome.channel or command.channel,
             ts=self.clock.now_ms(),
             attempts=outcome.attempts,
             detail=outcome.detail,

@@ -8,13 +8,14 @@ itself in the published JSON Schema.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from jinja2 import TemplateSyntaxError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 from nudge.durations import parse_duration_ms
 from nudge.errors import ConfigError
+from nudge.models.message import AUTO_CHANNEL, CHANNELS
 from nudge.templating import make_environment
 
 
@@ -110,8 +111,14 @@ EventName = Literal[
     "customer_created",
 ]
 
-#: Channels the delivery side can send on.
-Channel = Literal["email"]
+if TYPE_CHECKING:
+    Channel = str
+    AutoChoice = str
+else:  # the names listed once, in models.message
+    #: Channels the delivery side can send on, and ``auto``.
+    Channel = Literal[(*CHANNELS, AUTO_CHANNEL)]
+    #: What ``channel: auto`` may choose from: channels that reach the customer.
+    AutoChoice = Literal[tuple(c for c in CHANNELS if c != "webhook")]
 
 
 class EventMatch(Strict):

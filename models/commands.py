@@ -12,7 +12,13 @@ from typing import Any
 import orjson
 
 from nudge.errors import InvalidMessage
-from nudge.models.message import Message, MessageContext, PromoRequest, Recommendations
+from nudge.models.message import (
+    Message,
+    MessageContext,
+    PromoRequest,
+    Recommendations,
+    WebhookCall,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,11 @@ class SendCommand:
     #: to a seller (``send.to: seller``): the seller side fills in ``recipient`` from
     #: the ``sellers`` topic before the command goes to delivery
     seller_id: str | None = None
+    #: ``channel: webhook``: the call to make (``recipient`` is its URL)
+    webhook: WebhookCall | None = None
+    #: ``channel: auto``: the channels to try, in order of preference; the delivery
+    #: worker sends on the first with consent and an address (see ``channels.auto``)
+    channels: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -71,6 +82,9 @@ class SendCommand:
                 data["recommendations"] = Recommendations(**data["recommendations"])
             if data.get("promo") is not None:
                 data["promo"] = PromoRequest(**data["promo"])
+            if data.get("webhook") is not None:
+                data["webhook"] = WebhookCall(**data["webhook"])
+            data["channels"] = tuple(data.get("channels") or ())
             return cls(**data)
         except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidMessage("bad_send_command", str(exc)) from exc

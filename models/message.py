@@ -6,9 +6,11 @@ flow said when the message was decided, whatever the flow became since.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 #: The built-in templates a send step may name (``template: welcome``): they fill
 #: whatever subject, html or text the step leaves out. The abandonment kinds use
@@ -31,6 +33,12 @@ BUILT_IN_TEMPLATES = (
     "flow",
 )
 
+#: The channels a message can go out on, each implemented in ``delivery.channels``
+#: (its registry checks it has them all). ``auto`` leaves the choice among a send
+#: step's ``channels`` to the delivery worker, when the message is due.
+CHANNELS = ("email", "webhook", "sms", "telegram", "viber", "push")
+AUTO_CHANNEL = "auto"
+
 #: ``recommendations.category`` value meaning "the category this message is about".
 CURRENT_CATEGORY = "current"
 
@@ -52,6 +60,44 @@ class Recommendations:
     #: for ``popular``: a category id, or ``"current"`` for the message's own category
     #: (the abandoned category, else the category of the message's first product)
     category: str | None = None
+
+
+#: What a ``webhook`` call may use; nudge sets the signature headers itself.
+WEBHOOK_METHODS = ("POST", "PUT", "PATCH")
+WEBHOOK_RESERVED_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key", "content-length"}
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookCall:
+    """A send step's ``webhook``: where to call and what; ``body`` is a Jinja2 template
+    (a JSON document of the message when left out)."""
+
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+    def problem(self) -> str | None:
+        """What is wrong with the call's fixed parts, or None. Checked where flows are
+        parsed and again by the delivery worker (commands may come from elsewhere)."""
+        parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            return f"url must be an http(s) URL, not {self.url!r}"
+        if not isinstance(self.method, str) or self.method.upper() not in WEBHOOK_METHODS:
+            return f"method must be one of {', '.join(WEBHOOK_METHODS)}, not {self.method!r}"
+        if not isinstance(self.headers, Mapping):
+            return "headers must be a mapping of names to values"
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not _HEADER_NAME.match(name):
+                return f"header name {name!r} is not a token"
+            if name.lower() in WEBHOOK_RESERVED_HEADERS:
+                return f"header {name!r} is set by nudge"
+            if "\r" in str(value) or "\n" in str(value):
+                return f"header {name!r} holds a line break"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

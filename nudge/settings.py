@@ -107,6 +107,27 @@ class Settings(BaseSettings):
     )
     quiet_hours: str = Field(default="", description="e.g. '22-8' in the customer's timezone")
 
+    # Channels beyond email (see delivery/channels): a channel whose settings are unset
+    # fails its messages with one line naming the setting instead of stopping the worker.
+    http_timeout_s: float = Field(default=10.0, gt=0, description="per HTTP channel request")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Standard Webhooks signing secret, whsec_<base64>"
+    )
+    sms_url: str | None = Field(default=None, description="HTTP SMS gateway, JSON POST")
+    sms_auth_header: SecretStr | None = Field(
+        default=None, description="'Name: value' header sent to the SMS gateway"
+    )
+    sms_sender: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_token: SecretStr | None = None
+    telegram_parse_mode: str | None = Field(default=None, description="HTML or MarkdownV2")
+    viber_api_url: str = "https://chatapi.viber.com/pa"
+    viber_auth_token: SecretStr | None = None
+    viber_sender_name: str | None = Field(default=None, description="else NUDGE_MAIL_FROM's name")
+    vapid_private_key_file: Path | None = Field(default=None, description="VAPID key (PEM)")
+    vapid_subject: str | None = Field(default=None, description="mailto: or https: contact")
+    push_ttl_s: int = Field(default=86400, ge=0, description="how long a push service keeps it")
+
     # Recommendations
     model_dir: Path | None = Field(
         default=None, description="an item-similarity model from `nudge train`; else popular"

@@ -10,12 +10,19 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 
 from nudge.flows.conditions import ConditionFailed, holds, variables
-from nudge.flows.fields import Channel, Duration, Strict, Template
+from nudge.flows.fields import AutoChoice, Channel, Duration, Strict, Template
 from nudge.flows.step_context import StepContext, StepResult
 from nudge.flows.triggers import message_context
 from nudge.flows.triggers.seller import shares
 from nudge.models.commands import SendCommand
-from nudge.models.message import BUILT_IN_TEMPLATES, Message, MessageContext, PromoRequest
+from nudge.models.message import (
+    AUTO_CHANNEL,
+    BUILT_IN_TEMPLATES,
+    Message,
+    MessageContext,
+    PromoRequest,
+    WebhookCall,
+)
 from nudge.models.message import Recommendations as MessageRecommendations
 from nudge.models.state import CustomerState, FlowMark, Run
 
@@ -55,6 +62,26 @@ class Promo(Strict):
     ttl: Duration | None = None
 
 
+class Webhook(Strict):
+    """``channel: webhook``: an HTTP call, signed (Standard Webhooks), retried."""
+
+    url: str
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: the request body, a template (a JSON document of the message when left out)
+    body: Template | None = None
+
+    @model_validator(mode="after")
+    def _call(self) -> Webhook:
+        problem = self.call().problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    def call(self) -> WebhookCall:
+        return WebhookCall(self.url, self.method, dict(self.headers), self.body)
+
+
 if TYPE_CHECKING:
     BuiltInTemplate = str
 else:  # the names listed once, in models.message
@@ -62,7 +89,11 @@ else:  # the names listed once, in models.message
 
 
 class SendSpec(Strict):
+    #: ``auto``: the first of ``channels`` with consent and an address, picked by the
+    #: delivery worker when the message is due
     channel: Channel = "email"
+    channels: tuple[AutoChoice, ...] | None = Field(None, min_length=1)
+    webhook: Webhook | None = None
     subject: Template | None = None
     html: Template | None = None
     text: Template | None = None
@@ -81,6 +112,18 @@ class SendSpec(Strict):
         if value in ("customer", "seller") or _ADDRESS.match(value):
             return value
         raise ValueError(f"'to' is customer, seller or an email address, not {value!r}")
+
+    @model_validator(mode="after")
+    def _channel_parts(self) -> SendSpec:
+        if (self.channel == AUTO_CHANNEL) != (self.channels is not None):
+            raise ValueError("'channels' (an order of preference) goes with channel: auto")
+        if self.channels is not None and len(set(self.channels)) != len(self.channels):
+            raise ValueError("'channels' names a channel twice")
+        if (self.channel == "webhook") != (self.webhook is not None):
+            raise ValueError("'webhook' ({url, method, headers, body}) goes with channel: webhook")
+        if self.channel != "email" and self.to != "customer":
+            raise ValueError(f"'to: {self.to}' is for email; {self.channel} goes to the customer")
+        return self
 
 
 class SendStep(Strict):
@@ -107,7 +150,8 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
         return ctx.end("stale")
     spec = step.send
     profile = state.profile
-    consent = profile.consent.get("email")
+    # ``auto`` and webhooks are judged by the delivery worker (see ``delivery.channels``).
+    consent = profile.consent.get(spec.channel)
     if flow.marketing and consent == "unsubscribed":
         return ctx.end("no_consent")
     if flow.marketing and consent == "pending":
@@ -127,8 +171,8 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
             return ctx.end("condition_failed", detail=str(exc))
     if spec.to == "seller":
         return _to_sellers(step, ctx)
-    recipient = profile.email if spec.to == "customer" else spec.to
-    if not recipient:
+    recipient = _recipient(spec, profile.email)
+    if recipient is None:
         if awaits_address(state, run, ctx.now_ms):
             return ctx.block(park(run, ctx.now_ms, AWAITING_ADDRESS))
         return ctx.end("no_address")
@@ -139,6 +183,16 @@ def execute(step: SendStep, ctx: StepContext) -> StepResult:
         return ctx.end("nothing_to_send")
     command = _command(step, ctx, recipient, context)
     return _proceed(ctx, (command,))
+
+
+def _recipient(spec: SendSpec, email: str | None) -> str | None:
+    """Who the command goes to; "" leaves the address to the delivery worker, which
+    reads the customer's current one for the channel (phone, chat id, ...)."""
+    if spec.channel == "email":
+        return (email if spec.to == "customer" else spec.to) or None
+    if spec.webhook is not None:
+        return spec.webhook.url
+    return ""
 
 
 def _command(
@@ -166,6 +220,8 @@ def _command(
         promo=None if spec.promo is None else PromoRequest(spec.promo.pool, spec.promo.ttl),
         priority=flow.priority,
         on_cap=flow.on_cap,
+        webhook=spec.webhook.call() if spec.webhook is not None else None,
+        channels=spec.channels or (),
     )
 
 
