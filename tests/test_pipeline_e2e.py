@@ -173,7 +173,9 @@ def test_abandonment_emails_end_to_end(pipeline: Callable[..., Pipeline]) -> Non
     assert "Waterproof Hiking Boots" in searched, "a search email recommends what matches it"
 
     # One-click unsubscribe (RFC 8058): GET only confirms, POST unsubscribes.
-    link = first["List-Unsubscribe"].strip("<>")
+    # The one-click link first, then the mailto: alternative (for `nudge inbound`).
+    link, mailto = (uri.strip(" <>") for uri in first["List-Unsubscribe"].split(","))
+    assert mailto.startswith("mailto:unsubscribe+")
     assert link.startswith(p.settings.public_url)
     with urllib.request.urlopen(link, timeout=5) as page:
         assert page.status == 200 and b"<form" in page.read()
