@@ -205,6 +205,10 @@ async def run_inbound(settings: Settings, *, stop: asyncio.Event) -> None:
 def main(settings: Settings) -> None:
     """``nudge inbound`` after its checks: runs until SIGTERM or Ctrl-C."""
     deadline = ShutdownDeadline(settings.shutdown_timeout_s, "nudge inbound")
+    if settings.log_level.upper() != "DEBUG":
+        # aiosmtpd logs every SMTP command of every peer at INFO: a line per bounce
+        # is this module's, the dialogue is for debugging.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
 
     async def run() -> None:
         stop = asyncio.Event()
