@@ -13,14 +13,16 @@ from typing import Any
 import aiosmtplib
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from nudge.clock import SystemClock
 from nudge.codec import decode_customer
 from nudge.delivery.return_path import return_path, unsubscribe_address
 from nudge.delivery.sent_messages import SentMessage, SentMessages, message_ref
 from nudge.embedded import MailCatcher, free_port
 from nudge.embedded.net import is_listening
-from nudge.inbound.server import run_inbound
+from nudge.inbound.server import ProducerPublisher, Receiver, run_inbound, serve
 from nudge.models.commands import DeliveryEvent
 from nudge.models.engagement import EngagementEvent
 from nudge.models.events import CustomerEvent
@@ -303,7 +305,10 @@ async def test_garbage_is_dead_lettered_and_soft_bounces_count_to_a_hard_one(env
         inbound(settings),
     ):
         assert "OK" in await mail_in(settings, return_path(refs[0], DOMAIN), garbage)
-        await wait_until(lambda: dead.records, "the dead letter")
+        # A well-formed bounce for a message not on record: kept, not acted on.
+        unknown = return_path("b" * 26, DOMAIN)
+        assert "OK" in await mail_in(settings, unknown, sample("postfix_dsn.eml", "b" * 26))
+        await wait_until(lambda: len(dead.records) == 2, "the dead letters")
         # The server goes on: a full mailbox, twice (the same report again counts once).
         soft = sample("soft_mailbox_full.eml", refs[0])
         for _ in range(2):
@@ -314,12 +319,45 @@ async def test_garbage_is_dead_lettered_and_soft_bounces_count_to_a_hard_one(env
         assert "OK" in await mail_in(settings, return_path(refs[1], DOMAIN), soft)
         await wait_until(lambda: profile.records, "the limit's hard bounce")
         await wait_until(lambda: len(engaged.records) == 3, "the hard bounce event")
-    [letter] = dead.records
+    # Unkeyed, the letters may sit on different partitions: told apart by reason.
+    letters = {dict(r.headers)["nudge.dlq.reason"]: r for r in dead.records}
+    assert sorted(letters) == [b"unknown_ref", b"unparseable_dsn"]
+    letter = letters[b"unparseable_dsn"]
     assert letter.value.replace(b"\r\n", b"\n") == garbage.replace(b"\r\n", b"\n")
-    assert dict(letter.headers)["nudge.dlq.reason"] == b"unparseable_dsn"
+    assert dict(letter.headers)["nudge.dlq.topic"] == b"inbound-smtp"
     kinds = [(e.bounce, e.message_id) for e in engagement(engaged)]
     assert kinds == [("soft", "cmd-1"), ("soft", "cmd-1"), ("hard", "cmd-2")]
     [change] = customers(profile)
     assert change.consent_source == "bounced"
     key = shared.key("bounce", "c1", "email")
     assert await shared.redis.get(key) == b"ann@example.com"
+
+
+async def test_mail_is_refused_for_later_while_redis_is_away(
+    make_settings: Callable[..., Settings], create_topics: Callable[..., None]
+) -> None:
+    """451, not 250: the sending server keeps the bounce and tries again later."""
+    settings = make_settings(inbound_host="127.0.0.1", inbound_port=free_port())
+    create_topics(settings, TOPICS)
+    nowhere = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    receiver = Receiver(
+        settings,
+        SharedState(nowhere, settings.redis_namespace),
+        ProducerPublisher(producer),
+        SystemClock(),
+    )
+    stop, started = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(serve(settings, receiver, stop=stop, started=started))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        ref = message_ref("cmd-1", settings.secret_key)
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await mail_in(settings, return_path(ref, DOMAIN), sample("postfix_dsn.eml", ref))
+        assert refused.value.code == 451
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 10)
+        await producer.stop()
+        await nowhere.aclose()
