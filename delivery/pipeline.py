@@ -166,7 +166,7 @@ class Deliverer:
 
     # -- Redis-side facts the policy needs ------------------------------------
     def _bounce_key(self, command: SendCommand) -> str:
-        return bounce_key(self.shared, command.customer_id, command.channel)
+        return bounce_key(self.shared, command.customer_id, command.channel, command.seller_id)
 
     def _cap_key(self, command: SendCommand, tz_name: str | None) -> str:
         day = local_day(tz_name, self.clock.now_ms())
@@ -400,6 +400,7 @@ class Deliverer:
             recipient=command.recipient,
             sent_ms=self.clock.now_ms(),
             variant=command.variant,
+            seller_id=command.seller_id,
         )
 
     async def _remember(self, command: SendCommand) -> None:

@@ -48,6 +48,8 @@ class SentMessage:
     sent_ms: int
     variant: str | None = None
     campaign_id: str | None = None
+    #: set when the message went to a marketplace seller, not to the customer
+    seller_id: str | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))

@@ -15,14 +15,19 @@ message is stopped at once rather than when the stream worker catches up.
   makes a redelivered report, or a delay warning followed by the final failure of the
   same message, count once.
 * A complaint (a spam report) and an unsubscribe by email stop the PERSON.
+* A message to a marketplace seller (``SentMessage.seller_id``) carries the id of the
+  customer whose order it was, but its address and its reader are the seller's: its
+  hard bounce stops that address under a key of the seller's (``bounce_key``), and
+  nothing is published on the customer's topics.
 
 Topics are written first and acknowledged: they are the record, and a failure there
 raises, so the SMTP side answers "try again later" and nothing is lost. Event ids are
-derived from the ref, so a redelivered report yields the same events again.
+derived from the message's command id, so a redelivered report yields the same events.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Literal, Protocol
 
 import orjson
@@ -33,6 +38,8 @@ from nudge.models.engagement import EngagementEvent, EngagementType
 from nudge.models.events import CustomerEvent
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
+
+log = logging.getLogger(__name__)
 
 OPTED_OUT = "unsubscribed"
 #: ``consent_source`` of each kind of opt-out decided here.
@@ -55,9 +62,12 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
-def bounce_key(shared: SharedState, customer_id: str, channel: str) -> str:
-    """The Redis key naming the address of a customer's channel that hard-bounced."""
-    return shared.key("bounce", customer_id, channel)
+def bounce_key(
+    shared: SharedState, customer_id: str, channel: str, seller_id: str | None = None
+) -> str:
+    """The Redis key naming the address of a customer's (or seller's) channel that
+    hard-bounced."""
+    return shared.key("bounce", f"seller:{seller_id}" if seller_id else customer_id, channel)
 
 
 def soft_bounce_key(shared: SharedState, address: str) -> str:
@@ -128,6 +138,14 @@ class Suppressions:
     async def _tell(
         self, sent: SentMessage, change: CustomerEvent | None, event: EngagementEvent
     ) -> None:
+        if sent.seller_id:
+            log.info(
+                "feedback on seller %s's message %s: %s",
+                sent.seller_id,
+                sent.command_id,
+                event.type,
+            )
+            return
         key = sent.customer_id.encode()
         if change is not None:
             await self.publisher.publish(
@@ -143,7 +161,8 @@ class Suppressions:
             sent, change, engagement(sent, "bounced", now, bounce="hard", detail=detail)
         )
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(bounce_key(self.shared, sent.customer_id, sent.channel), sent.recipient)
+        key = bounce_key(self.shared, sent.customer_id, sent.channel, sent.seller_id)
+        pipe.set(key, sent.recipient)
         pipe.delete(soft_bounce_key(self.shared, sent.recipient))
         await pipe.execute()
 
@@ -179,4 +198,5 @@ class Suppressions:
         kind: EngagementType = "complained" if source == "complaint" else "unsubscribed"
         event = engagement(sent, kind, now, detail=detail, user_agent=user_agent)
         await self._tell(sent, consent_change(sent, source, now), event)
-        await self.shared.set_consent(sent.customer_id, sent.channel, OPTED_OUT)
+        if not sent.seller_id:
+            await self.shared.set_consent(sent.customer_id, sent.channel, OPTED_OUT)

@@ -361,3 +361,35 @@ async def test_mail_is_refused_for_later_while_redis_is_away(
         await asyncio.wait_for(server, 10)
         await producer.stop()
         await nowhere.aclose()
+
+
+async def test_feedback_on_a_sellers_message_leaves_the_customer_alone(env: Any) -> None:
+    """A marketplace seller's message carries the buyer's customer id: the seller's
+    complaint or bounce must not unsubscribe the buyer."""
+    settings, _, shared = await env()
+    sent = SentMessages(shared.redis, settings.redis_namespace)
+    to_seller, to_buyer = (message_ref(cid, settings.secret_key) for cid in ("s-cmd", "c-cmd"))
+    common = ("c1", "order-flow", "order_confirmation", "email")
+    await sent.remember(
+        to_seller, SentMessage("s-cmd", *common, "shop@lamps.example", 0, seller_id="s1")
+    )
+    await sent.remember(to_buyer, SentMessage("c-cmd", *common, "ann@example.com", 0))
+    async with (
+        Events(settings, "customers") as profile,
+        Events(settings, "engagement") as engaged,
+        inbound(settings),
+    ):
+        complaint = sample("arf_abuse.eml", to_seller, "shop@lamps.example")
+        assert "OK" in await mail_in(settings, f"fbl@{DOMAIN}", complaint)
+        dsn = sample("postfix_dsn.eml", to_seller, "shop@lamps.example")
+        assert "OK" in await mail_in(settings, return_path(to_seller, DOMAIN), dsn)
+        # The buyer's own unsubscribe afterwards: once its events are in, nothing else is.
+        note = b"Subject: unsubscribe\r\n\r\n"
+        assert "OK" in await mail_in(settings, unsubscribe_address(to_buyer, DOMAIN), note)
+        await wait_until(lambda: profile.records and engaged.records, "the buyer's unsubscribe")
+    assert [e.message_id for e in engagement(engaged)] == ["c-cmd"]
+    assert [c.consent_source for c in customers(profile)] == ["mailto"]
+    assert (
+        await shared.redis.get(shared.key("bounce", "seller:s1", "email")) == b"shop@lamps.example"
+    )
+    assert await shared.redis.get(shared.key("bounce", "c1", "email")) is None
