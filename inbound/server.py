@@ -73,7 +73,7 @@ class Receiver:
         self.suppressions = Suppressions(settings, shared, publisher, clock)
 
     async def receive(self, recipient: str, raw: bytes) -> str:
-        """What was done, in a word (for logs and tests). Raises on Kafka or Redis trouble."""
+        """What was done, in a word. Raises on Kafka or Redis trouble."""
         try:
             report = read_report(recipient, raw)
             return await self._apply(report)
@@ -139,15 +139,13 @@ class InboundHandler:
 
     def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
-        #: What each mail came to, in order (``receive``'s words), for tests and logs.
-        self.outcomes: list[str] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
         data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
         try:
             for recipient in envelope.rcpt_tos:
-                self.outcomes.append(await self.receiver.receive(recipient, data))
+                await self.receiver.receive(recipient, data)
         except Exception:
             # Kafka or Redis away (or a bug): the sender keeps the mail and retries.
             log.exception("inbound mail could not be recorded; answered 451")
@@ -161,10 +159,9 @@ async def serve(
     *,
     stop: asyncio.Event,
     started: asyncio.Event | None = None,
-    handler: InboundHandler | None = None,
 ) -> None:
     """Listen on ``NUDGE_INBOUND_HOST:NUDGE_INBOUND_PORT`` until ``stop`` is set."""
-    handler = handler or InboundHandler(receiver)
+    handler = InboundHandler(receiver)
     loop = asyncio.get_running_loop()
 
     def session() -> SMTP:
