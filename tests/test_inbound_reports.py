@@ -9,10 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from nudge.delivery.return_path import parse_verp, return_path, unsubscribe_address
+from nudge.delivery.return_path import (
+    bounce_domain,
+    parse_verp,
+    return_path,
+    unsubscribe_address,
+)
 from nudge.errors import InvalidMessage
 from nudge.inbound.reports import Bounce, Complaint, Ignored, Unsubscribe, read_report
+from nudge.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
 REF = "k5nvq3xr7d2mhw4tj6pylc2zea"
@@ -126,3 +133,11 @@ def test_a_report_that_names_no_message_is_invalid() -> None:
     with pytest.raises(InvalidMessage) as caught:
         read_report("fbl@shop.example.com", raw)
     assert caught.value.reason == "unattributable_report"
+
+
+def test_the_bounce_domain_defaults_to_the_senders_and_must_be_a_domain() -> None:
+    assert bounce_domain(Settings(mail_from="Shop <news@Shop.Example>")) == "shop.example"
+    assert bounce_domain(Settings(bounce_domain="Bounces.Shop.Example")) == "bounces.shop.example"
+    for bad in ("bounces@shop.example", "a b.example", "x.example\r\nBcc: y", "-x.example", "a..b"):
+        with pytest.raises(ValidationError, match="bounce_domain"):
+            Settings(bounce_domain=bad)
