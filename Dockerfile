@@ -37,6 +37,6 @@ WORKDIR /app
 # Trigger files referenced by path (`nudge triggers apply /app/nudge/demo/...`).
 COPY nudge/demo/*.yaml /app/nudge/demo/
 USER nudge
-EXPOSE 6066 6067
+EXPOSE 6066 6067 2525
 ENTRYPOINT ["nudge"]
 CMD ["--help"]

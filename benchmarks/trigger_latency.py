@@ -41,6 +41,7 @@ from _harness import (
 )
 
 from nudge.cli.triggers import publish_definitions
+from nudge.delivery.sent_messages import message_ref
 from nudge.models.commands import SendCommand
 from nudge.settings import Settings
 from nudge.topics import create_topics
@@ -191,13 +192,18 @@ def one_run(env: Environment, args: argparse.Namespace, repeat: int) -> dict[str
         env.stop(worker)
         env.stop(catcher)
     commands = read_commands(settings, len(carts), 15)
-    return measure(folder, commands, set(carts), delay_ms) | {
+    by_ref = {message_ref(cid, settings.secret_key): cid for cid in commands}
+    return measure(folder, commands, by_ref, set(carts), delay_ms) | {
         "worker_lag_mean_s": lag_sum / lag_count if lag_count else float("nan")
     }
 
 
 def measure(
-    folder: Path, commands: dict[str, SendCommand], carts: set[str], delay_ms: int
+    folder: Path,
+    commands: dict[str, SendCommand],
+    by_ref: dict[str, str],
+    carts: set[str],
+    delay_ms: int,
 ) -> dict[str, Any]:
     total: list[float] = []
     stream: list[float] = []
@@ -206,7 +212,11 @@ def measure(
     files = accepted_files(folder)
     for accepted, path in files:
         msg: Any = message_from_bytes(path.read_bytes(), policy=policy.default)
-        command_id = str(msg["X-Nudge-Command-Id"])
+        # A mail names its command only by the opaque X-Nudge-Ref; the commands read
+        # from send-commands map it back. One whose command was not read is not matched.
+        command_id = by_ref.get(str(msg["X-Nudge-Ref"]))
+        if command_id is None:
+            continue
         trigger_id, customer_id, episode, step = command_id.split(":")
         if trigger_id != TRIGGER_ID or step != "0" or customer_id not in carts:
             continue

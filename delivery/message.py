@@ -29,6 +29,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 
 from nudge.delivery.header_text import one_line
 from nudge.delivery.render import Rendered
+from nudge.delivery.return_path import return_path, unsubscribe_mailto
 from nudge.errors import PermanentError
 
 # RFC 5322: lines SHOULD stay within 78 characters and MUST within 998.
@@ -169,11 +170,20 @@ def build_message(
     recipient: str,
     unsubscribe_url: str | None,
     now_ms: int,
+    ref: str,
+    bounce_domain: str,
     recipient_name: str | None = None,
 ) -> OutgoingMessage:
     """``recipient_name`` (e.g. the customer's first and last name) becomes the To
-    display name, cleaned like the Subject."""
-    from_line, sender = _sender_mailbox("From", mail_from)
+    display name, cleaned like the Subject.
+
+    ``ref`` is the message's opaque name (``sent_messages.message_ref``): the envelope
+    sender is ``bounce+<ref>@<bounce_domain>`` (VERP) and ``X-Nudge-Ref`` carries it, so
+    a bounce or complaint names the message without exposing internal ids. The From
+    header is ``mail_from`` as configured.
+    """
+    from_line, _ = _sender_mailbox("From", mail_from)
+    sender = check_header("MAIL FROM", return_path(ref, bounce_domain))
     to_line, addr = _mailbox("To", recipient, recipient_name)
     mid = message_id(command_id, mail_from)
     # "=_" cannot occur in quoted-printable output ("=" is always followed by two hex
@@ -186,12 +196,16 @@ def build_message(
         _unstructured("Subject", one_line(rendered.subject)),
         f"Date: {format_datetime(datetime.fromtimestamp(now_ms / 1000, tz=UTC))}",
         f"Message-ID: {mid}",
-        _unstructured("X-Nudge-Command-Id", command_id),
+        _structured("X-Nudge-Ref", ref),
     ]
     if unsubscribe_url:
         # RFC 8058 one-click: mailbox providers POST to this URL from their own UI. It
         # must stay a literal <URL>: an encoded-word there is not an unsubscribe link.
-        lines.append(_structured("List-Unsubscribe", f"<{unsubscribe_url}>"))
+        # The mailto: beside it serves clients that unsubscribe by email (``nudge inbound``).
+        # Folded after the comma: each URI stays whole on its own line.
+        https = _structured("List-Unsubscribe", f"<{unsubscribe_url}>")
+        mailto = _structured("List-Unsubscribe", f"<{unsubscribe_mailto(ref, bounce_domain)}>")
+        lines.append(f"{https},\r\n {mailto.partition(': ')[2]}")
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     lines.append("MIME-Version: 1.0")
     lines.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')

@@ -41,8 +41,10 @@ from nudge.delivery.policy import (
     parse_quiet_hours,
 )
 from nudge.delivery.render import Footer, Renderer
+from nudge.delivery.return_path import bounce_domain
 from nudge.delivery.sent_messages import SentMessage, SentMessages, message_ref
 from nudge.delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
+from nudge.delivery.suppression import Suppressions, bounce_key
 from nudge.errors import InvalidMessage, PermanentError, TransientError
 from nudge.models.commands import SendCommand
 from nudge.promo import PoolEmpty, PromoCode, PromoPools
@@ -172,6 +174,10 @@ class Deliverer:
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self.sent = SentMessages(redis, settings.redis_namespace)
         self.http = HttpSender(settings.http_timeout_s, clock.now_ms)
+        self.bounce_domain = bounce_domain(settings)
+        #: Publishes a hard bounce in the SMTP dialogue (consent and engagement); set by
+        #: the worker, which has the producer. Without it only the Redis key is written.
+        self.suppressions: Suppressions | None = None
         self._empty_pools_warned: set[str] = set()
         self._unconfigured_warned: set[str] = set()
 
@@ -180,7 +186,7 @@ class Deliverer:
 
     # -- Redis-side facts the policy needs ------------------------------------
     def _bounce_key(self, command: SendCommand) -> str:
-        return self.shared.key("bounce", command.customer_id, command.channel)
+        return bounce_key(self.shared, command.customer_id, command.channel, command.seller_id)
 
     def _cap_key(self, command: SendCommand, tz_name: str | None) -> str:
         day = local_day(tz_name, self.clock.now_ms())
@@ -400,6 +406,8 @@ class Deliverer:
                 recipient=command.recipient,
                 unsubscribe_url=unsubscribe or None,
                 now_ms=self.clock.now_ms(),
+                ref=self.ref(command),
+                bounce_domain=self.bounce_domain,
             )
         except PermanentError as exc:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
@@ -442,7 +450,7 @@ class Deliverer:
         except PermanentError as exc:
             await self._release(claim, command.id)
             if isinstance(exc, SmtpRejected) and exc.hard_bounce:
-                await self.redis.set(self._bounce_key(command), command.recipient)
+                await self._hard_bounced(command, str(exc))
             return Outcome("failed", reason_of(exc), 1, str(exc)[:1000])
         except Exception:
             # A bug, not an SMTP answer: nothing suggests the server took it. (On
@@ -469,8 +477,16 @@ class Deliverer:
         """The opaque name the message goes by outside (return path, tracking links)."""
         return message_ref(command.id, self.settings.secret_key)
 
-    async def _remember(self, command: SendCommand) -> None:
-        record = SentMessage(
+    async def _hard_bounced(self, command: SendCommand, detail: str) -> None:
+        """The server refused the recipient (5xx): that address gets no more mail."""
+        if self.suppressions is None:
+            await self.redis.set(self._bounce_key(command), command.recipient)
+            return
+        await self.suppressions.hard_bounce(self.record(command), detail)
+
+    def record(self, command: SendCommand) -> SentMessage:
+        """What is kept of a message sent (or refused) for its ref."""
+        return SentMessage(
             command_id=command.id,
             customer_id=command.customer_id,
             trigger_id=command.trigger_id,
@@ -479,8 +495,11 @@ class Deliverer:
             recipient=command.recipient,
             sent_ms=self.clock.now_ms(),
             variant=command.variant,
+            seller_id=command.seller_id,
         )
-        await self.sent.remember(self.ref(command), record)
+
+    async def _remember(self, command: SendCommand) -> None:
+        await self.sent.remember(self.ref(command), self.record(command))
 
     async def _claim(self, command: SendCommand) -> Claim | Outcome:
         loop = asyncio.get_running_loop()

@@ -2,7 +2,7 @@
 behind it.
 
 Bounces (the VERP return path), opens and clicks (tracking links), and the
-``X-Nudge-Command-Id`` header all name a sent message. None of them may expose the
+``X-Nudge-Ref`` header all name a sent message. None of them may expose the
 internal ids a command carries (customer, flow, command), so they carry a ``ref``
 instead: 26 base32 characters of an HMAC of the command id. It is unguessable without
 the secret key, short enough for an SMTP local part (at most 64 octets), and the same
@@ -48,6 +48,8 @@ class SentMessage:
     sent_ms: int
     variant: str | None = None
     campaign_id: str | None = None
+    #: set when the message went to a marketplace seller, not to the customer
+    seller_id: str | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))

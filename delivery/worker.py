@@ -41,6 +41,7 @@ from nudge.delivery.metrics import DeliveryMetrics
 from nudge.delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
 from nudge.delivery.retry import GiveUp, RetryPolicy, RetryState, expiry_anchor_ms
 from nudge.delivery.smtp import Transport
+from nudge.delivery.suppression import Suppressions
 from nudge.errors import InvalidMessage
 from nudge.models.commands import DeadLetter, DeliveryEvent, SendCommand
 from nudge.recommender.search import CatalogSearch, SearchRecommender
@@ -116,6 +117,9 @@ class DeliveryWorker:
             ),
             self.metrics,
         )
+        # A recipient refused with a 5xx is published as a hard bounce through this
+        # worker's producer (consent on ``customers``, ``bounced`` on ``engagement``).
+        self.deliverer.suppressions = Suppressions(settings, shared_state, self, clock)
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._retry_capacity = 2 * settings.delivery_concurrency
         self._retrying: dict[str, asyncio.Task[None]] = {}
@@ -328,6 +332,17 @@ class DeliveryWorker:
             key=letter.key,
             headers=letter.headers(),
         )
+
+    async def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """One record through this worker's producer, acknowledged (``Publisher``)."""
+        ack = await self._require_producer().send(topic, value, key=key, headers=headers)
+        await ack
 
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -81,6 +81,10 @@ class Profile:
     #: When each channel's consent last changed (epoch ms): the time an opt-out is
     #: compared with when a re-subscription arrives.
     consent_at: dict[str, int] = field(default_factory=dict)
+    #: The address whose hard bounce opted email out, and the email consent before it:
+    #: a bounce stops an address, not the person, so a new address restores that consent.
+    bounced_email: str | None = None
+    consent_before_bounce: str | None = None
 
     def as_context(self, customer_id: str) -> dict[str, Any]:
         return {

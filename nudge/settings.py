@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from nudge.durations import parse_duration_ms
 from nudge.errors import ConfigError
 
 DEV_SECRET = "nudge-dev-secret-change-me"
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 class Settings(BaseSettings):
@@ -78,6 +80,16 @@ class Settings(BaseSettings):
     mail_from: str = "Nudge Demo Shop <shop@example.com>"
     postal_address: str = "Nudge Demo Shop, 1 Example Street, Springfield, 00000"
 
+    # Bounces, complaints and mailto unsubscribes (``nudge inbound``)
+    bounce_domain: str = Field(
+        default="", description="domain of the VERP return path; empty: NUDGE_MAIL_FROM's"
+    )
+    inbound_host: str = "0.0.0.0"
+    inbound_port: int = Field(default=2525, ge=1, le=65535)
+    soft_bounce_limit: int = Field(
+        default=5, ge=1, description="soft bounces of an address that count as a hard one"
+    )
+
     # Delivery
     delivery_web_port: int = 6067
     demo_image_port: int = Field(
@@ -141,6 +153,14 @@ class Settings(BaseSettings):
     shop_url: str = Field(
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        # It goes into MAIL FROM and a header: a domain name and nothing else.
+        if value and (len(value) > 253 or not all(map(_LABEL.match, value.split(".")))):
+            raise ValueError("expected a domain name such as bounces.example.com")
+        return value.lower()
 
     @field_validator("send_retry_for", "smart_sending", "cap_hold", "state_horizon", mode="before")
     @classmethod

@@ -34,7 +34,7 @@ def state_to_bytes(state: CustomerState) -> bytes:
             state.partition,
             [
                 p.email, p.phone, p.first_name, p.last_name, p.timezone, p.consent, p.attributes,
-                list(p.tags), p.consent_at,
+                list(p.tags), p.consent_at, p.bounced_email, p.consent_before_bounce,
             ],
             [[c.product_id, c.quantity, c.price] for c in state.cart],
             _seen(state.views),

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from nudge.clock import SystemClock
 from nudge.delivery.pipeline import NoTriggers
+from nudge.delivery.sent_messages import message_ref
 from nudge.delivery.service import run_delivery
 from nudge.delivery.smtp import SmtpPool
 from nudge.delivery.worker import DeliveryWorker
@@ -44,6 +45,11 @@ async def wait_until(cond: Callable[[], Awaitable[bool] | bool], what: str) -> N
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def refs(settings: Settings, *command_ids: str) -> list[str]:
+    """The X-Nudge-Ref headers of these commands' messages, sorted."""
+    return sorted(message_ref(cid, settings.secret_key) for cid in command_ids)
 
 
 def command(cid: str = "cmd-1", **overrides: Any) -> SendCommand:
@@ -209,10 +215,12 @@ async def test_command_becomes_one_email_with_headers_and_sent_event(env: Any) -
     assert msg["Subject"] == "Hi Ann"
     assert msg["To"] == "ann@example.com"
     assert msg["From"] == settings.mail_from
-    assert msg["X-Nudge-Command-Id"] == "cmd-1"
+    ref = message_ref("cmd-1", settings.secret_key)
+    assert msg["X-Nudge-Ref"] == ref
     assert msg["Message-ID"].endswith("@example.com>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    url = msg["List-Unsubscribe"].strip("<>")
+    url, mailto = (uri.strip(" <>") for uri in msg["List-Unsubscribe"].split(","))
+    assert mailto == f"mailto:unsubscribe+{ref}@example.com?subject=unsubscribe"
     assert url.startswith(f"{settings.public_url}/unsubscribe/")
     payload = verify(url.rsplit("/", 1)[1], settings.secret_key, int(time.time() * 1000))
     assert payload == {"purpose": "unsubscribe", "customer_id": "c1", "channel": "email"}
@@ -325,7 +333,7 @@ async def test_smtp_refusing_for_a_while_then_every_message_is_sent_exactly_once
         await wait_until(lambda: len(catcher.messages()) == len(ids), "every email")
         await wait_until(lambda: len(events.records) == len(ids), "an event per command")
     assert isinstance(catcher.handler, RefuseFor) and catcher.handler.refused > len(ids)
-    assert sorted(m["X-Nudge-Command-Id"] for m in catcher.messages()) == ids
+    assert sorted(m["X-Nudge-Ref"] for m in catcher.messages()) == refs(settings, *ids)
     sent = {e.command_id: e for e in events.events()}
     assert sorted(sent) == ids and {e.status for e in sent.values()} == {"sent"}
     assert all(e.attempts > 1 for e in sent.values())
@@ -356,7 +364,7 @@ async def test_lapsed_claims_of_a_crashed_worker(env: Any) -> None:
         ("cmd-pre", "sent", ""),
         ("cmd-pre", "sent", "already_sent"),
     ]
-    assert [m["X-Nudge-Command-Id"] for m in catcher.messages()] == ["cmd-pre"]
+    assert [m["X-Nudge-Ref"] for m in catcher.messages()] == refs(settings, "cmd-pre")
     assert uncertain == 1
 
 
@@ -402,4 +410,5 @@ async def test_a_slow_partition_does_not_hold_the_others(env: Any) -> None:
             await wait_until(lambda: len(events.records) == 2, "the slow message's event")
     finally:
         await producer.stop()
-    assert sorted(m["X-Nudge-Command-Id"] for m in catcher.messages()) == ["cmd-fast", "cmd-slow"]
+    sent = sorted(m["X-Nudge-Ref"] for m in catcher.messages())
+    assert sent == refs(settings, "cmd-fast", "cmd-slow")

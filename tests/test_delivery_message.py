@@ -11,9 +11,12 @@ import pytest
 
 from nudge.delivery.message import BadAddress, HeaderInjection, build_message, message_id
 from nudge.delivery.render import Rendered
+from nudge.delivery.sent_messages import message_ref
 
 UNSUB = "https://nudge.example.com/unsubscribe/" + "t" * 140 + ".sig"
 NOW_MS = 1_700_000_000_000
+REF = message_ref("cart:c1:1699996400000:0", "test-secret")
+MAILTO = f"mailto:unsubscribe+{REF}@bounces.example.com?subject=unsubscribe"
 
 
 def build(rendered: Rendered, **overrides: Any) -> Any:
@@ -23,6 +26,8 @@ def build(rendered: Rendered, **overrides: Any) -> Any:
         "recipient": "ann@example.com",
         "unsubscribe_url": UNSUB,
         "now_ms": NOW_MS,
+        "ref": REF,
+        "bounce_domain": "bounces.example.com",
     }
     values.update(overrides)
     return build_message(rendered, **values)
@@ -46,7 +51,8 @@ def body(msg: EmailMessage, kind: str) -> str:
 def test_ascii_message_parses_back() -> None:
     out = build(Rendered(subject="Your cart", html="<p>hi &amp; bye</p>", text="hi\nbye"))
     msg = parse(out.data)
-    assert out.sender == "shop@example.com"
+    # The envelope sender is the VERP return path; From stays as configured.
+    assert out.sender == f"bounce+{REF}@bounces.example.com"
     assert out.recipients == ("ann@example.com",)
     assert msg["From"] == "Demo Shop <shop@example.com>"
     assert msg["To"] == "ann@example.com"
@@ -55,10 +61,13 @@ def test_ascii_message_parses_back() -> None:
     assert msg["Date"].datetime.timestamp() == NOW_MS / 1000
     assert msg["Message-ID"] == out.message_id == message_id(out_id(), "shop@example.com")
     assert msg["MIME-Version"] == "1.0"
-    assert msg["X-Nudge-Command-Id"] == "cart:c1:1699996400000:0"
+    # The message is named by its opaque ref; no internal id goes out.
+    assert msg["X-Nudge-Ref"] == REF and len(REF) == 26
+    assert b"cart:c1" not in out.data and b"X-Nudge-Command-Id" not in out.data
     # Long URLs stay one literal <URL>: an encoded word there breaks one-click unsubscribe.
-    assert msg["List-Unsubscribe"] == f"<{UNSUB}>"
-    assert f"List-Unsubscribe: <{UNSUB}>\r\n".encode() in out.data
+    # The mailto: alternative follows on a folded line of its own.
+    assert msg["List-Unsubscribe"] == f"<{UNSUB}>, <{MAILTO}>"
+    assert f"List-Unsubscribe: <{UNSUB}>,\r\n <{MAILTO}>\r\n".encode() in out.data
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg.get_content_type() == "multipart/alternative"
     parts = list(msg.iter_parts())
@@ -81,7 +90,9 @@ def test_wire_format_is_crlf_7bit_and_short_lines() -> None:
     assert b"\n" not in data.replace(b"\r\n", b"")
     assert b"\r" not in data.replace(b"\r\n", b"")
     lines = data.split(b"\r\n")
-    assert max(len(line) for line in lines if not line.startswith(b"List-Unsub")) <= 78
+    # List-Unsubscribe's URIs cannot be folded: the header's two lines may be longer.
+    unfoldable = (b"List-Unsub", b" <mailto:")
+    assert max(len(line) for line in lines if not line.startswith(unfoldable)) <= 78
     msg = parse(data)
     expected = text.replace("\r\n", "\n").replace("\r", "\n") + "\n"
     assert body(msg, "plain") == expected
@@ -127,7 +138,7 @@ def test_display_name_with_specials_is_quoted() -> None:
     out = build(Rendered(subject="s", html="", text=""), mail_from=sender)
     msg = parse(out.data)
     assert msg["From"].addresses[0].display_name == 'Shop, "Inc."'
-    assert out.sender == "s@example.com"
+    assert msg["From"].addresses[0].addr_spec == "s@example.com"
 
 
 def test_boundary_cannot_occur_in_bodies() -> None:
@@ -150,7 +161,8 @@ def test_transactional_message_has_no_list_unsubscribe() -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"command_id": "cmd\r\nBcc: evil@example.com"},
+        {"ref": "r\r\nBcc: evil@example.com"},
+            {"bounce_domain": "example.com\r\nBcc: evil@example.com"},
         {"unsubscribe_url": "https://x.example.com/u\nBcc: evil@example.com"},
         {"mail_from": "Shop\n <shop@example.com>"},
         {"recipient": "ann@example.com\r\n"},

@@ -225,6 +225,8 @@ def build(**overrides: Any) -> Any:
         "recipient": "ann@example.com",
         "unsubscribe_url": UNSUB,
         "now_ms": 1_700_000_000_000,
+        "ref": "k5nvq3xr7d2mhw4tj6pylc2zea",
+        "bounce_domain": "example.com",
     }
     values.update(overrides)
     rendered = values.pop("rendered", RENDERED)
@@ -233,9 +235,10 @@ def build(**overrides: Any) -> Any:
 
 def test_message_headers_and_parts() -> None:
     msg = message_from_bytes(build().data, policy=policy.default)
-    assert msg["List-Unsubscribe"] == f"<{UNSUB}>"
+    mailto = "mailto:unsubscribe+k5nvq3xr7d2mhw4tj6pylc2zea@example.com?subject=unsubscribe"
+    assert msg["List-Unsubscribe"] == f"<{UNSUB}>, <{mailto}>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert msg["X-Nudge-Command-Id"] == "cmd-1"
+    assert msg["X-Nudge-Ref"] == "k5nvq3xr7d2mhw4tj6pylc2zea"
     assert msg["Message-ID"] == message_id("cmd-1", "shop@example.com")
     assert build().message_id == msg["Message-ID"]  # stable across renders
     assert msg.get_content_type() == "multipart/alternative"

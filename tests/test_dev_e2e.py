@@ -34,7 +34,7 @@ def test_sigterm_stops_dev_and_every_child(redis_url: str, tmp_path: Path) -> No
     try:
         wait_for(lambda: any("Ctrl-C stops everything" in line for line in lines), "dev up", 90)
         children = _children(proc.pid)
-        assert len(children) >= 3, "a broker, a stream worker and a delivery worker"
+        assert len(children) >= 4, "a broker, a stream and a delivery worker, inbound"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
@@ -42,7 +42,8 @@ def test_sigterm_stops_dev_and_every_child(redis_url: str, tmp_path: Path) -> No
             proc.kill()
     reader.join(5)
     output = "".join(lines)
-    assert "stopping stream worker, delivery worker, mail catcher, broker..." in output
+    stopping = "stopping stream worker, delivery worker, inbound server, mail catcher, broker..."
+    assert stopping in output
     assert output.rstrip().endswith("stopped."), output[-2000:]
     deadline = time.monotonic() + 10
     while (left := [pid for pid in children if _alive(pid)]) and time.monotonic() < deadline:

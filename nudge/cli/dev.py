@@ -1,7 +1,8 @@
 """``nudge dev``: the whole service on one machine, with real parts.
 
 Tansu (Kafka protocol), Redis, an aiosmtpd mail catcher writing .eml files, a stream
-worker and a delivery worker as child processes, and optionally a demo storefront.
+worker, a delivery worker and the inbound SMTP server (bounces, complaints) as child
+processes, and optionally a demo storefront.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def run_dev(
             "web_port": web_port,
             "public_url": f"http://localhost:{web_port}",
             "delivery_web_port": _port(settings.delivery_web_port),
+            "inbound_host": "127.0.0.1",
+            "inbound_port": _port(settings.inbound_port),
         }
     )
     if demo and "NUDGE_SMART_SENDING" not in os.environ:
@@ -98,6 +101,7 @@ def run_dev(
         children = [
             _spawn("worker", env, home / "worker.log"),
             _spawn("deliver", env, home / "deliver.log"),
+            _spawn("inbound", env, home / "inbound.log"),
         ]
         click.echo(
             f"broker   {broker.bootstrap}\nredis    {redis_url}\nsmtp     127.0.0.1:{catcher.port}"
@@ -105,6 +109,7 @@ def run_dev(
         click.echo(f"web      {settings.public_url}/health")
         if images is not None:
             click.echo(f"images   {images.base_url}/")
+        click.echo(f"inbound  smtp://127.0.0.1:{settings.inbound_port} (bounces, complaints)")
         click.echo(f"outbox   {outbox.resolve()}\nlogs     {home.resolve()}")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
@@ -113,7 +118,7 @@ def run_dev(
         return 0 if all(c.poll() is None for c in children) else 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut this short
-        started = ["stream worker", "delivery worker"][: len(children)]
+        started = ["stream worker", "delivery worker", "inbound server"][: len(children)]
         started += ["mail catcher", "broker"] + (["redis"] if redis_server is not None else [])
         started += ["image server"] if images is not None else []
         click.echo(f"stopping {', '.join(started)}...", err=True)

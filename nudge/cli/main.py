@@ -1,4 +1,5 @@
-"""``nudge worker | deliver | dev | triggers apply | topics create | promo | import | preview``."""
+"""The ``nudge`` command: ``worker``, ``deliver``, ``inbound``, ``dev``, ``triggers apply``,
+``topics create``, ``promo``, ``import``, ``preview`` and the model commands."""
 
 from __future__ import annotations
 
@@ -55,6 +56,21 @@ def deliver() -> None:
         run_deliver(settings)
     except NudgeError as exc:  # e.g. a model that fails its checks: refuse to start
         raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+def inbound() -> None:
+    """Run the inbound SMTP server: bounces, complaints, unsubscribes by email."""
+    from nudge.inbound.server import main as run_inbound
+    from nudge.startup import StartupError, require_free_port
+
+    settings = checked_settings(services=True)
+    try:
+        require_free_port(settings.inbound_host, settings.inbound_port, "NUDGE_INBOUND_PORT")
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    _configure_logging(settings.log_level)
+    run_inbound(settings)
 
 
 @main.group()

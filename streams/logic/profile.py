@@ -5,6 +5,13 @@ ordinary upsert. A storefront re-sending a stale profile, or ``nudge import cust
 with last month's export, must not re-subscribe someone who clicked unsubscribe. A
 re-subscription counts only with evidence newer than the opt-out: ``consent_ts`` and
 ``consent_source`` on the record (a double opt-in confirmation carries both).
+
+A hard bounce (``consent_source="bounced"``, published by ``nudge inbound`` and the
+delivery worker) opts email out for the ADDRESS that bounced, which the record names
+in ``email``: the bounce of an address the customer has since replaced changes
+nothing, and a new address given later restores the email consent from before the
+bounce. Any other email consent decision (an opt-out of the person's own, a confirmed
+re-subscription) takes the place of the bounce's.
 """
 
 from __future__ import annotations
@@ -13,18 +20,31 @@ from nudge.models.events import CustomerEvent
 from nudge.models.state import CustomerState, Profile
 
 OPTED_OUT = "unsubscribed"
+BOUNCED = "bounced"
 
 
 def apply_customer(state: CustomerState, event: CustomerEvent) -> CustomerState:
     old = state.profile
+    if _stale_bounce(old, event):
+        return state
     consent, consent_at = old.consent, old.consent_at
     if event.consent:
         consent, consent_at = _merge_consent(old, event)
+    email = event.email if event.email is not None else old.email
+    bounced, before = _bounce_mark(old, event, consent)
+    if bounced is not None and email is not None and email.lower() != bounced.lower():
+        # A new address starts clean: the opt-out was the old address's bounce.
+        consent, consent_at = dict(consent), {**consent_at, "email": event.ts}
+        if before is None:
+            consent.pop("email", None)
+        else:
+            consent["email"] = before
+        bounced = before = None
     attributes = old.attributes
     if event.attributes:
         attributes = {**old.attributes, **event.attributes}
     profile = Profile(
-        email=event.email if event.email is not None else old.email,
+        email=email,
         phone=event.phone if event.phone is not None else old.phone,
         first_name=event.first_name if event.first_name is not None else old.first_name,
         last_name=event.last_name if event.last_name is not None else old.last_name,
@@ -33,10 +53,38 @@ def apply_customer(state: CustomerState, event: CustomerEvent) -> CustomerState:
         attributes=attributes,
         tags=old.tags,
         consent_at=consent_at,
+        bounced_email=bounced,
+        consent_before_bounce=before,
     )
     if profile == old:
         return state
     return state.evolve(profile=profile)
+
+
+def _stale_bounce(old: Profile, event: CustomerEvent) -> bool:
+    """The bounce of an address that is no longer the customer's."""
+    return (
+        event.consent_source == BOUNCED
+        and event.email is not None
+        and old.email is not None
+        and event.email.lower() != old.email.lower()
+    )
+
+
+def _bounce_mark(
+    old: Profile, event: CustomerEvent, consent: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """(bounced address, email consent before the bounce) after this upsert."""
+    asked = (event.consent or {}).get("email")
+    if event.consent_source == BOUNCED and asked == OPTED_OUT:
+        if old.bounced_email is not None:
+            return old.bounced_email, old.consent_before_bounce  # bounced again
+        return event.email or old.email, old.consent.get("email")
+    if old.bounced_email is not None and (
+        asked == OPTED_OUT or (asked is not None and consent.get("email") != OPTED_OUT)
+    ):
+        return None, None  # the person's own decision now stands in its place
+    return old.bounced_email, old.consent_before_bounce
 
 
 def resubscription_ignored(

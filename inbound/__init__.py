@@ -1,0 +1,1 @@
+"""``nudge inbound``: bounces, complaints and unsubscribes that come back by email."""
