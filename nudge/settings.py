@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +14,8 @@ from nudge.durations import parse_duration_ms
 from nudge.errors import ConfigError
 
 DEV_SECRET = "nudge-dev-secret-change-me"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 
 
 class Settings(BaseSettings):
@@ -118,6 +122,16 @@ class Settings(BaseSettings):
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
 
+    # Open and click tracking (see nudge.delivery.tracking)
+    tracking_url: str | None = Field(
+        default=None, description="base URL of /o/ and /c/; default: public_url"
+    )
+    redirect_domains: str = Field(
+        default="", description="hosts a click may lead to, comma-separated; default: shop_url's"
+    )
+    track_opens: bool = True
+    track_clicks: bool = True
+
     @field_validator("send_retry_for", "smart_sending", "cap_hold", "state_horizon", mode="before")
     @classmethod
     def _duration_s(cls, value: Any) -> float:
@@ -125,6 +139,31 @@ class Settings(BaseSettings):
             return parse_duration_ms(value) / 1000
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("tracking_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("redirect_domains")
+    @classmethod
+    def _host_names(cls, value: str) -> str:
+        for host in value.split(","):
+            if host.strip() and not _HOST.fullmatch(host.strip()):
+                raise ValueError(f"{host.strip()!r} is not a host name (write shop.example.com)")
+        return value
+
+    def tracking_base(self) -> str:
+        """Where the open pixel and click redirects are served, without a trailing slash."""
+        return (self.tracking_url or self.public_url).rstrip("/")
+
+    def redirect_hosts(self) -> tuple[str, ...]:
+        """``redirect_domains`` as lowercase hosts; the shop's own host when empty."""
+        hosts = [h.strip().lower().rstrip(".") for h in self.redirect_domains.split(",")]
+        listed = tuple(h for h in hosts if h)
+        return listed or ((urlsplit(self.shop_url).hostname or "").rstrip("."),)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
