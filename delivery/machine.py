@@ -5,8 +5,9 @@ dropped: the record stays complete and whoever counts decides what to count.
 
 What is flagged, and why:
 
-* **No user agent**, or a library's (curl, python-requests, Go, Java, ...): no mail
-  client or browser fetches without saying what it is.
+* **A HEAD request** (a link checker's; browsers never send one for a link or an
+  image), **no user agent**, or a library's (curl, python-requests, Go, Java, ...):
+  no mail client or browser fetches without saying what it is.
 * **Apple Mail Privacy Protection**: Apple's proxy fetches every image of every message
   as it arrives, whether or not anyone reads it, and says only ``Mozilla/5.0``. That
   bare agent is flagged on opens and clicks alike.
@@ -16,9 +17,8 @@ What is flagged, and why:
   every link on delivery, often behind an ordinary browser's agent.
 
 Not flagged: **Gmail's and Yahoo's image proxies** (``GoogleImageProxy``,
-``YahooMailProxy``). They fetch the pixel when the person opens the message, once per
-open and on their behalf (they cache the image and hide the reader's address), so their
-opens are human opens; only the reader's own agent and IP are hidden.
+``YahooMailProxy``). They fetch the pixel when the person opens the message, on their
+behalf (hiding the reader's address and agent), so their opens are human opens.
 """
 
 from __future__ import annotations
@@ -46,9 +46,14 @@ Action = Literal["opened", "clicked"]
 
 
 def machine_reason(
-    action: Action, user_agent: str | None, *, sent_ms: int | None, now_ms: int
+    action: Action, user_agent: str | None, *, sent_ms: int | None, now_ms: int, head: bool = False
 ) -> str | None:
-    """Why this open or click is a machine's (a short reason), or None for a person's."""
+    """Why this open or click is a machine's (a short reason), or None for a person's.
+
+    ``head``: the request was a HEAD, which link checkers send and browsers never do.
+    """
+    if head:
+        return "head_request"
     agent = (user_agent or "").strip().lower()
     if not agent:
         return "no_user_agent"

@@ -107,9 +107,10 @@ def engagement_event(
     now_ms: int,
     user_agent: str | None,
     url: str | None = None,
+    head: bool = False,
 ) -> EngagementEvent:
     """The engagement record of an open or click of the message ``sent``."""
-    reason = machine_reason(action, user_agent, sent_ms=sent.sent_ms, now_ms=now_ms)
+    reason = machine_reason(action, user_agent, sent_ms=sent.sent_ms, now_ms=now_ms, head=head)
     return EngagementEvent(
         event_id=f"{action}:{uuid.uuid4().hex}",
         type=action,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
@@ -46,35 +47,49 @@ NO_CACHE = {
 MAX_PENDING = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One request on a tracking link, as it came."""
+
+    action: Action
+    ref: str
+    now_ms: int
+    agent: str | None
+    url: str | None
+    head: bool
+
+
 class Recorder:
     """Looks a ref up and publishes its engagement event, in the background."""
 
-    def __init__(self, sent: SentMessages, engagement_topic: Any) -> None:
+    def __init__(self, sent: SentMessages, engagement_topic: Any, clock: Clock) -> None:
         self.sent = sent
         self.topic = engagement_topic
+        self.clock = clock
         self.pending: set[asyncio.Task[None]] = set()
 
-    def record(
-        self, action: Action, ref: str, now_ms: int, agent: str | None, url: str | None
-    ) -> None:
+    def record(self, action: Action, ref: str, request: Request, url: str | None) -> None:
+        """Record a hit on ``ref`` after the answer; the time and agent are the request's."""
         if len(self.pending) >= MAX_PENDING:
             log.warning("%s of %s not recorded: %d hits already pending", action, ref, MAX_PENDING)
             return
-        task = asyncio.create_task(self._record(action, ref, now_ms, agent, url))
+        agent = request.headers.get("User-Agent")
+        hit = Hit(action, ref, self.clock.now_ms(), agent, url, head=request.method == "HEAD")
+        task = asyncio.create_task(self._record(hit))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
-    async def _record(
-        self, action: Action, ref: str, now_ms: int, agent: str | None, url: str | None
-    ) -> None:
+    async def _record(self, hit: Hit) -> None:
         try:
-            sent = await self.sent.lookup(ref)
+            sent = await self.sent.lookup(hit.ref)
         except RedisError as exc:
-            log.warning("%s of %s not recorded: Redis: %s", action, ref, exc)
+            log.warning("%s of %s not recorded: Redis: %s", hit.action, hit.ref, exc)
             return
         if sent is None:
             return  # forged, mistyped, or past the record's TTL
-        event = engagement_event(action, sent, now_ms=now_ms, user_agent=agent, url=url)
+        event = engagement_event(
+            hit.action, sent, now_ms=hit.now_ms, user_agent=hit.agent, url=hit.url, head=hit.head
+        )
         try:
             ack = await self.topic.send(key=sent.customer_id.encode(), value=event.to_bytes())
             await ack
@@ -87,15 +102,15 @@ def register_tracking_views(worker: Worker, *, engagement_topic: Any, clock: Clo
     settings = worker.settings
     key = key_bytes(settings.secret_key)
     policy = RedirectPolicy(settings.shop_url, settings.redirect_hosts())
-    recorder = Recorder(SentMessages(worker.redis, settings.redis_namespace), engagement_topic)
+    sent = SentMessages(worker.redis, settings.redis_namespace)
+    recorder = Recorder(sent, engagement_topic, clock)
 
     @app.page("/o/{name}")
     class OpenPixel(View):
         async def get(self, request: Request, name: str) -> Response:
             ref = name.removesuffix(".gif")
             if settings.track_opens and ref != name:
-                agent = request.headers.get("User-Agent")
-                recorder.record("opened", ref, clock.now_ms(), agent, None)
+                recorder.record("opened", ref, request, None)
             return self.bytes(PIXEL_GIF, content_type="image/gif", headers=dict(NO_CACHE))
 
     @app.page("/c/{ref}/{sig}")
@@ -105,7 +120,6 @@ def register_tracking_views(worker: Worker, *, engagement_topic: Any, clock: Clo
             signed = valid_click(key, ref, sig, target)
             location = policy.destination(target, signed=signed)
             if signed and settings.track_clicks:
-                agent = request.headers.get("User-Agent")
-                recorder.record("clicked", ref, clock.now_ms(), agent, target)
+                recorder.record("clicked", ref, request, target)
             headers = {**NO_CACHE, "Location": location, "Referrer-Policy": "no-referrer"}
             return self.bytes(b"", status=302, headers=headers)

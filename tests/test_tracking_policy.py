@@ -61,6 +61,12 @@ def test_proxies_scanners_and_libraries_are_flagged(
     assert machine_reason(action, agent, sent_ms=SENT_MS, now_ms=LATER) == reason  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("action", ["opened", "clicked"])
+def test_a_head_request_is_a_link_checkers(action: str) -> None:
+    reason = machine_reason(action, CHROME, sent_ms=SENT_MS, now_ms=LATER, head=True)  # type: ignore[arg-type]
+    assert reason == "head_request"
+
+
 def test_a_word_containing_bot_is_no_bot() -> None:
     agent = CHROME + " Abbott/1.0"
     assert machine_reason("clicked", agent, sent_ms=SENT_MS, now_ms=LATER) is None
