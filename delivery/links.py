@@ -55,8 +55,9 @@ def tag_html_links(
 ) -> str:
     """Add ``params`` to every quoted http(s) ``href`` in rendered HTML.
 
-    ``wrap`` (click tracking) then maps each tagged URL, unescaped, to the URL the
-    link gets: in the same pass, so a message's links are scanned once.
+    ``wrap`` (click tracking) then maps each tagged URL, unescaped, to the ``href``
+    value the link gets, HTML-escaped: in the same pass, so a message's links are
+    scanned once.
     """
     items = tuple(params.items())
 
@@ -67,7 +68,7 @@ def tag_html_links(
         if skip_prefixes and (url := html.unescape(quoted)).startswith(skip_prefixes):
             tagged = html.escape(url, quote=True)
         elif wrap is not None:
-            tagged = html.escape(wrap(_tag_url(quoted, items)), quote=True)
+            tagged = wrap(_tag_url(quoted, items))
         else:
             tagged = _tag_href(quoted, items)
         return f"{match.group(1)}{match.group(2)}{tagged}{match.group(2)}"

@@ -187,7 +187,7 @@ class Renderer:
             body_html = with_preheader(body_html, one_line(preheader))
 
         skip = (footer.unsubscribe_url,) if footer.unsubscribe_url else ()
-        wrap = tracking.click_url if tracking is not None and tracking.clicks else None
+        wrap = tracking.click_href if tracking is not None and tracking.clicks else None
         body_html = tag_html_links(body_html, utm, skip_prefixes=skip, wrap=wrap)
         # The footer goes in after tagging: the unsubscribe link must stay as signed.
         footer_html = footer.as_html()

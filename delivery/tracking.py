@@ -16,10 +16,13 @@ unsubscribe. ``mailto:`` and ``tel:`` are not http(s) and are never touched.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import html
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from nudge.delivery.machine import Action, machine_reason
@@ -39,10 +42,45 @@ PIXEL_GIF = (
 )
 
 
+_BLOCK = hashlib.sha256().block_size
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # translation tables, as ``hmac`` has them
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+#: HMAC-SHA256 (RFC 2104) as its two hash states after the padded key, the inner one
+#: fed the context and the ref: each link of a message copies them and hashes only its
+#: target. (``hmac.HMAC.copy`` does the same with a Python object around it per link.)
+_RefMac = tuple[Any, Any]
+
+
+def _ref_mac(key: bytes, ref: str) -> _RefMac:
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(key.translate(_IPAD))
+    inner.update(_CONTEXT + ref.encode() + b"\n")
+    outer = hashlib.sha256(key.translate(_OPAD))
+    return inner, outer
+
+
+def _sig(ref_mac: _RefMac, target: str) -> str:
+    inner, outer = ref_mac[0].copy(), ref_mac[1].copy()
+    inner.update(target.encode())
+    outer.update(inner.digest())
+    # 12 bytes are 16 base64 characters, without padding.
+    return base64.urlsafe_b64encode(outer.digest()[: SIG_CHARS * 3 // 4]).decode("ascii")
+
+
 def click_sig(key: bytes, ref: str, target: str) -> str:
     """The signature of a click on ``target`` in the message ``ref``."""
-    mac = hmac.new(key, _CONTEXT + ref.encode() + b"\n" + target.encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).decode("ascii")[:SIG_CHARS]
+    return _sig(_ref_mac(key, ref), target)
+
+
+# Every message of a campaign links the same few hundred UTM-tagged URLs, and quote()
+# walks a URL character by character in Python: remember them (as links.py does).
+@functools.lru_cache(maxsize=4096)
+def _quoted(target: str) -> str:
+    # ":" and "/" may stand unescaped in a query value; they keep the URL shorter.
+    return quote(target, safe=":/")
 
 
 def valid_click(key: bytes, ref: str, sig: str, target: str | None) -> bool:
@@ -65,6 +103,8 @@ class TrackingLinks:
     opens: bool
     clicks: bool
     skip_prefixes: tuple[str, ...]
+    _ref_mac: _RefMac = field(repr=False, compare=False)
+    _base_href: str = field(repr=False, compare=False)
 
     @classmethod
     def for_message(
@@ -80,24 +120,32 @@ class TrackingLinks:
         base = tracking_url.rstrip("/")
         public = public_url.rstrip("/")
         own = (f"{base}/", f"{public}/unsubscribe/", f"{public}/confirm/")
-        return cls(base, ref, key_bytes(secret), opens, clicks, own)
+        key = key_bytes(secret)
+        return cls(
+            base, ref, key, opens, clicks, own, _ref_mac(key, ref), html.escape(base, quote=True)
+        )
 
     def pixel_url(self) -> str:
         return f"{self.base_url}/o/{self.ref}.gif"
 
     def pixel_html(self) -> str:
         return (
-            f'<img src="{self.pixel_url()}" width="1" height="1" alt="" '
+            f'<img src="{self._base_href}/o/{self.ref}.gif" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0">'
         )
 
     def click_url(self, target: str) -> str:
         """The tracked link to ``target``; nudge's own links come back unchanged."""
+        return html.unescape(self.click_href(target))
+
+    def click_href(self, target: str) -> str:
+        """``click_url`` as an HTML attribute value (for ``tag_html_links``' ``wrap``)."""
         if target.startswith(self.skip_prefixes):
-            return target
-        sig = click_sig(self.key, self.ref, target)
-        # ":" and "/" may stand unescaped in a query value; they keep the URL shorter.
-        return f"{self.base_url}/c/{self.ref}/{sig}?u={quote(target, safe=':/')}"
+            return html.escape(target, quote=True)
+        sig = _sig(self._ref_mac, target)
+        # The ref is alphanumeric, the signature base64url and the quoted target all
+        # unreserved characters, "%", ":" and "/": only the base could need escaping.
+        return f"{self._base_href}/c/{self.ref}/{sig}?u={_quoted(target)}"
 
 
 def engagement_event(

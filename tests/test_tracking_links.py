@@ -3,6 +3,9 @@ the open pixel, and the engagement event of a hit. Pure logic: no Kafka, no Redi
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html
 import re
 from typing import Any
@@ -80,6 +83,16 @@ def test_a_click_url_carries_its_target_and_a_signature_that_verifies() -> None:
 def test_a_tampered_or_forged_click_does_not_verify(change: Any) -> None:
     ref, sig, target = target_of(links().click_url("https://shop.example.com/p/1"))
     assert not valid_click(KEY, *change(ref, sig, target))
+
+
+@pytest.mark.parametrize("secret", ["k", "x" * 64, "y" * 65, "z" * 200])
+def test_the_click_signature_is_hmac_sha256_of_context_ref_and_target(secret: str) -> None:
+    target = "https://shop.example.com/p/1?utm_source=nudge"
+    body = b"nudge.click.v1:" + REF.encode() + b"\n" + target.encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    expected = base64.urlsafe_b64encode(digest).decode()[:SIG_CHARS]
+    assert click_sig(key_bytes(secret), REF, target) == expected
+    assert target_of(links(secret=secret).click_url(target))[1] == expected
 
 
 def test_the_click_signature_is_not_the_message_ref_hmac() -> None:
@@ -212,3 +225,11 @@ def test_a_click_event_names_the_message_flow_variant_and_url() -> None:
 def test_an_open_by_a_privacy_proxy_is_flagged_not_dropped() -> None:
     event = engagement_event("opened", SENT, now_ms=SENT.sent_ms + 1000, user_agent="Mozilla/5.0")
     assert (event.type, event.machine, event.url) == ("opened", True, None)
+
+
+@pytest.mark.parametrize("base", [TRACK, "https://t.example.com/a&b"])
+@pytest.mark.parametrize("target", ["https://shop.example.com/p?a=1&b=<2>", UNSUB + "?x=1&y=2"])
+def test_the_href_form_is_the_url_html_escaped(base: str, target: str) -> None:
+    tracking = links(tracking_url=base)
+    assert tracking.click_href(target) == html.escape(tracking.click_url(target), quote=True)
+    assert html.unescape(tracking.click_href(target)).startswith((f"{base}/c/", UNSUB))
