@@ -99,7 +99,6 @@ class TrackingLinks:
 
     base_url: str
     ref: str
-    key: bytes
     opens: bool
     clicks: bool
     skip_prefixes: tuple[str, ...]
@@ -120,10 +119,9 @@ class TrackingLinks:
         base = tracking_url.rstrip("/")
         public = public_url.rstrip("/")
         own = (f"{base}/", f"{public}/unsubscribe/", f"{public}/confirm/")
-        key = key_bytes(secret)
-        return cls(
-            base, ref, key, opens, clicks, own, _ref_mac(key, ref), html.escape(base, quote=True)
-        )
+        # Only the keyed hash states are kept, never the key itself (nor in a repr).
+        mac = _ref_mac(key_bytes(secret), ref)
+        return cls(base, ref, opens, clicks, own, mac, html.escape(base, quote=True))
 
     def pixel_url(self) -> str:
         return f"{self.base_url}/o/{self.ref}.gif"
