@@ -79,8 +79,9 @@ def click_sig(key: bytes, ref: str, target: str) -> str:
 # walks a URL character by character in Python: remember them (as links.py does).
 @functools.lru_cache(maxsize=4096)
 def _quoted(target: str) -> str:
-    # ":" and "/" may stand unescaped in a query value; they keep the URL shorter.
-    return quote(target, safe=":/")
+    # ":", "/", "?" and "=" may stand unescaped in a query value: the link stays shorter
+    # and its target readable ("utm_source=nudge"). "&", "+", "#" and "%" may not.
+    return quote(target, safe=":/?=")
 
 
 def valid_click(key: bytes, ref: str, sig: str, target: str | None) -> bool:
@@ -142,7 +143,7 @@ class TrackingLinks:
             return html.escape(target, quote=True)
         sig = _sig(self._ref_mac, target)
         # The ref is alphanumeric, the signature base64url and the quoted target all
-        # unreserved characters, "%", ":" and "/": only the base could need escaping.
+        # unreserved characters and "%:/?=": only the base could need HTML escaping.
         return f"{self._base_href}/c/{self.ref}/{sig}?u={_quoted(target)}"
 
 
