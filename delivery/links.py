@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _HTTP = ("http://", "https://")
@@ -47,9 +47,18 @@ def _add_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
 
 
 def tag_html_links(
-    markup: str, params: Mapping[str, str], *, skip_prefixes: tuple[str, ...] = ()
+    markup: str,
+    params: Mapping[str, str],
+    *,
+    skip_prefixes: tuple[str, ...] = (),
+    wrap: Callable[[str], str] | None = None,
 ) -> str:
-    """Add ``params`` to every quoted http(s) ``href`` in rendered HTML."""
+    """Add ``params`` to every quoted http(s) ``href`` in rendered HTML.
+
+    ``wrap`` (click tracking) then maps each tagged URL, unescaped, to the ``href``
+    value the link gets, HTML-escaped: in the same pass, so a message's links are
+    scanned once.
+    """
     items = tuple(params.items())
 
     def rewrite(match: re.Match[str]) -> str:
@@ -58,6 +67,8 @@ def tag_html_links(
         # Skipped links (the per-customer unsubscribe URL) would only fill the cache.
         if skip_prefixes and (url := html.unescape(quoted)).startswith(skip_prefixes):
             tagged = html.escape(url, quote=True)
+        elif wrap is not None:
+            tagged = wrap(_tag_url(quoted, items))
         else:
             tagged = _tag_href(quoted, items)
         return f"{match.group(1)}{match.group(2)}{tagged}{match.group(2)}"
@@ -85,6 +96,11 @@ def tag_html_links(
 
 @functools.lru_cache(maxsize=4096)
 def _tag_href(quoted_url: str, params: tuple[tuple[str, str], ...]) -> str:
+    return html.escape(_tag_url(quoted_url, params), quote=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_url(quoted_url: str, params: tuple[tuple[str, str], ...]) -> str:
+    """The real (unescaped) URL of an ``href`` value, tagged."""
     url = html.unescape(quoted_url)
-    tagged = _add_params(url, params) if url.lower().startswith(_HTTP) else url
-    return html.escape(tagged, quote=True)
+    return _add_params(url, params) if url.lower().startswith(_HTTP) else url

@@ -45,6 +45,7 @@ from nudge.delivery.return_path import bounce_domain
 from nudge.delivery.sent_messages import SentMessage, SentMessages, message_ref
 from nudge.delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
 from nudge.delivery.suppression import Suppressions, bounce_key
+from nudge.delivery.tracking import TrackingLinks
 from nudge.errors import InvalidMessage, PermanentError, TransientError
 from nudge.models.commands import SendCommand
 from nudge.promo import PoolEmpty, PromoCode, PromoPools
@@ -398,6 +399,7 @@ class Deliverer:
                 context=context,
                 utm=utm,
                 footer=Footer(self.sender_name, self.settings.postal_address, unsubscribe or None),
+                tracking=self.tracking_links(command),
             )
             message = build_message(
                 rendered,
@@ -476,6 +478,20 @@ class Deliverer:
     def ref(self, command: SendCommand) -> str:
         """The opaque name the message goes by outside (return path, tracking links)."""
         return message_ref(command.id, self.settings.secret_key)
+
+    def tracking_links(self, command: SendCommand) -> TrackingLinks | None:
+        """The open pixel and click links of this command's message; None when off."""
+        settings = self.settings
+        if not (settings.track_opens or settings.track_clicks):
+            return None
+        return TrackingLinks.for_message(
+            tracking_url=settings.tracking_base(),
+            public_url=settings.public_url,
+            ref=self.ref(command),
+            secret=settings.secret_key,
+            opens=settings.track_opens,
+            clicks=settings.track_clicks,
+        )
 
     async def _hard_bounced(self, command: SendCommand, detail: str) -> None:
         """The server refused the recipient (5xx): that address gets no more mail."""

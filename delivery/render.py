@@ -21,6 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from nudge.delivery.defaults import default_message
 from nudge.delivery.header_text import one_line
 from nudge.delivery.links import add_params, tag_html_links
+from nudge.delivery.tracking import TrackingLinks
 from nudge.errors import PermanentError
 from nudge.models.message import Message
 from nudge.templating import make_environment
@@ -162,8 +163,13 @@ class Renderer:
         context: Mapping[str, Any],
         utm: Mapping[str, str],
         footer: Footer,
+        tracking: TrackingLinks | None = None,
     ) -> Rendered:
-        """Subject, HTML and text; any part the trigger leaves empty comes from defaults."""
+        """Subject, HTML and text; any part the trigger leaves empty comes from defaults.
+
+        With ``tracking``, the HTML's links become click redirects (after UTM tagging,
+        so the target keeps its UTM) and an open pixel goes after the footer.
+        """
         fallback = default_message(kind, step)
         chosen = message or Message()
         subject_src = chosen.subject or fallback.subject or ""
@@ -181,9 +187,12 @@ class Renderer:
             body_html = with_preheader(body_html, one_line(preheader))
 
         skip = (footer.unsubscribe_url,) if footer.unsubscribe_url else ()
-        body_html = tag_html_links(body_html, utm, skip_prefixes=skip)
+        wrap = tracking.click_href if tracking is not None and tracking.clicks else None
+        body_html = tag_html_links(body_html, utm, skip_prefixes=skip, wrap=wrap)
         # The footer goes in after tagging: the unsubscribe link must stay as signed.
         footer_html = footer.as_html()
+        if tracking is not None and tracking.opens:
+            footer_html += tracking.pixel_html()
         matches = list(_BODY_END.finditer(body_html))
         if matches:
             at = matches[-1].start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,7 +14,10 @@ from nudge.durations import parse_duration_ms
 from nudge.errors import ConfigError
 
 DEV_SECRET = "nudge-dev-secret-change-me"
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+# A DNS label, at most 63 characters; a host is labels joined by dots.
+_LABEL_TEXT = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LABEL = re.compile(rf"^{_LABEL_TEXT}$")
+_HOST = re.compile(rf"{_LABEL_TEXT}(?:\.{_LABEL_TEXT})*\.?")
 
 
 class Settings(BaseSettings):
@@ -162,6 +166,16 @@ class Settings(BaseSettings):
             raise ValueError("expected a domain name such as bounces.example.com")
         return value.lower()
 
+    # Open and click tracking (see nudge.delivery.tracking)
+    tracking_url: str | None = Field(
+        default=None, description="base URL of /o/ and /c/; default: public_url"
+    )
+    redirect_domains: str = Field(
+        default="", description="hosts a click may lead to, comma-separated; default: shop_url's"
+    )
+    track_opens: bool = True
+    track_clicks: bool = True
+
     @field_validator("send_retry_for", "smart_sending", "cap_hold", "state_horizon", mode="before")
     @classmethod
     def _duration_s(cls, value: Any) -> float:
@@ -169,6 +183,31 @@ class Settings(BaseSettings):
             return parse_duration_ms(value) / 1000
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("tracking_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("redirect_domains")
+    @classmethod
+    def _host_names(cls, value: str) -> str:
+        for host in value.split(","):
+            if host.strip() and not _HOST.fullmatch(host.strip()):
+                raise ValueError(f"{host.strip()!r} is not a host name (write shop.example.com)")
+        return value
+
+    def tracking_base(self) -> str:
+        """Where the open pixel and click redirects are served, without a trailing slash."""
+        return (self.tracking_url or self.public_url).rstrip("/")
+
+    def redirect_hosts(self) -> tuple[str, ...]:
+        """``redirect_domains`` as lowercase hosts; the shop's own host when empty."""
+        hosts = [h.strip().lower().rstrip(".") for h in self.redirect_domains.split(",")]
+        listed = tuple(h for h in hosts if h)
+        return listed or ((urlsplit(self.shop_url).hostname or "").rstrip("."),)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -152,6 +152,7 @@ def create_app(
     signals = raw_topic("catalog-signals")
     sellers = raw_topic("sellers")
     seller_messages = raw_topic("seller-messages")
+    engagement = raw_topic("engagement")
     table = declare_table(app, "customer-state", settings.partitions)
     audiences = declare_audience_table(app, settings.partitions)
     seller_table = declare_seller_table(app, settings.partitions)
@@ -286,4 +287,7 @@ def create_app(
     from nudge.streams.web import register_views
 
     register_views(worker, customers_topic=customers, clock=clock)
+    from nudge.streams.tracking import register_tracking_views
+
+    register_tracking_views(worker, engagement_topic=engagement, clock=clock)
     return worker
