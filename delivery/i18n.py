@@ -93,7 +93,13 @@ def format_money(value: Any, currency: str | None, locale: str) -> str:
         return str(value)
     if not amount.is_finite():
         return str(value)
-    code = (currency or "").strip().upper()
+    return _money(amount, (currency or "").strip().upper(), locale)
+
+
+# Babel builds each amount from the locale's pattern (~50 us); catalogue prices repeat
+# from one email to the next, so most are formatted once per worker.
+@lru_cache(maxsize=65_536)
+def _money(amount: Decimal, code: str, locale: str) -> str:
     if not code:
         return format_decimal(amount, format="#,##0.00", locale=locale)
     return format_currency(amount, code, locale=locale)

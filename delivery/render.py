@@ -198,7 +198,9 @@ class Renderer:
         context = {**context, "subject": subject}
         body_html = inline_css(self.render_field("html", html_src, context, is_html=True))
         body_text = self.render_field("text", text_src, context, is_html=False)
-        preheader_src = chosen.preheader or fallback.preheader
+        # A built-in preheader sums up the built-in body: a flow's own HTML without a
+        # preheader of its own gets none rather than one about another text.
+        preheader_src = chosen.preheader or (None if chosen.html else fallback.preheader)
         if preheader_src:
             preheader = self.render_field("preheader", preheader_src, context, is_html=False)
             body_html = with_preheader(body_html, one_line(preheader))

@@ -165,6 +165,15 @@ def test_a_locale_nobody_knows_is_the_default_and_never_fails_a_send() -> None:
     assert format_currency(Decimal("1234.2"), "EUR", locale="de") in german.text
 
 
+def test_a_flows_own_html_gets_its_own_preheader_or_none() -> None:
+    own = render("abandoned_cart", message=Message(html="<p>Mine</p>"))
+    assert own.html.startswith("<p>Mine</p>"), "no built-in preheader about another text"
+    with_own = render("abandoned_cart", message=Message(html="<p>Mine</p>", preheader="Pre"))
+    assert with_own.html.startswith('<div style="display:none;') and "Pre&#847;" in with_own.html
+    built_in = render("abandoned_cart", message=Message(subject="Own subject"))
+    assert "Your cart is saved for you" in built_in.html
+
+
 def test_a_shops_own_template_is_translated_through_the_same_catalogues() -> None:
     own = Message(
         subject='{{ _("Shop now") }}', text='{% trans %}Shop now{% endtrans %} {{ _("Mine") }}'
