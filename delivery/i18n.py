@@ -93,7 +93,11 @@ def format_money(value: Any, currency: str | None, locale: str) -> str:
         return str(value)
     if not amount.is_finite():
         return str(value)
-    return _money(amount, (currency or "").strip().upper(), locale)
+    code = (currency or "").strip().upper()
+    try:
+        return _money(amount, code, locale)
+    except ArithmeticError:  # beyond Decimal's precision: no price, but no failed send
+        return f"{value} {code}".strip()
 
 
 # Babel builds each amount from the locale's pattern (~50 us); catalogue prices repeat
@@ -121,4 +125,10 @@ def format_day(value: Any, format: str, locale: str) -> str:
             return str(value)
     if "%" in format:
         return day.strftime(format)
-    return format_date(day, format=format, locale=locale)
+    try:
+        return format_date(day, format=format, locale=locale)
+    except (AttributeError, KeyError, ValueError) as exc:  # a time field, an unknown letter
+        raise ValueError(
+            f"date format {format!r}: use short, medium, long, full or a day pattern"
+            " such as 'd MMMM y'"
+        ) from exc

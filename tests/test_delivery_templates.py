@@ -24,14 +24,16 @@ from nudge.delivery.context import build_context, category_url, customer_locale
 from nudge.delivery.defaults import _DEFAULTS
 from nudge.delivery.i18n import LOCALES_DIR, resolve_locale, shipped_languages
 from nudge.delivery.layout import STYLE
-from nudge.delivery.render import Rendered, Renderer
+from nudge.delivery.render import Rendered, Renderer, TemplateFailed
 from nudge.delivery.totals import line_total, subtotal
+from nudge.flows.plan import FlowPlan
 from nudge.models.commands import SendCommand
 from nudge.models.message import BUILT_IN_TEMPLATES, Message, MessageContext
 from nudge.recommender import PopularRecommender
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.startup import StartupError, load_settings
+from nudge.template_check import check_templates
 from tests.test_delivery_render import FOOTER, SELLER, UTM, context
 
 BRAND = Brand("Lamp & Co", "https://cdn.example.com/logo.png", "#c2185b", "#fafafa")
@@ -148,6 +150,13 @@ def test_money_and_dates_are_written_as_the_locale_writes_them(locale: str) -> N
     assert out.subject.startswith(f"{rub} / {day} / ")
     if locale == "ru":  # Babel's Russian: grouped by a no-break space, decimal comma
         assert re.fullmatch(r"1\s234,50\s₽", rub)
+
+
+def test_odd_amounts_never_fail_a_send_and_a_bad_date_pattern_says_what_to_use() -> None:
+    odd = Message(subject="{{ 'n/a'|money('EUR') }}|{{ (10**30)|money('EUR') }}|{{ none|money }}")
+    assert render("flow", message=odd).subject == "n/a|1000000000000000000000000000000 EUR|"
+    with pytest.raises(TemplateFailed, match="date format 'HH:mm': use short, medium, long"):
+        render("flow", message=Message(subject="{{ 0|date('HH:mm') }}"))
 
 
 def test_a_locale_nobody_knows_is_the_default_and_never_fails_a_send() -> None:
@@ -344,3 +353,20 @@ async def test_the_context_carries_locale_brand_totals_and_the_category_page(
     )
     assert out.subject == "Аня, вы оставили товары в корзине"
     assert f"Итого: {format_currency(Decimal('1234.5'), 'EUR', locale='ru_RU')}" in out.text
+
+
+def test_a_localised_template_passes_the_check_that_triggers_apply_runs() -> None:
+    html = (
+        "<style>.t { color: {{ brand.primary_color }} }</style>"
+        '<p class="t">{% trans name=customer.first_name %}Hi {{ name }},{% endtrans %}</p>'
+        "{{ _('Shop now') }} {{ locale }} {{ subtotal.amount|money(subtotal.currency) }}"
+        "{% for i in items %}{{ i.line_total|money(i.currency) }}{% endfor %}"
+        "{{ category.url }} {{ promo.expires_at|date('short') }}"
+    )
+    plan = FlowPlan.parse(
+        {"id": "cart-1h", "kind": "abandoned_cart", "delay": "PT1H", "html": html}
+    )
+    assert check_templates(plan) == []
+    lone = "{{ _('50% off') }}"
+    broken = FlowPlan.parse({"id": "c", "kind": "abandoned_cart", "delay": "PT1H", "html": lone})
+    assert check_templates(broken), "a lone % in gettext fails at send time, so at check time"
