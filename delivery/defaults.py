@@ -11,6 +11,9 @@ forget it. The layout they share is ``delivery.layout``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from nudge.delivery.inline import inline_template
 from nudge.delivery.layout import CUSTOMER, SELLER, html, text
 from nudge.models.message import Message
 
@@ -355,7 +358,15 @@ _DEFAULTS: dict[tuple[str, int], Message] = {
 }
 
 
+# As sent: the stylesheet inlined into the source once, not into each email.
+_INLINED: dict[tuple[str, int], Message] = {
+    key: replace(message, html=inline_template(message.html or ""))
+    for key, message in _DEFAULTS.items()
+}
+
+
 def default_message(kind: str, step: int) -> Message:
     """The built-in message for a template and step (a flow's ``n``th send); a later
-    step without its own uses the first; an unknown name gets a neutral one."""
-    return _DEFAULTS.get((kind, step)) or _DEFAULTS.get((kind, 0)) or _NEUTRAL
+    step without its own uses the first; an unknown name gets a neutral one. Its HTML
+    has the layout's stylesheet inlined already."""
+    return _INLINED.get((kind, step)) or _INLINED.get((kind, 0)) or _INLINED[("flow", 0)]

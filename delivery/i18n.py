@@ -85,6 +85,21 @@ def format_money(value: Any, currency: str | None, locale: str) -> str:
     Without a currency it is a plain number with two decimals; a value that is no
     number is shown as it is, so a feed's oddity never fails a send.
     """
+    try:
+        return _cached_money(value, currency, locale)
+    except TypeError:  # unhashable: a list where a price should be
+        return _money(value, currency, locale)
+
+
+# Babel builds each amount from the locale's pattern (~50 us); catalogue prices repeat
+# from one email to the next, so most are formatted once per worker. ``typed``: True
+# (no price) and 1 are different amounts.
+@lru_cache(maxsize=65_536, typed=True)
+def _cached_money(value: Any, currency: str | None, locale: str) -> str:
+    return _money(value, currency, locale)
+
+
+def _money(value: Any, currency: str | None, locale: str) -> str:
     if value is None or value == "" or isinstance(value, bool):
         return ""
     try:
@@ -95,18 +110,11 @@ def format_money(value: Any, currency: str | None, locale: str) -> str:
         return str(value)
     code = (currency or "").strip().upper()
     try:
-        return _money(amount, code, locale)
+        if not code:
+            return format_decimal(amount, format="#,##0.00", locale=locale)
+        return format_currency(amount, code, locale=locale)
     except ArithmeticError:  # beyond Decimal's precision: no price, but no failed send
         return f"{value} {code}".strip()
-
-
-# Babel builds each amount from the locale's pattern (~50 us); catalogue prices repeat
-# from one email to the next, so most are formatted once per worker.
-@lru_cache(maxsize=65_536)
-def _money(amount: Decimal, code: str, locale: str) -> str:
-    if not code:
-        return format_decimal(amount, format="#,##0.00", locale=locale)
-    return format_currency(amount, code, locale=locale)
 
 
 def format_day(value: Any, format: str, locale: str) -> str:

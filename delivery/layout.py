@@ -72,9 +72,9 @@ _HTML_HEAD = (
     + """</style>
 </head>
 <body>
-<table role="presentation" class="page" width="100%" cellpadding="0" cellspacing="0">
+<table role="presentation" class="page" width="100%" cellpadding="0" cellspacing="0"><tbody>
 <tr><td align="center" class="page-cell">
-<table role="presentation" class="card" width="600" cellpadding="0" cellspacing="0">
+<table role="presentation" class="card" width="600" cellpadding="0" cellspacing="0"><tbody>
 {% if brand.logo_url or brand.name %}
 <tr><td class="masthead">{% if brand.logo_url %}<a href="{{ shop_url }}"><img class="logo" src="{{ brand.logo_url }}" alt="{{ brand.name }}" width="{{ brand.logo_width }}"></a>{% else %}<a class="shop-name" href="{{ shop_url }}">{{ brand.name }}</a>{% endif %}</td></tr>
 {% endif %}
@@ -83,9 +83,9 @@ _HTML_HEAD = (
 )
 
 _HTML_TAIL = """</td></tr>
-</table>
+</tbody></table>
 </td></tr>
-</table>
+</tbody></table>
 </body>
 </html>
 """
@@ -108,7 +108,7 @@ _SUBTOTAL_HTML = """{% if subtotal %}
 """
 
 _ITEMS_HTML = """{% if items %}
-<table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0">
+<table role="presentation" class="items" width="100%" cellpadding="0" cellspacing="0"><tbody>
 {% for item in items %}
 <tr class="item">
 {% if item.image_url %}<td class="item-image" width="104"><a href="{{ item.url }}"><img src="{{ item.image_url }}" alt="{{ item.title }}" width="96"></a></td>
@@ -119,7 +119,7 @@ _ITEMS_HTML = """{% if items %}
 </td>
 {LINE_TOTAL}</tr>
 {% endfor %}
-{SUBTOTAL}</table>
+{SUBTOTAL}</tbody></table>
 {% endif %}
 """
 
@@ -142,9 +142,9 @@ RECS_HTML = """{% if recommendations %}
 
 def button(url: str, label: str) -> str:
     return (
-        '<table role="presentation" class="button-table" cellpadding="0" cellspacing="0">'
+        '<table role="presentation" class="button-table" cellpadding="0" cellspacing="0"><tbody>'
         f'<tr><td class="button-cell"><a class="button" href="{url}">{label}</a></td></tr>'
-        "</table>\n"
+        "</tbody></table>\n"
     )
 
 

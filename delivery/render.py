@@ -129,6 +129,7 @@ def _environment(*, autoescape: bool, undefined: type[Undefined]) -> ImmutableSa
     # New-style gettext: ``_("Hi %(name)s", name=...)`` escapes ``name`` in HTML, and
     # each call looks up the language of the message being rendered.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["_"] = env.globals["gettext"]  # one call less than the extension's alias
     return env
 
 
@@ -196,7 +197,9 @@ class Renderer:
         # The subject is a header: a newline from a shopper's name must not end it.
         subject = one_line(self.render_field("subject", subject_src, context, is_html=False))
         context = {**context, "subject": subject}
-        body_html = inline_css(self.render_field("html", html_src, context, is_html=True))
+        body_html = self.render_field("html", html_src, context, is_html=True)
+        if chosen.html:  # the built-in HTML comes inlined; a flow's own is inlined here
+            body_html = inline_css(body_html)
         body_text = self.render_field("text", text_src, context, is_html=False)
         # A built-in preheader sums up the built-in body: a flow's own HTML without a
         # preheader of its own gets none rather than one about another text.

@@ -72,8 +72,8 @@ def test_defaults_render_a_real_email(kind: str, step: int) -> None:
     to_seller = kind.startswith("seller_")
     out = render(kind=kind, step=step, **SELLER if to_seller else {})
     assert out.subject and "\n" not in out.subject
-    greeting = "Hi Bo's Lamps" if to_seller else "Hi Ann"  # inlined HTML writes ' as is
-    assert greeting in out.html and greeting in out.text
+    greeting = "Hi Bo&#39;s Lamps" if to_seller else "Hi Ann"
+    assert greeting in out.html and greeting.replace("&#39;", "'") in out.text
     if kind == "double_opt_in" or to_seller:  # a confirmation, or business: nothing to sell
         assert "Kettle" not in out.html and "Kettle" not in out.text
     if kind == "double_opt_in":
