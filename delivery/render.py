@@ -21,7 +21,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from nudge.delivery.brand import Brand
 from nudge.delivery.defaults import default_message
 from nudge.delivery.header_text import one_line
-from nudge.delivery.i18n import FALLBACK, format_day, format_money, resolve_locale, translations
+from nudge.delivery.i18n import (
+    FALLBACK,
+    format_day,
+    format_money,
+    resolve_locale,
+    shipped_languages,
+    translations,
+)
 from nudge.delivery.inline import inline_css
 from nudge.delivery.links import add_params, tag_html_links
 from nudge.errors import PermanentError
@@ -139,6 +146,8 @@ class Renderer:
         self._html_env = _environment(autoescape=True, undefined=undefined)
         self._text_env = _environment(autoescape=False, undefined=undefined)
         self._cache: dict[tuple[bool, str], Template] = {}
+        for language in shipped_languages():  # read the catalogues now, not mid-send
+            translations(language)
 
     def environment(self, *, is_html: bool) -> ImmutableSandboxedEnvironment:
         """The sandbox a field is rendered in: ``money`` and ``utm`` filters included."""
