@@ -6,8 +6,12 @@ Everything a template may use is built here, so the documented names are in one 
                      attributes, ...): the Redis profile over what the command carried
 ``items``            abandoned products: product_id, title, url, image_url, price,
                      currency, quantity (catalogue first, the command's copy as fallback)
-``category``         ``{category_id, name?}`` (abandoned_category; the name from the
-                     catalogue's ``category_path`` of a product in it)
+``items[].line_total``  price times quantity, ``None`` without a price
+``subtotal``         ``{amount, currency}``: the items' line totals added up; ``None``
+                     when a price is missing or the items' currencies differ
+``category``         ``{category_id, name?, url?}`` (abandoned_category; the name from
+                     the catalogue's ``category_path`` of a product in it, the url from
+                     ``NUDGE_CATEGORY_URL``)
 ``search_query``     the search (abandoned_search)
 ``recommendations``  products to suggest; also as ``recipient.recommendations.<algorithm>``
 ``confirm_url``      the signed double opt-in link for the recipient's address
@@ -16,6 +20,11 @@ Everything a template may use is built here, so the documented names are in one 
 ``seller``           in messages to a marketplace seller: seller_id, name, email, phone,
                      attributes, sales; ``milestone``, the sales a ``seller_sales`` flow
                      congratulates on
+``brand``            the shop's name, logo and colours (``delivery.brand.Brand``)
+``locale``           the language the message is written in (``ru``, ``en_GB``): the
+                     customer's ``locale`` (profile field or attribute), else
+                     ``NUDGE_DEFAULT_LOCALE``; ``money``, ``date`` and ``{% trans %}``
+                     follow it
 ``unsubscribe_url``, ``shop_url`` (bare), ``cart_url``, ``search_url``, ``sender``,
 ``trigger``; the ``|utm`` filter adds this email's UTM parameters to a URL
 """
@@ -25,9 +34,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
+from nudge.delivery.brand import Brand
+from nudge.delivery.i18n import FALLBACK, resolve_locale
 from nudge.delivery.links import add_params
+from nudge.delivery.totals import line_total, subtotal
 from nudge.models.commands import SendCommand
 from nudge.models.message import CURRENT_CATEGORY, Recommendations
 from nudge.recommender import PopularRecommender, Recommender
@@ -36,6 +48,7 @@ from nudge.templating import as_record
 __all__ = ["PopularRecommender", "Recommender", "build_context", "merge_customer"]
 
 DEFAULT_RECOMMENDATIONS = 4
+DEFAULT_CATEGORY_URL = "{shop_url}/category/{id}"
 
 
 class ProductSource(Protocol):
@@ -94,6 +107,22 @@ def _product(
     return product
 
 
+def customer_locale(customer: Mapping[str, Any], default: str = FALLBACK) -> str:
+    """The customer's language: a profile ``locale``, else a ``locale`` or ``language``
+    attribute, else ``default``; one Babel does not know counts as none."""
+    attributes = customer.get("attributes") or {}
+    for value in (customer.get("locale"), attributes.get("locale"), attributes.get("language")):
+        if value:
+            return resolve_locale(value, default)
+    return resolve_locale(default)
+
+
+def category_url(pattern: str, shop_url: str, category_id: str) -> str:
+    """A category's page: ``pattern`` (``NUDGE_CATEGORY_URL``) with the shop's base and
+    the id, quoted whole (Google feeds' ids are paths such as ``Home > Kitchen``)."""
+    return pattern.format(shop_url=shop_url.rstrip("/"), id=quote(category_id, safe=""))
+
+
 def _ids(carried: Any) -> list[str]:
     """Product ids the stream worker carried (``history``, ``bought``); [] if absent."""
     return [str(p) for p in carried] if isinstance(carried, list) else []
@@ -126,6 +155,9 @@ async def build_context(
     sender: Mapping[str, str],
     promo: Mapping[str, Any] | None = None,
     confirm_url: str = "",
+    brand: Brand | None = None,
+    default_locale: str = FALLBACK,
+    category_pattern: str = DEFAULT_CATEGORY_URL,
 ) -> dict[str, Any]:
     # Links back to us (unsubscribe, later click tracking) are signed: never touch them.
     skip = (unsubscribe_url,) if unsubscribe_url else ()
@@ -137,9 +169,10 @@ async def build_context(
         item = _product(catalogue.get(str(carried["product_id"])), carried, utm, skip)
         quantity = carried.get("quantity")
         item["quantity"] = quantity if isinstance(quantity, int) and quantity > 0 else 1
+        item["line_total"] = line_total(item)
         items.append(item)
 
-    category = {"category_id": None, "name": None, **(command.context.category or {})}
+    category = {"category_id": None, "name": None, "url": None, **(command.context.category or {})}
 
     wanted = command.recommendations or default_recommendations(command.kind)
     in_category = wanted.category
@@ -164,15 +197,21 @@ async def build_context(
         )
 
     base = shop_url.rstrip("/")
+    if category["category_id"] and not category.get("url"):
+        url = category_url(category_pattern, base, str(category["category_id"]))
+        category["url"] = add_params(url, utm)
     query = command.context.search_query or ""
     return {
         "customer": customer,
+        "brand": brand or Brand(name=sender.get("name", "")),
+        "locale": customer_locale(customer, default_locale),
         "recipient": {
             "email": command.recipient,
             "customer_id": command.customer_id,
             "recommendations": {algorithm: {"recommendations": recommendations}},
         },
         "items": items,
+        "subtotal": subtotal(items),
         "category": category,
         "search_query": query,
         "recommendations": recommendations,

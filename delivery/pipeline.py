@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from nudge.clock import Clock
+from nudge.delivery.brand import Brand
 from nudge.delivery.cap import CapArbiter
 from nudge.delivery.channels import AUTO, REGISTRY, Channel, Compose, NotConfigured
 from nudge.delivery.channels.auto import NO_CHANNEL, pick
@@ -171,6 +172,7 @@ class Deliverer:
         self.quiet: QuietHours | None = parse_quiet_hours(settings.quiet_hours)
         self.resend_uncertain = settings.uncertain_policy == "resend"
         self.sender_name = parseaddr(settings.mail_from)[0] or settings.mail_from
+        self.brand = Brand.from_settings(settings)
         self.promos = PromoPools(redis, settings.redis_namespace)
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self.sent = SentMessages(redis, settings.redis_namespace)
@@ -389,6 +391,9 @@ class Deliverer:
                     "email": parseaddr(self.settings.mail_from)[1],
                     "postal_address": self.settings.postal_address,
                 },
+                brand=self.brand,
+                default_locale=self.settings.default_locale,
+                category_pattern=self.settings.category_url,
             )
             if command.channel != EMAIL:
                 return await self._send(command, self._request(command, context))

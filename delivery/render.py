@@ -7,19 +7,29 @@ them away from Python internals, and any failure while rendering becomes a
 
 from __future__ import annotations
 
+import gettext
 import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Template, TemplateError, Undefined, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from nudge.delivery.brand import Brand
 from nudge.delivery.defaults import default_message
 from nudge.delivery.header_text import one_line
+from nudge.delivery.i18n import (
+    FALLBACK,
+    format_day,
+    format_money,
+    resolve_locale,
+    shipped_languages,
+    translations,
+)
+from nudge.delivery.inline import inline_css
 from nudge.delivery.links import add_params, tag_html_links
 from nudge.delivery.tracking import TrackingLinks
 from nudge.errors import PermanentError
@@ -28,6 +38,9 @@ from nudge.templating import make_environment
 
 _CACHE_LIMIT = 512
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_ENGLISH = gettext.NullTranslations()
+#: Where a context has no ``brand`` (checks, tests): the colours of the built-ins.
+DEFAULT_BRAND = Brand(name="")
 
 
 class TemplateFailed(PermanentError):
@@ -49,16 +62,19 @@ class Footer:
     postal_address: str
     unsubscribe_url: str | None
 
-    def as_html(self) -> str:
+    def as_html(self, words: gettext.NullTranslations = _ENGLISH) -> str:
         esc = html.escape
+        _ = words.gettext
         lines = [
-            f"You are receiving this email from {esc(self.sender_name)}.",
+            esc(_("You are receiving this email from %(sender)s."))
+            % {"sender": esc(self.sender_name)},
             esc(self.postal_address),
         ]
         if self.unsubscribe_url:
+            link = esc(self.unsubscribe_url, quote=True)
             lines.append(
-                f'<a href="{esc(self.unsubscribe_url, quote=True)}" style="color:#6b7280">'
-                "Unsubscribe</a> from these emails."
+                esc(_("%(link_start)sUnsubscribe%(link_end)s from these emails."))
+                % {"link_start": f'<a href="{link}" style="color:#6b7280">', "link_end": "</a>"}
             )
         return (
             '\n<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
@@ -68,35 +84,39 @@ class Footer:
             + "</td></tr></table>\n"
         )
 
-    def as_text(self) -> str:
-        lines = [f"You are receiving this email from {self.sender_name}.", self.postal_address]
+    def as_text(self, words: gettext.NullTranslations = _ENGLISH) -> str:
+        _ = words.gettext
+        lines = [
+            _("You are receiving this email from %(sender)s.") % {"sender": self.sender_name},
+            self.postal_address,
+        ]
         if self.unsubscribe_url:
-            lines.append(f"Unsubscribe: {self.unsubscribe_url}")
+            lines.append(_("Unsubscribe: %(url)s") % {"url": self.unsubscribe_url})
         return "\n\n--\n" + "\n".join(lines) + "\n"
 
 
-def _money(value: Any, currency: str | None = "") -> str:
-    if value is None or value == "":
-        return ""
-    try:
-        amount = f"{float(value):,.2f}"
-    except (TypeError, ValueError):
-        return str(value)
-    symbol = {"EUR": "\u20ac", "USD": "$", "GBP": "\u00a3"}.get((currency or "").upper())
-    if symbol:
-        return f"{symbol}{amount}"
-    return f"{amount} {currency}".strip()
+def _locale(context: Context) -> str:
+    return resolve_locale(context.get("locale"), FALLBACK)
 
 
-def _date(value: Any, format: str = "%-d %B %Y") -> str:
-    """Epoch milliseconds (as ``promo.expires_at``) as a day, in UTC."""
-    if value is None or value == "":
-        return ""
-    try:
-        moment = datetime.fromtimestamp(float(value) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return str(value)
-    return moment.strftime(format)
+@pass_context
+def _money(context: Context, value: Any, currency: str | None = "") -> str:
+    return format_money(value, currency, _locale(context))
+
+
+@pass_context
+def _date(context: Context, value: Any, format: str = "long") -> str:
+    return format_day(value, format, _locale(context))
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return translations(_locale(context)).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return translations(_locale(context)).ngettext(singular, plural, n)
 
 
 @pass_context
@@ -114,6 +134,10 @@ def _environment(*, autoescape: bool, undefined: type[Undefined]) -> ImmutableSa
     env.filters["money"] = _money
     env.filters["utm"] = _utm
     env.filters["date"] = _date
+    # New-style gettext: ``_("Hi %(name)s", name=...)`` escapes ``name`` in HTML, and
+    # each call looks up the language of the message being rendered.
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["_"] = env.globals["gettext"]  # one call less than the extension's alias
     return env
 
 
@@ -123,6 +147,8 @@ class Renderer:
         self._html_env = _environment(autoescape=True, undefined=undefined)
         self._text_env = _environment(autoescape=False, undefined=undefined)
         self._cache: dict[tuple[bool, str], Template] = {}
+        for language in shipped_languages():  # read the catalogues now, not mid-send
+            translations(language)
 
     def environment(self, *, is_html: bool) -> ImmutableSandboxedEnvironment:
         """The sandbox a field is rendered in: ``money`` and ``utm`` filters included."""
@@ -169,7 +195,13 @@ class Renderer:
 
         With ``tracking``, the HTML's links become click redirects (after UTM tagging,
         so the target keeps its UTM) and an open pixel goes after the footer.
+
+        The HTML's ``<style>`` block is inlined; the footer is in the ``locale`` of the
+        context (English without one), as are ``money``, ``date`` and ``{% trans %}``.
         """
+        locale = resolve_locale(context.get("locale"), FALLBACK)
+        context = {"brand": DEFAULT_BRAND, **context, "locale": locale}
+        words = translations(locale)
         fallback = default_message(kind, step)
         chosen = message or Message()
         subject_src = chosen.subject or fallback.subject or ""
@@ -180,8 +212,12 @@ class Renderer:
         subject = one_line(self.render_field("subject", subject_src, context, is_html=False))
         context = {**context, "subject": subject}
         body_html = self.render_field("html", html_src, context, is_html=True)
+        if chosen.html:  # the built-in HTML comes inlined; a flow's own is inlined here
+            body_html = inline_css(body_html)
         body_text = self.render_field("text", text_src, context, is_html=False)
-        preheader_src = chosen.preheader or fallback.preheader
+        # A built-in preheader sums up the built-in body: a flow's own HTML without a
+        # preheader of its own gets none rather than one about another text.
+        preheader_src = chosen.preheader or (None if chosen.html else fallback.preheader)
         if preheader_src:
             preheader = self.render_field("preheader", preheader_src, context, is_html=False)
             body_html = with_preheader(body_html, one_line(preheader))
@@ -190,7 +226,7 @@ class Renderer:
         wrap = tracking.click_href if tracking is not None and tracking.clicks else None
         body_html = tag_html_links(body_html, utm, skip_prefixes=skip, wrap=wrap)
         # The footer goes in after tagging: the unsubscribe link must stay as signed.
-        footer_html = footer.as_html()
+        footer_html = footer.as_html(words)
         if tracking is not None and tracking.opens:
             footer_html += tracking.pixel_html()
         matches = list(_BODY_END.finditer(body_html))
@@ -199,7 +235,9 @@ class Renderer:
             body_html = body_html[:at] + footer_html + body_html[at:]
         else:
             body_html += footer_html
-        return Rendered(subject=subject, html=body_html, text=body_text.rstrip() + footer.as_text())
+        return Rendered(
+            subject=subject, html=body_html, text=body_text.rstrip() + footer.as_text(words)
+        )
 
 
 _BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)

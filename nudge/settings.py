@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nudge.delivery.brand import DEFAULT_BACKGROUND, DEFAULT_PRIMARY, check_colour
+from nudge.delivery.i18n import parse_locale
 from nudge.durations import parse_duration_ms
 from nudge.errors import ConfigError
 
@@ -157,6 +159,17 @@ class Settings(BaseSettings):
     shop_url: str = Field(
         default="https://shop.example.com", description="storefront base URL for email buttons"
     )
+    category_url: str = Field(
+        default="{shop_url}/category/{id}",
+        description="a category's page: {shop_url} and {id} (the feed's category id) filled in",
+    )
+
+    # Brand and language of the built-in templates
+    brand_name: str = Field(default="", description="shop name; default: NUDGE_MAIL_FROM's name")
+    brand_logo_url: str = Field(default="", description="logo image (https); else the name")
+    brand_color: str = Field(default=DEFAULT_PRIMARY, description="buttons and links, hex")
+    brand_background: str = Field(default=DEFAULT_BACKGROUND, description="around the card, hex")
+    default_locale: str = Field(default="en", description="for customers without a locale")
 
     @field_validator("bounce_domain")
     @classmethod
@@ -208,6 +221,36 @@ class Settings(BaseSettings):
         hosts = [h.strip().lower().rstrip(".") for h in self.redirect_domains.split(",")]
         listed = tuple(h for h in hosts if h)
         return listed or ((urlsplit(self.shop_url).hostname or "").rstrip("."),)
+
+    @field_validator("brand_color", "brand_background")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        return check_colour(value.strip())
+
+    @field_validator("brand_logo_url")
+    @classmethod
+    def _logo(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s) URL of an image")
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        locale = parse_locale(value)
+        if locale is None:
+            raise ValueError("expected a locale such as en, ru or pt_BR")
+        return str(locale)
+
+    @field_validator("category_url")
+    @classmethod
+    def _category_url(cls, value: str) -> str:
+        try:
+            value.format(shop_url="", id="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{shop_url}} and {{id}} may be filled in ({exc})") from None
+        return value
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -21,8 +21,10 @@ from jinja2 import TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.sandbox import SecurityError
 from jinja2.utils import missing
 
+from nudge.delivery.brand import Brand
 from nudge.delivery.links import add_params, utm_params
 from nudge.delivery.render import Renderer, TemplateFailed
+from nudge.delivery.totals import line_total, subtotal
 from nudge.flows.definition import walk_steps
 from nudge.flows.plan import FlowPlan
 from nudge.flows.steps.send import SendStep
@@ -131,6 +133,8 @@ def sample_context(plan: FlowPlan, step: int, algorithm: str = "popular") -> dic
         _product("p3", "Socks", 9.5, None),
     ]
     query = "trail shoes"
+    items = [_product("p1", "Trail Shoe", 89.0, 2)]
+    items[0]["line_total"] = line_total(items[0])
     return {
         "customer": {
             "customer_id": "sample-customer",
@@ -148,8 +152,11 @@ def sample_context(plan: FlowPlan, step: int, algorithm: str = "popular") -> dic
             "customer_id": "sample-customer",
             "recommendations": {algorithm: {"recommendations": recommendations}},
         },
-        "items": [_product("p1", "Trail Shoe", 89.0, 2)],
-        "category": {"category_id": "shoes", "name": "Shoes"},
+        "items": items,
+        "subtotal": subtotal(items),
+        "category": {"category_id": "shoes", "name": "Shoes", "url": f"{_SHOP}/category/shoes"},
+        "brand": Brand(name="Demo Shop", logo_url="https://cdn.example.com/logo.png"),
+        "locale": "en",
         "search_query": query,
         "recommendations": recommendations,
         "unsubscribe_url": _UNSUBSCRIBE,

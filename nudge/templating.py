@@ -17,8 +17,11 @@ def make_environment(*, strict: bool = False) -> ImmutableSandboxedEnvironment:
 
     Autoescaping is on for HTML-ish template names; ``render_html`` callers pass
     ``autoescape=True`` explicitly via ``from_string`` on the html environment.
+    ``{% trans %}`` and ``_()`` parse everywhere (``jinja2.ext.i18n``); the renderer
+    installs the translations, chosen per message by its ``locale``.
     """
     return ImmutableSandboxedEnvironment(
+        extensions=["jinja2.ext.i18n"],
         autoescape=select_autoescape(default_for_string=True, default=True),
         undefined=StrictUndefined if strict else Undefined,
         trim_blocks=True,

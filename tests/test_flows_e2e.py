@@ -125,7 +125,7 @@ def test_double_opt_in_confirms_by_post_and_releases_the_welcome(
     [request] = p.mail_to("ann@example.com")
     assert request["Subject"] == "Please confirm your subscription"
     assert "List-Unsubscribe" not in request, "transactional"
-    [link] = re.findall(r"Confirm: (\S+)", body_text(request))
+    [link] = re.findall(r"Confirm my subscription: (\S+)", body_text(request))
     with urllib.request.urlopen(link, timeout=5) as page:  # a GET changes nothing
         assert b"ann@example.com" in page.read()
     time.sleep(1)

@@ -150,5 +150,9 @@ async def test_a_category_email_names_the_category_from_the_catalogue(shared: Sh
         )  # fmt: skip
         return dict(built["category"])
 
-    assert await category_of("camping") == {"category_id": "camping", "name": "Camping"}
-    assert await category_of("nowhere") == {"category_id": "nowhere", "name": None}
+    assert await category_of("camping") == {
+        "category_id": "camping", "name": "Camping", "url": "https://s.example/category/camping"
+    }  # fmt: skip
+    assert await category_of("nowhere") == {
+        "category_id": "nowhere", "name": None, "url": "https://s.example/category/nowhere"
+    }  # fmt: skip
