@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parseaddr
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -44,6 +44,9 @@ from nudge.promo import PoolEmpty, PromoCode, PromoPools
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.signing import confirm_payload, sign, unsubscribe_payload
+
+if TYPE_CHECKING:
+    from nudge.delivery.dkim import DkimSigner
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,7 @@ class Deliverer:
         ledger: SendLedger,
         recommender: Recommender,
         metrics: DeliveryMetrics,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -156,6 +160,7 @@ class Deliverer:
         self.promos = PromoPools(redis, settings.redis_namespace)
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self.sent = SentMessages(redis, settings.redis_namespace)
+        self.dkim = dkim
         self._empty_pools_warned: set[str] = set()
 
     # -- Redis-side facts the policy needs ------------------------------------
@@ -318,6 +323,10 @@ class Deliverer:
                 unsubscribe_url=unsubscribe or None,
                 now_ms=self.clock.now_ms(),
             )
+            if self.dkim is not None:
+                # The last step: nothing may change the signed bytes after it.
+                signed = self.dkim.sign(message.data, self.clock.now_ms() // 1000)
+                message = replace(message, data=signed)
         except PermanentError as exc:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
         return await self._send(command, message)

@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from nudge.clock import Clock
 from nudge.delivery.context import PopularRecommender, Recommender
 from nudge.delivery.deferred import DeferredEntry, DeferredQueue
+from nudge.delivery.dkim import DkimSigner
 from nudge.delivery.idempotency import DEFAULT_LEASE_MS, SendLedger
 from nudge.delivery.metrics import DeliveryMetrics
 from nudge.delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
@@ -88,6 +89,7 @@ class DeliveryWorker:
         recommender: Recommender | None = None,
         owner: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -114,6 +116,7 @@ class DeliveryWorker:
                 CatalogSearch(shared_state, clock),
             ),
             self.metrics,
+            dkim=dkim,
         )
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._retry_capacity = 2 * settings.delivery_concurrency

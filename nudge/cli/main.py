@@ -1,4 +1,4 @@
-"""``nudge worker | deliver | dev | triggers apply | topics create | promo | import``."""
+"""``nudge worker | deliver | dev | triggers apply | topics create | promo | dkim | import``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from nudge.cli.dkim import dkim_group
 from nudge.cli.promo import promo_group
 from nudge.cli.settings import checked_settings
 from nudge.errors import ConfigError, NudgeError
@@ -48,7 +49,7 @@ def deliver() -> None:
     """Run the delivery worker: render, check consent, send, report."""
     from nudge.cli.workers import run_deliver
 
-    settings = checked_settings(port_setting="delivery_web_port", services=True)
+    settings = checked_settings(port_setting="delivery_web_port", services=True, dkim=True)
     _configure_logging(settings.log_level)
     try:
         run_deliver(settings)
@@ -179,6 +180,7 @@ def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -
 
 main.add_command(import_group)
 main.add_command(promo_group)
+main.add_command(dkim_group)
 main.add_command(train_command)
 main.add_command(recommend_command)
 main.add_command(model_group)
