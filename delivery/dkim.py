@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import re
 from email.utils import parseaddr
 from pathlib import Path
@@ -31,8 +30,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from nudge.errors import ConfigError, PermanentError
 from nudge.settings import Settings
-
-log = logging.getLogger(__name__)
 
 #: Header fields signed when present, each once (in the order they stand in the
 #: message): RFC 6376's recommendation as dkimpy lists it, plus the one-click
@@ -98,9 +95,13 @@ class DkimSigner:
             except ValueError as exc:
                 raise ConfigError(f"{setting}={given[setting]!r}: {exc}") from None
         domain, selector = names["NUDGE_DKIM_DOMAIN"], names["NUDGE_DKIM_SELECTOR"]
-        signer = cls(domain, selector, load_key(Path(given["NUDGE_DKIM_KEY_FILE"])))
-        _warn_unaligned(domain, settings.mail_from)
-        return signer
+        return cls(domain, selector, load_key(Path(given["NUDGE_DKIM_KEY_FILE"])))
+
+    def aligned_with(self, mail_from: str) -> bool:
+        """DMARC counts a DKIM pass only if d= is the From domain or a parent of it
+        (relaxed alignment; organisational domains are approximated by the suffix)."""
+        sender = parseaddr(mail_from)[1].rpartition("@")[2].lower().encode()
+        return sender == self.domain or sender.endswith(b"." + self.domain)
 
     def sign(self, data: bytes, now_s: int) -> bytes:
         """``data`` with a DKIM-Signature header field in front (``t=now_s``)."""
@@ -234,18 +235,6 @@ def _included(headers: list[list[bytes]]) -> list[bytes]:
         if lower.decode("ascii", "replace") in SIGNED_HEADERS:
             seen.setdefault(lower, None)
     return list(seen)
-
-
-def _warn_unaligned(domain: str, mail_from: str) -> None:
-    """DMARC passes on DKIM only if d= is the From domain or a parent of it."""
-    sender = parseaddr(mail_from)[1].rpartition("@")[2].lower()
-    if sender != domain and not sender.endswith("." + domain):
-        log.warning(
-            "NUDGE_DKIM_DOMAIN=%s is not the domain of NUDGE_MAIL_FROM (%s) nor a parent of "
-            "it: signatures verify, but DMARC does not count them as aligned",
-            domain,
-            sender or mail_from,
-        )
 
 
 def load_key(path: Path) -> rsa.RSAPrivateKey:

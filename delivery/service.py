@@ -96,8 +96,12 @@ async def run_delivery(
         raise ConfigError("NUDGE_REDIS_URL is not set: delivery shares the workers' Redis")
     # Read once, here: a partial or broken setup stops start-up (one line, ConfigError).
     dkim = DkimSigner.from_settings(settings)
-    if dkim is not None:
-        log.info("DKIM-signing as d=%s s=%s", settings.dkim_domain, settings.dkim_selector)
+    if dkim is not None and not dkim.aligned_with(settings.mail_from):
+        log.warning(
+            "NUDGE_DKIM_DOMAIN=%s is neither the domain of NUDGE_MAIL_FROM nor a parent of "
+            "it: signatures verify, but DMARC does not count them as aligned",
+            settings.dkim_domain,
+        )
     redis = aioredis.from_url(settings.redis_url)
     transport = SmtpPool(settings)
     problem = await transport.probe()

@@ -356,5 +356,12 @@ def test_keygen_never_overwrites_a_key(tmp_path: Path) -> None:
     assert out.read_bytes() == b"the key in use"
 
 
+def test_alignment_with_the_from_domain(signer: DkimSigner) -> None:
+    assert signer.aligned_with("Shop <news@shop.example>")
+    assert signer.aligned_with("news@mail.Shop.Example")
+    assert not signer.aligned_with("Shop <news@othershop.example>")
+    assert not signer.aligned_with("Shop <news@example>")
+
+
 def test_generated_keys_are_2048_bit_rsa() -> None:
     assert generate_key().key_size == 2048
