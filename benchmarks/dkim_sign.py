@@ -2,12 +2,12 @@
 
 Messages are what the delivery worker sends: built-in abandoned-cart emails rendered by
 ``Renderer`` for varied shoppers (some with non-ASCII names) and 1-3 demo-catalogue
-items, written by ``build_message`` with a List-Unsubscribe. Each message is signed by
-both in turn (rsa-sha256, relaxed/relaxed, the same 2048-bit key and header list), each
-call timed alone; the figures are medians over all messages and repeats. The ceiling
-is OpenSSL's bare RSA signature of a SHA-256 digest with the same key, timed in the
-same loop: what no implementation that signs can go under. Every signature of ours is
-checked with ``dkim.verify``.
+items, written by ``build_message`` with a List-Unsubscribe. Both sign every message
+(rsa-sha256, relaxed/relaxed, the same 2048-bit key and header list), one loop each,
+every call timed alone; the figures are medians over all messages and repeats. The
+ceiling is OpenSSL's bare RSA signature of a SHA-256 digest with the same key, over the
+same messages: what no implementation that signs can go under. Every signature of ours
+is checked with ``dkim.verify``.
 
     python benchmarks/dkim_sign.py [--messages 300] [--repeats 3]
 """
@@ -107,14 +107,22 @@ def main() -> None:
     rows: list[list[object]] = []
     for repeat in range(1, args.repeats + 1):
         batch = messages(args.messages, seed=repeat)
-        mine: list[float] = []
+        # The header fields ours signs (SIGNED_HEADERS present, each once), for dkimpy.
+        includes = [
+            list(
+                dict.fromkeys(
+                    name.lower()
+                    for name, _ in dkim.rfc822_parse(data)[0]
+                    if name.lower().decode() in SIGNED_HEADERS
+                )
+            )
+            for data in batch
+        ]
+        sizes.extend(len(data) for data in batch)
+        # One loop per implementation: interleaved, whichever runs right after dkimpy's
+        # pure-Python churn pays for cold caches (measured: +0.2 ms for ours).
         theirs: list[float] = []
-        bare: list[float] = []
-        for data in batch:
-            sizes.append(len(data))
-            # The header fields ours signs: SIGNED_HEADERS present, each once.
-            names = (name.lower() for name, _ in dkim.rfc822_parse(data)[0])
-            include = list(dict.fromkeys(n for n in names if n.decode() in SIGNED_HEADERS))
+        for data, include in zip(batch, includes, strict=True):
             started = time.perf_counter()
             dkim.sign(
                 data,
@@ -125,15 +133,22 @@ def main() -> None:
                 include_headers=include,
             )
             theirs.append(time.perf_counter() - started)
+        mine: list[float] = []
+        signed: list[bytes] = []
+        now = int(time.time())
+        for data in batch:
             started = time.perf_counter()
-            signed = signer.sign(data, int(time.time()))
+            out = signer.sign(data, now)
             mine.append(time.perf_counter() - started)
+            signed.append(out)
+        bare: list[float] = []
+        for data in batch:
             digest = hashlib.sha256(data).digest()
             started = time.perf_counter()
             key.sign(digest, pkcs1, prehashed)
             bare.append(time.perf_counter() - started)
-            if not dkim.verify(signed, dnsfunc=dnsfunc):
-                raise SystemExit("dkim.verify rejected a signature of ours")
+        if not all(dkim.verify(out, dnsfunc=dnsfunc) for out in signed):
+            raise SystemExit("dkim.verify rejected a signature of ours")
         dkimpy_s += theirs
         ours_s += mine
         rsa_s += bare
