@@ -1,9 +1,9 @@
 """DKIM signatures (RFC 6376) on every outgoing email: rsa-sha256, relaxed/relaxed.
 
-dkimpy is the reference implementation, but its RSA is pure Python (5-14 ms per
-2048-bit signature here), several times what the rest of an email costs the delivery
-worker. So the RSA step is OpenSSL's (``cryptography``), and what decides *what* is
-signed is dkimpy's: its parser (``rfc822_parse``), header selection
+dkimpy is the reference implementation, but its RSA is pure Python: several
+milliseconds per 2048-bit signature, more than the rest of an email costs the delivery
+worker (``benchmarks/dkim_sign.py``). So the RSA step is OpenSSL's (``cryptography``),
+and what decides *what* is signed is dkimpy's: its parser (``rfc822_parse``), header selection
 (``select_headers``), ``b=`` stripping (``RE_BTAG``) and folding (``fold``), the tags
 in the order ``dkim.DKIM.sign`` writes them, and its relaxed canonicalisation,
 reproduced with shortcuts (``canonical_body``, ``canonical_headers``). PKCS#1 v1.5
@@ -154,10 +154,10 @@ class DkimSigner:
 
 # -- relaxed canonicalisation (RFC 6376 3.4.2, 3.4.4) --------------------------------
 # dkimpy's ``Relaxed`` runs its regular expressions over every header and the whole
-# body, which cost more than the RSA signature; most emails have nothing for them to
-# change (quoted-printable leaves no trailing spaces), so they run only where a cheap
-# substring search finds something. The results are dkimpy's, byte for byte, for CRLF
-# input (tests compare them on random text).
+# body, which cost about as much as the RSA signature itself; most emails have little
+# or nothing for them to change (quoted-printable leaves no trailing spaces), so they
+# run only where a cheap substring search finds something. The results are dkimpy's,
+# byte for byte, for CRLF input (tests compare them on random text).
 _WSP_RUN = re.compile(rb"[\t ]{2,}|\t")
 # Without tabs, the same as runs of spaces; a literal start lets the engine jump
 # between candidates instead of trying a character class at every byte.
