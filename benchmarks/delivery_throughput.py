@@ -13,7 +13,10 @@ SendCommands produced up front, and nudge's aiosmtpd MailCatcher in a child proc
 Both rates run from the first to the last message the server accepted (file-name
 timestamps), so the delivery worker's start-up is not counted.
 
-    python benchmarks/delivery_throughput.py [--emails 2000] [--repeats 3]
+With ``--dkim`` each repeat also runs ``nudge deliver`` signing every email (a 2048-bit
+key generated for the run), in alternating order with the unsigned run.
+
+    python benchmarks/delivery_throughput.py [--emails 2000] [--repeats 3] [--dkim]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import subprocess
 import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -50,6 +54,10 @@ from nudge.topics import create_topics
 
 TARGET_RATIO = 0.9  # issue 10: of the same number of bare connections
 TRIGGER = {"id": "bench-cart", "kind": "abandoned_cart", "delay": "PT1H"}
+LABELS = {
+    "nudge": "nudge deliver (1 process)",
+    "nudge+dkim": "nudge deliver, DKIM-signing (1 process)",
+}
 
 
 def commands(n: int, catalog: list[dict[str, Any]], seed: int) -> list[SendCommand]:
@@ -139,59 +147,102 @@ def clear(folder: Path) -> None:
         path.unlink()
 
 
+def nudge_run(
+    env: Environment,
+    args: argparse.Namespace,
+    catalog: list[dict[str, Any]],
+    run: str,
+    seed: int,
+    catcher: subprocess.Popen[bytes],
+    smtp_port: int,
+    folder: Path,
+    dkim: dict[str, Any],
+) -> tuple[float, int, float]:
+    """(emails/s, accepted, metric sent) of one ``nudge deliver`` on a fresh prefix."""
+    settings = env.settings("delivery", smtp_host="127.0.0.1", smtp_port=smtp_port, **dkim)
+    batch = commands(args.emails, catalog, seed=seed)
+    create_topics(settings)
+    publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), [TRIGGER])
+    asyncio.run(seed_redis(settings, catalog, [c.customer_id for c in batch]))
+    produce_all(
+        settings.kafka_bootstrap,
+        settings.topic("send-commands"),
+        ((c.customer_id.encode(), c.to_bytes()) for c in batch),
+    )
+    deliver = env.spawn("deliver", settings, f"deliver-{run}.log")
+    try:
+        wait_for(
+            lambda: len(list(folder.glob("*.eml"))) >= args.emails,
+            f"{args.emails} emails from nudge deliver",
+            args.timeout,
+            [deliver, catcher],
+            interval_s=0.2,
+        )
+        time.sleep(0.5)
+        _, text = http_get(f"http://127.0.0.1:{settings.delivery_web_port}/metrics")
+        sent = metric(text, "nudge_delivery_sent_total")
+    finally:
+        env.stop(deliver)
+    n_rate, n_count = rate(folder)
+    return n_rate, n_count, sent
+
+
+def dkim_settings(env: Environment) -> dict[str, Any]:
+    """A fresh 2048-bit key for ``--dkim``, and the settings that sign with it."""
+    from nudge.delivery.dkim import generate_key, private_key_pem
+
+    key_file = env.scratch / "dkim.pem"
+    if not key_file.exists():
+        key_file.write_bytes(private_key_pem(generate_key()))
+    return {"dkim_domain": "example.com", "dkim_selector": "bench", "dkim_key_file": str(key_file)}
+
+
 def one_repeat(
     env: Environment,
     args: argparse.Namespace,
     catalog: list[dict[str, Any]],
     repeat: int,
     sizes: list[float],
-) -> tuple[float, float]:
-    """(nudge deliver emails/s, bare loop emails/s) on one fresh prefix and SMTP server."""
+) -> dict[str, float]:
+    """emails/s of nudge deliver (and, with ``--dkim``, of nudge deliver signing) and of
+    the bare loop, on fresh prefixes and one SMTP server."""
     folder = env.scratch / f"mail-{repeat}"
     catcher, smtp_port = start_mail_catcher(env, folder)
+    variants: list[tuple[str, dict[str, Any]]] = [("nudge", {})]
+    if args.dkim:
+        variants.append(("nudge+dkim", dkim_settings(env)))
+        if repeat % 2 == 0:
+            variants.reverse()  # neither always runs first
+    rates: dict[str, float] = {}
+    messages: list[EmailMessage] = []
     try:
-        settings = env.settings("delivery", smtp_host="127.0.0.1", smtp_port=smtp_port)
-        batch = commands(args.emails, catalog, seed=repeat)
-        create_topics(settings)
-        publish_definitions(settings.kafka_bootstrap, settings.topic("trigger-config"), [TRIGGER])
-        asyncio.run(seed_redis(settings, catalog, [c.customer_id for c in batch]))
-        produce_all(
-            settings.kafka_bootstrap,
-            settings.topic("send-commands"),
-            ((c.customer_id.encode(), c.to_bytes()) for c in batch),
-        )
-        deliver = env.spawn("deliver", settings, f"deliver-{repeat}.log")
-        try:
-            wait_for(
-                lambda: len(list(folder.glob("*.eml"))) >= args.emails,
-                f"{args.emails} emails from nudge deliver",
-                args.timeout,
-                [deliver, catcher],
-                interval_s=0.2,
+        for n, (name, dkim) in enumerate(variants):
+            run = f"{repeat}-{name}"
+            seed = repeat * 10 + n
+            n_rate, n_count, sent = nudge_run(
+                env, args, catalog, run, seed, catcher, smtp_port, folder, dkim
             )
-            time.sleep(0.5)
-            _, text = http_get(f"http://127.0.0.1:{settings.delivery_web_port}/metrics")
-            sent = metric(text, "nudge_delivery_sent_total")
-        finally:
-            env.stop(deliver)
-        n_rate, n_count = rate(folder)
-        messages: list[EmailMessage] = []
-        for _, path in accepted_files(folder):
-            raw = path.read_bytes()
-            sizes.append(len(raw))
-            msg: Any = message_from_bytes(raw, policy=policy.default)
-            messages.append(msg)
-        clear(folder)
-        asyncio.run(bare_loops(smtp_port, messages, settings.smtp_pool_size))
-        b_rate, b_count = rate(folder)
+            rates[name] = n_rate
+            say(
+                f"repeat {repeat}: {name} {n_rate:,.0f} emails/s "
+                f"({n_count} accepted, metric sent={sent:.0f})"
+            )
+            for _, path in accepted_files(folder):
+                raw = path.read_bytes()
+                if not dkim:
+                    sizes.append(len(raw))
+                    msg: Any = message_from_bytes(raw, policy=policy.default)
+                    messages.append(msg)
+            clear(folder)
+        asyncio.run(bare_loops(smtp_port, messages, Settings().smtp_pool_size))
+        rates["bare"], b_count = rate(folder)
     finally:
         env.stop(catcher)
     say(
-        f"repeat {repeat}: nudge deliver {n_rate:,.0f} emails/s ({n_count} accepted, "
-        f"metric sent={sent:.0f}); bare aiosmtplib {b_rate:,.0f} emails/s "
-        f"({b_count} accepted); ratio {n_rate / b_rate:.1%}"
+        f"repeat {repeat}: bare aiosmtplib {rates['bare']:,.0f} emails/s ({b_count} accepted); "
+        + ", ".join(f"{k} {v / rates['bare']:.1%} of it" for k, v in rates.items() if k != "bare")
     )
-    return n_rate, b_rate
+    return rates
 
 
 def main() -> None:
@@ -201,51 +252,73 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=180.0, help="per measurement, seconds")
+    parser.add_argument(
+        "--dkim",
+        action="store_true",
+        help="also run nudge deliver DKIM-signing every email (a generated 2048-bit key)",
+    )
     args = parser.parse_args()
 
     catalog = demo_catalog(40)
-    nudge_rates: list[float] = []
-    bare_rates: list[float] = []
-    rows: list[list[object]] = []
+    runs: list[dict[str, float]] = []
     sizes: list[float] = []
     with environment() as env:
         say(f"scratch {env.scratch}; broker {env.bootstrap}; redis {env.redis_url}")
         for repeat in range(1, args.repeats + 1):
-            n_rate, b_rate = one_repeat(env, args, catalog, repeat, sizes)
-            nudge_rates.append(n_rate)
-            bare_rates.append(b_rate)
-            rows.append([repeat, f"{n_rate:,.0f}", f"{b_rate:,.0f}", f"{n_rate / b_rate:.1%}"])
+            runs.append(one_repeat(env, args, catalog, repeat, sizes))
 
-    n_med, b_med = median(nudge_rates), median(bare_rates)
-    ratio = n_med / b_med
+    names = [name for name in runs[0] if name != "bare"]
+    medians = {name: median([r[name] for r in runs]) for name in [*names, "bare"]}
     say()
     say(
         f"{args.emails:,} abandoned-cart emails (median size {median(sizes) / 1024:.1f} KiB) "
         f"to aiosmtpd in another process; {args.repeats} repeats; {machine()}"
     )
-    say(markdown_table(["repeat", "nudge deliver emails/s", "bare loop emails/s", "ratio"], rows))
-    say()
+    rows = [
+        [
+            i,
+            *(f"{r[n]:,.0f}" for n in [*names, "bare"]),
+            *(f"{r[n] / r['bare']:.1%}" for n in names),
+        ]
+        for i, r in enumerate(runs, 1)
+    ]
     say(
         markdown_table(
-            ["measure", "median emails/s", "vs bare loop", "target", "meets target"],
-            [
-                [
-                    "nudge deliver (1 process)",
-                    f"{n_med:,.0f}",
-                    f"{ratio:.1%}",
-                    f">= {TARGET_RATIO:.0%} of bare",
-                    "yes" if ratio >= TARGET_RATIO else "no",
-                ],
-                [
-                    f"bare aiosmtplib loops ({Settings().smtp_pool_size} connections)",
-                    f"{b_med:,.0f}",
-                    "100%",
-                    "",
-                    "",
-                ],
-            ],
+            ["repeat", *(f"{n} emails/s" for n in names), "bare loop emails/s"]
+            + [f"{n} / bare" for n in names],
+            rows,
         )
     )
+    say()
+    table = [
+        [
+            LABELS[name],
+            f"{medians[name]:,.0f}",
+            f"{medians[name] / medians['bare']:.1%}",
+            f">= {TARGET_RATIO:.0%} of bare",
+            "yes" if medians[name] / medians["bare"] >= TARGET_RATIO else "no",
+        ]
+        for name in names
+    ]
+    table.append(
+        [
+            f"bare aiosmtplib loops ({Settings().smtp_pool_size} connections)",
+            f"{medians['bare']:,.0f}",
+            "100%",
+            "",
+            "",
+        ]
+    )
+    say(
+        markdown_table(
+            ["measure", "median emails/s", "vs bare loop", "target", "meets target"], table
+        )
+    )
+    if "nudge+dkim" in medians:
+        say()
+        say(
+            f"DKIM signing costs {1 - medians['nudge+dkim'] / medians['nudge']:.1%} of nudge's rate"
+        )
 
 
 if __name__ == "__main__":

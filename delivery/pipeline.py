@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -53,6 +53,9 @@ from nudge.promo import PoolEmpty, PromoCode, PromoPools
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
 from nudge.signing import confirm_payload, sign, unsubscribe_payload
+
+if TYPE_CHECKING:
+    from nudge.delivery.dkim import DkimSigner
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +161,7 @@ class Deliverer:
         ledger: SendLedger,
         recommender: Recommender,
         metrics: DeliveryMetrics,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -181,6 +185,7 @@ class Deliverer:
         #: Publishes a hard bounce in the SMTP dialogue (consent and engagement); set by
         #: the worker, which has the producer. Without it only the Redis key is written.
         self.suppressions: Suppressions | None = None
+        self.dkim = dkim
         self._empty_pools_warned: set[str] = set()
         self._unconfigured_warned: set[str] = set()
 
@@ -416,6 +421,10 @@ class Deliverer:
                 ref=self.ref(command),
                 bounce_domain=self.bounce_domain,
             )
+            if self.dkim is not None:
+                # The last step: nothing may change the signed bytes after it.
+                signed = self.dkim.sign(message.data, self.clock.now_ms() // 1000)
+                message = replace(message, data=signed)
         except PermanentError as exc:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
         return await self._send(command, message)

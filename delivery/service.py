@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from nudge.broker_watch import BrokerWatch
 from nudge.clock import SystemClock
+from nudge.delivery.dkim import DkimSigner
 from nudge.delivery.pipeline import NoTriggers, TriggerLookup
 from nudge.delivery.smtp import SmtpPool
 from nudge.delivery.worker import DeliveryWorker
@@ -93,6 +94,14 @@ async def run_delivery(
         )
     if not settings.redis_url:
         raise ConfigError("NUDGE_REDIS_URL is not set: delivery shares the workers' Redis")
+    # Read once, here: a partial or broken setup stops start-up (one line, ConfigError).
+    dkim = DkimSigner.from_settings(settings)
+    if dkim is not None and not dkim.aligned_with(settings.mail_from):
+        log.warning(
+            "NUDGE_DKIM_DOMAIN=%s is neither the domain of NUDGE_MAIL_FROM nor a parent of "
+            "it: signatures verify, but DMARC does not count them as aligned",
+            settings.dkim_domain,
+        )
     redis = aioredis.from_url(settings.redis_url)
     transport = SmtpPool(settings)
     problem = await transport.probe()
@@ -117,6 +126,7 @@ async def run_delivery(
         SystemClock(),
         registry=CollectorRegistry(),
         recommender=recommender,
+        dkim=dkim,
     )
     waits = Waits()
     broker = BrokerWatch.of(settings.kafka_bootstrap, waits)

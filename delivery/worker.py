@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from nudge.clock import Clock
 from nudge.delivery.context import PopularRecommender, Recommender
 from nudge.delivery.deferred import DeferredEntry, DeferredQueue
+from nudge.delivery.dkim import DkimSigner
 from nudge.delivery.idempotency import DEFAULT_LEASE_MS, SendLedger
 from nudge.delivery.metrics import DeliveryMetrics
 from nudge.delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
@@ -89,6 +90,7 @@ class DeliveryWorker:
         recommender: Recommender | None = None,
         owner: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -116,6 +118,7 @@ class DeliveryWorker:
                 CatalogSearch(shared_state, clock),
             ),
             self.metrics,
+            dkim=dkim,
         )
         # A recipient refused with a 5xx is published as a hard bounce through this
         # worker's producer (consent on ``customers``, ``bounced`` on ``engagement``).

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     smtp_pool_size: int = Field(default=8, ge=1)
     mail_from: str = "Nudge Demo Shop <shop@example.com>"
     postal_address: str = "Nudge Demo Shop, 1 Example Street, Springfield, 00000"
+    # DKIM: all three or none (checked by ``delivery.dkim.DkimSigner.from_settings``).
+    dkim_domain: str | None = Field(default=None, description="d= of DKIM signatures")
+    dkim_selector: str | None = Field(default=None, description="s=: <s>._domainkey.<d>")
+    # A str, not a Path: an empty value (compose's ${VAR:-}) must read as unset, not ".".
+    dkim_key_file: str | None = Field(default=None, description="PEM RSA private key")
 
     # Bounces, complaints and mailto unsubscribes (``nudge inbound``)
     bounce_domain: str = Field(

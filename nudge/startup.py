@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from nudge.errors import NudgeError
+from nudge.errors import ConfigError, NudgeError
 from nudge.kafka import KAFKA_LOGGER, client_config
 from nudge.settings import Settings
 
@@ -38,6 +38,16 @@ def load_settings() -> Settings:
             name = "NUDGE_" + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
         raise StartupError("invalid settings: " + "; ".join(problems)) from None
+
+
+def require_dkim(settings: Settings) -> None:
+    """The ``NUDGE_DKIM_*`` settings make a signer, or are all unset."""
+    from nudge.delivery.dkim import DkimSigner
+
+    try:
+        DkimSigner.from_settings(settings)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def require_redis(settings: Settings) -> str:

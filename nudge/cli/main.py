@@ -1,5 +1,5 @@
 """The ``nudge`` command: ``worker``, ``deliver``, ``inbound``, ``dev``, ``triggers apply``,
-``topics create``, ``promo``, ``import``, ``preview`` and the model commands."""
+``topics create``, ``promo``, ``dkim``, ``import``, ``preview`` and the model commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from nudge.cli.dkim import dkim_group
 from nudge.cli.preview import preview_command
 from nudge.cli.promo import promo_group
 from nudge.cli.settings import checked_settings
@@ -50,7 +51,7 @@ def deliver() -> None:
     """Run the delivery worker: render, check consent, send, report."""
     from nudge.cli.workers import run_deliver
 
-    settings = checked_settings(port_setting="delivery_web_port", services=True)
+    settings = checked_settings(port_setting="delivery_web_port", services=True, dkim=True)
     _configure_logging(settings.log_level)
     try:
         run_deliver(settings)
@@ -196,6 +197,7 @@ def dev(demo: bool, outbox: Path | None, duration: float | None, speed: float) -
 
 main.add_command(import_group)
 main.add_command(promo_group)
+main.add_command(dkim_group)
 main.add_command(train_command)
 main.add_command(recommend_command)
 main.add_command(model_group)

@@ -8,16 +8,21 @@ from nudge.settings import DEV_SECRET, Settings
 from nudge.startup import (
     StartupError,
     load_settings,
+    require_dkim,
     require_free_port,
     require_redis,
     require_topics,
 )
 
 
-def checked_settings(*, port_setting: str | None = None, services: bool = False) -> Settings:
+def checked_settings(
+    *, port_setting: str | None = None, services: bool = False, dkim: bool = False
+) -> Settings:
     """The settings, checked for what the command needs; a failure exits with one line."""
     try:
         settings = load_settings()
+        if dkim:
+            require_dkim(settings)  # before the services: no waiting to hear of a typo
         if port_setting is not None:
             port = getattr(settings, port_setting)
             require_free_port(settings.web_host, port, f"NUDGE_{port_setting.upper()}")
