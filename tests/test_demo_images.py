@@ -111,7 +111,9 @@ def test_nudge_dev_demo_mail_shows_pictures_its_server_answers(
             for path in sorted(outbox.glob("*.eml")):
                 msg: Any = message_from_bytes(path.read_bytes(), policy=policy.default)
                 body = msg.get_body(("html",))
-                sources = re.findall(r'<img src="([^"]+)"', body.get_content() if body else "")
+                found = re.findall(r'<img src="([^"]+)"', body.get_content() if body else "")
+                # the open pixel is the stream worker's, not a picture of the demo's
+                sources = [src for src in found if "/o/" not in src]
                 if sources:
                     return sources
             return []
