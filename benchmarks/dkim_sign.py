@@ -77,6 +77,8 @@ def messages(n: int, seed: int) -> list[bytes]:
             recipient_name=f"{name} Example",
             unsubscribe_url=unsubscribe,
             now_ms=now_ms,
+            ref="q3v5bqkx2l7m4d2hy6a5p3t4ze",
+            bounce_domain="bounces.shop.example",
         )
         result.append(out.data)
     return result

@@ -17,23 +17,22 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from email.utils import parseaddr
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from nudge.clock import Clock
-from nudge.delivery.brand import Brand
 from nudge.delivery.cap import CapArbiter
-from nudge.delivery.channels import AUTO, REGISTRY, Channel, Compose, NotConfigured
-from nudge.delivery.channels.auto import NO_CHANNEL, pick
+from nudge.delivery.channel_choice import ChannelChoice, text_of
+from nudge.delivery.channels import AUTO, REGISTRY
 from nudge.delivery.channels.http import HttpRequest, HttpSender
-from nudge.delivery.context import Recommender, build_context, merge_customer
+from nudge.delivery.composer import EMAIL, Composer
+from nudge.delivery.context import Recommender, merge_customer
 from nudge.delivery.idempotency import Claim, ClaimState, SendLedger, stage_of
-from nudge.delivery.links import utm_params
-from nudge.delivery.message import OutgoingMessage, build_message
+from nudge.delivery.message import OutgoingMessage
 from nudge.delivery.metrics import DeliveryMetrics
+from nudge.delivery.outcome import Outcome, reason_of
 from nudge.delivery.policy import (
     QuietHours,
     decide,
@@ -41,39 +40,24 @@ from nudge.delivery.policy import (
     local_day,
     parse_quiet_hours,
 )
-from nudge.delivery.render import Footer, Renderer
-from nudge.delivery.return_path import bounce_domain
-from nudge.delivery.sent_messages import SentMessage, SentMessages, message_ref
+from nudge.delivery.sent_messages import SentMessages
 from nudge.delivery.smtp import DeliveryUncertain, SmtpRejected, Transport
 from nudge.delivery.suppression import Suppressions, bounce_key
-from nudge.delivery.tracking import TrackingLinks
-from nudge.errors import InvalidMessage, PermanentError, TransientError
+from nudge.errors import PermanentError, TransientError
 from nudge.models.commands import SendCommand
 from nudge.promo import PoolEmpty, PromoCode, PromoPools
 from nudge.settings import Settings
 from nudge.shared_state import SharedState
-from nudge.signing import confirm_payload, sign, unsubscribe_payload
 
 if TYPE_CHECKING:
     from nudge.delivery.dkim import DkimSigner
 
 log = logging.getLogger(__name__)
 
-#: ``retry``: a transient failure, to be tried again later (``until_ms`` is unset: the
-#: worker's ``RetryPolicy`` picks the time).
-Status = Literal["sent", "failed", "suppressed", "deferred", "duplicate", "retry"]
-
 # How long a send waits for another send of the same command (a duplicate in the same
 # batch, mostly) before it hands over to the retry path instead of holding its slot.
 _HELD_WAIT_S = 2.0
 _HELD_POLL_S = 0.1
-
-
-#: How long a double opt-in link stays valid.
-CONFIRM_TTL_S = 30 * 86400
-#: Channels this worker sends on (``channels.REGISTRY``), besides ``auto``.
-CHANNELS = frozenset(REGISTRY)
-EMAIL = "email"
 
 
 class LiveFlow(Protocol):
@@ -93,17 +77,6 @@ class NoTriggers:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    status: Status
-    reason: str = ""
-    attempts: int = 0
-    detail: str = ""
-    until_ms: int | None = None
-    #: the channel it went out on, when the command left the choice (``auto``)
-    channel: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class _Facts:
     ledger: ClaimState | None
     profile: dict[str, Any] | None
@@ -111,42 +84,11 @@ class _Facts:
     hard_bounced: bool
 
 
-def _text(raw: object) -> str | None:
-    return raw.decode() if isinstance(raw, bytes) else None if raw is None else str(raw)
-
-
-def reason_of(exc: BaseException) -> str:
-    if isinstance(exc, RedisError):
-        return "redis_unavailable"
-    return str(getattr(exc, "reason", "") or type(exc).__name__)
-
-
 def carried_consent(command: SendCommand) -> str | None:
     """``context.customer.consent[channel]``: what the stream worker knew at fire time."""
     consent = command.context.customer.get("consent")
     value = consent.get(command.channel) if isinstance(consent, dict) else None
     return value if isinstance(value, str) else None
-
-
-def validate(command: SendCommand) -> None:
-    """Field checks ``from_bytes`` does not do; failing ones go to the dead-letter topic."""
-    for name in ("id", "trigger_id", "kind", "customer_id"):
-        value = getattr(command, name)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidMessage("bad_send_command", f"{name} must be a non-empty string")
-    if not isinstance(command.step, int) or isinstance(command.step, bool):
-        raise InvalidMessage("bad_send_command", "step must be an integer")
-    if not isinstance(command.recipient, str):
-        raise InvalidMessage("bad_send_command", "recipient must be a string")
-    if command.channel == AUTO:
-        unknown = [c for c in command.channels if c not in CHANNELS]
-        if not command.channels or unknown:
-            raise InvalidMessage("unsupported_channel", f"auto over {command.channels!r}")
-        return
-    channel = REGISTRY.get(command.channel) if isinstance(command.channel, str) else None
-    if channel is None:
-        raise InvalidMessage("unsupported_channel", repr(command.channel))
-    channel.check(command)
 
 
 class Deliverer:
@@ -172,22 +114,18 @@ class Deliverer:
         self.ledger = ledger
         self.recommender = recommender
         self.metrics = metrics
-        self.renderer = Renderer()
         self.quiet: QuietHours | None = parse_quiet_hours(settings.quiet_hours)
         self.resend_uncertain = settings.uncertain_policy == "resend"
-        self.sender_name = parseaddr(settings.mail_from)[0] or settings.mail_from
-        self.brand = Brand.from_settings(settings)
         self.promos = PromoPools(redis, settings.redis_namespace)
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self.sent = SentMessages(redis, settings.redis_namespace)
         self.http = HttpSender(settings.http_timeout_s, clock.now_ms)
-        self.bounce_domain = bounce_domain(settings)
         #: Publishes a hard bounce in the SMTP dialogue (consent and engagement); set by
         #: the worker, which has the producer. Without it only the Redis key is written.
         self.suppressions: Suppressions | None = None
-        self.dkim = dkim
+        self.composer = Composer(settings, clock, shared, recommender, dkim)
         self._empty_pools_warned: set[str] = set()
-        self._unconfigured_warned: set[str] = set()
+        self.channels = ChannelChoice(settings, redis, shared, ledger)
 
     async def close(self) -> None:
         await self.http.close()
@@ -215,38 +153,22 @@ class Deliverer:
         results = await pipe.execute()
         ledger_raw, profile_raw = results[0], results[1]
         consent_raw = results[2] if command.marketing else None
-        bounced = _text(results[-1])
+        bounced = text_of(results[-1])
         return _Facts(
             ledger=self.ledger.state_of(ledger_raw),
             profile=self.shared.decode_profile(profile_raw),
-            consent=_text(consent_raw),
+            consent=text_of(consent_raw),
             # Bounces belong to an address: a customer who changed it may be mailed again.
             hard_bounced=bounced is not None and bounced.lower() == command.recipient.lower(),
         )
 
-    def unsubscribe_url(self, command: SendCommand) -> str:
-        token = sign(
-            unsubscribe_payload(command.customer_id, command.channel),
-            self.settings.secret_key,
-            self.clock.now_ms(),
-            self.settings.unsubscribe_ttl_days * 86400,
-        )
-        return f"{self.settings.public_url.rstrip('/')}/unsubscribe/{token}"
-
-    def confirm_url(self, command: SendCommand) -> str:
-        """The double opt-in link: it confirms this recipient's address for email."""
-        token = sign(
-            confirm_payload(command.customer_id, command.recipient),
-            self.settings.secret_key,
-            self.clock.now_ms(),
-            CONFIRM_TTL_S,
-        )
-        return f"{self.settings.public_url.rstrip('/')}/confirm/{token}"
-
     # -- the steps -------------------------------------------------------------
     async def deliver(self, command: SendCommand) -> Outcome:
         if command.channel == AUTO:
-            return await self._deliver_auto(command)
+            resolved = await self.channels.resolve_auto(command)
+            if isinstance(resolved, Outcome):
+                return resolved
+            return replace(await self.deliver(resolved), channel=resolved.channel)
         facts = await self._facts(command)
         state = facts.ledger
         if state is ClaimState.SENT:
@@ -260,7 +182,7 @@ class Deliverer:
         customer = merge_customer(command, facts.profile)
         channel = REGISTRY[command.channel]
         if command.channel != EMAIL:
-            ready = self._ready(channel, command, customer)
+            ready = self.channels.ready(channel, command, customer)
             if isinstance(ready, Outcome):
                 return ready
             command = ready
@@ -301,57 +223,6 @@ class Deliverer:
             await self.redis.decr(cap_key)
         return outcome
 
-    def _configured(self, channel: Channel) -> NotConfigured | None:
-        try:
-            channel.required(self.settings)
-        except NotConfigured as exc:
-            if channel.name not in self._unconfigured_warned:
-                self._unconfigured_warned.add(channel.name)
-                log.warning("channel %s: %s; its messages fail until it is", channel.name, exc)
-            return exc
-        return None
-
-    def _ready(
-        self, channel: Channel, command: SendCommand, customer: dict[str, Any]
-    ) -> SendCommand | Outcome:
-        """A non-email command with its provider set up and its address, looked up
-        now (the customer's current one) when the command did not carry it."""
-        missing = self._configured(channel)
-        if missing is not None:
-            return Outcome("failed", "channel_not_configured", detail=str(missing))
-        if command.recipient:
-            return command
-        address = channel.address(customer)
-        if not address:
-            return Outcome("suppressed", "no_address", detail=f"no {channel.address_field}")
-        return replace(command, recipient=address)
-
-    async def _deliver_auto(self, command: SendCommand) -> Outcome:
-        """``channel: auto``: picked on every try from what is known now, then sent as a
-        command for that channel (the ledger, keyed by command id, still sends it once)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(self.ledger.key(command.id))
-        pipe.get(self.shared.profile_key(command.customer_id))
-        pipe.hgetall(self.shared.consent_key(command.customer_id))
-        ledger_raw, profile_raw, consent_raw = await pipe.execute()
-        if self.ledger.state_of(ledger_raw) is ClaimState.SENT:
-            return Outcome("duplicate", "already_sent")
-        carried = command.context.customer.get("consent")
-        chosen = pick(
-            command.channels,
-            REGISTRY,
-            marketing=command.marketing,
-            stored_consent={_text(k) or "": _text(v) or "" for k, v in consent_raw.items()},
-            carried_consent=carried if isinstance(carried, dict) else {},
-            customer=merge_customer(command, self.shared.decode_profile(profile_raw)),
-            configured=lambda channel: self._configured(channel) is None,
-        )
-        if chosen is None:
-            tried = ", ".join(command.channels)
-            return Outcome("suppressed", NO_CHANNEL, detail=f"none of {tried} can reach them")
-        resolved = replace(command, channel=chosen.channel, recipient=chosen.address)
-        return replace(await self.deliver(resolved), channel=chosen.channel)
-
     async def _promo(self, command: SendCommand) -> PromoCode | None:
         """The message's promo code: the same one on every try and replay."""
         wanted = command.promo
@@ -376,64 +247,11 @@ class Deliverer:
             promo = await self._promo(command)
         except PoolEmpty as exc:
             return Outcome("failed", "promo_pool_empty", detail=str(exc))
-        unsubscribe = self.unsubscribe_url(command) if command.marketing else ""
-        utm = utm_params(
-            self.settings.utm_source, self.settings.utm_medium, command.trigger_id, command.kind
-        )
         try:
-            context = await build_context(
-                command,
-                customer=customer,
-                promo=promo.as_context() if promo is not None else None,
-                shared=self.shared,
-                recommender=self.recommender,
-                utm=utm,
-                unsubscribe_url=unsubscribe,
-                confirm_url=self.confirm_url(command),
-                shop_url=self.settings.shop_url,
-                sender={
-                    "name": self.sender_name,
-                    "email": parseaddr(self.settings.mail_from)[1],
-                    "postal_address": self.settings.postal_address,
-                },
-                brand=self.brand,
-                default_locale=self.settings.default_locale,
-                category_pattern=self.settings.category_url,
-            )
-            if command.channel != EMAIL:
-                return await self._send(command, self._request(command, context))
-            rendered = self.renderer.render(
-                command.message,
-                kind=command.kind,
-                step=command.step,
-                context=context,
-                utm=utm,
-                footer=Footer(self.sender_name, self.settings.postal_address, unsubscribe or None),
-                tracking=self.tracking_links(command),
-            )
-            message = build_message(
-                rendered,
-                command_id=command.id,
-                mail_from=self.settings.mail_from,
-                recipient=command.recipient,
-                unsubscribe_url=unsubscribe or None,
-                now_ms=self.clock.now_ms(),
-                ref=self.ref(command),
-                bounce_domain=self.bounce_domain,
-            )
-            if self.dkim is not None:
-                # The last step: nothing may change the signed bytes after it.
-                signed = self.dkim.sign(message.data, self.clock.now_ms() // 1000)
-                message = replace(message, data=signed)
+            message = await self.composer.compose(command, customer, promo)
         except PermanentError as exc:
             return Outcome("failed", reason_of(exc), detail=str(exc)[:1000])
         return await self._send(command, message)
-
-    def _request(self, command: SendCommand, context: dict[str, Any]) -> HttpRequest:
-        compose = Compose(
-            command, context, self.renderer, self.ref(command), self.settings, self.clock.now_ms()
-        )
-        return REGISTRY[command.channel].request(compose)
 
     # -- the send ----------------------------------------------------------------
     async def _send(self, command: SendCommand, message: OutgoingMessage | HttpRequest) -> Outcome:
@@ -489,47 +307,15 @@ class Deliverer:
             log.warning("sent %s but could not record it for bounces and tracking", command.id)
         return Outcome("sent", "", 1)
 
-    def ref(self, command: SendCommand) -> str:
-        """The opaque name the message goes by outside (return path, tracking links)."""
-        return message_ref(command.id, self.settings.secret_key)
-
-    def tracking_links(self, command: SendCommand) -> TrackingLinks | None:
-        """The open pixel and click links of this command's message; None when off."""
-        settings = self.settings
-        if not (settings.track_opens or settings.track_clicks):
-            return None
-        return TrackingLinks.for_message(
-            tracking_url=settings.tracking_base(),
-            public_url=settings.public_url,
-            ref=self.ref(command),
-            secret=settings.secret_key,
-            opens=settings.track_opens,
-            clicks=settings.track_clicks,
-        )
-
     async def _hard_bounced(self, command: SendCommand, detail: str) -> None:
         """The server refused the recipient (5xx): that address gets no more mail."""
         if self.suppressions is None:
             await self.redis.set(self._bounce_key(command), command.recipient)
             return
-        await self.suppressions.hard_bounce(self.record(command), detail)
-
-    def record(self, command: SendCommand) -> SentMessage:
-        """What is kept of a message sent (or refused) for its ref."""
-        return SentMessage(
-            command_id=command.id,
-            customer_id=command.customer_id,
-            trigger_id=command.trigger_id,
-            kind=command.kind,
-            channel=command.channel,
-            recipient=command.recipient,
-            sent_ms=self.clock.now_ms(),
-            variant=command.variant,
-            seller_id=command.seller_id,
-        )
+        await self.suppressions.hard_bounce(self.composer.record(command), detail)
 
     async def _remember(self, command: SendCommand) -> None:
-        await self.sent.remember(self.ref(command), self.record(command))
+        await self.sent.remember(self.composer.ref(command), self.composer.record(command))
 
     async def _claim(self, command: SendCommand) -> Claim | Outcome:
         loop = asyncio.get_running_loop()

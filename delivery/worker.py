@@ -34,12 +34,14 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from nudge.clock import Clock
+from nudge.delivery.command_check import validate
 from nudge.delivery.context import PopularRecommender, Recommender
 from nudge.delivery.deferred import DeferredEntry, DeferredQueue
 from nudge.delivery.dkim import DkimSigner
 from nudge.delivery.idempotency import DEFAULT_LEASE_MS, SendLedger
 from nudge.delivery.metrics import DeliveryMetrics
-from nudge.delivery.pipeline import Deliverer, Outcome, TriggerLookup, reason_of, validate
+from nudge.delivery.outcome import Outcome, reason_of
+from nudge.delivery.pipeline import Deliverer, TriggerLookup
 from nudge.delivery.retry import GiveUp, RetryPolicy, RetryState, expiry_anchor_ms
 from nudge.delivery.smtp import Transport
 from nudge.delivery.suppression import Suppressions

@@ -35,7 +35,7 @@ from nudge.delivery.channels.http import (
     retry_after_ms,
 )
 from nudge.delivery.channels.push import BadSubscription
-from nudge.delivery.pipeline import validate
+from nudge.delivery.command_check import validate
 from nudge.delivery.render import Renderer, TemplateFailed
 from nudge.delivery.retry import Retry, RetryPolicy
 from nudge.delivery.sent_messages import message_ref

@@ -81,6 +81,8 @@ def email(
         unsubscribe_url=unsubscribe_url,
         now_ms=NOW_S * 1000,
         recipient_name=recipient_name,
+        ref="q3v5bqkx2l7m4d2hy6a5p3t4ze",
+        bounce_domain="bounces.shop.example",
     )
     return out.data
 

@@ -162,7 +162,7 @@ def test_transactional_message_has_no_list_unsubscribe() -> None:
     "overrides",
     [
         {"ref": "r\r\nBcc: evil@example.com"},
-            {"bounce_domain": "example.com\r\nBcc: evil@example.com"},
+        {"bounce_domain": "example.com\r\nBcc: evil@example.com"},
         {"unsubscribe_url": "https://x.example.com/u\nBcc: evil@example.com"},
         {"mail_from": "Shop\n <shop@example.com>"},
         {"recipient": "ann@example.com\r\n"},

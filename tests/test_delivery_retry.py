@@ -17,13 +17,14 @@ from nudge.clock import ManualClock
 from nudge.delivery.deferred import DeferredQueue
 from nudge.delivery.message import OutgoingMessage
 from nudge.delivery.retry import GiveUp, Retry, RetryPolicy, RetryState
+from nudge.delivery.sent_messages import message_ref
 from nudge.delivery.smtp import DataHook, SmtpTransient
 from nudge.delivery.worker import DeliveryWorker
 from nudge.errors import ConfigError
 from nudge.flows.plan import FlowPlan
 from nudge.models.commands import DeliveryEvent, SendCommand
 from nudge.models.message import MessageContext
-from nudge.settings import Settings
+from nudge.settings import DEV_SECRET, Settings
 from nudge.shared_state import SharedState
 
 T0 = 1_700_000_000_000
@@ -356,10 +357,11 @@ async def eventually(condition: Callable[[], bool], what: str, timeout: float = 
 
 
 class SlowFor:
-    """Accepts at once, except the message whose body holds ``marker``: held until set."""
+    """Accepts at once, except the message of command ``command_id`` (found by its
+    opaque ref in the bytes, as ``X-Nudge-Ref``): held until ``release`` is set."""
 
-    def __init__(self, marker: bytes) -> None:
-        self.marker = marker
+    def __init__(self, command_id: str, secret: Any = DEV_SECRET) -> None:
+        self.marker = message_ref(command_id, secret).encode()
         self.release = asyncio.Event()
         self.accepted: list[bytes] = []
 
@@ -378,7 +380,7 @@ async def test_deferred_loop_is_not_held_up_by_one_slow_send_nor_capped_at_100(
     rig: Any,
 ) -> None:
     r = await rig(failures=0, delivery_concurrency=16)
-    slow = SlowFor(b"slow-one")
+    slow = SlowFor("slow-one", r.worker.settings.secret_key)
     r.worker.deliverer.transport = slow
     for cid in ["slow-one", *(f"cmd-{i}" for i in range(150))]:
         await r.worker.deferred.add(cid, r.command(cid).to_bytes(), T0)
@@ -398,7 +400,7 @@ async def test_deferred_loop_is_not_held_up_by_one_slow_send_nor_capped_at_100(
 
 async def test_a_send_outlasting_the_lease_keeps_its_entry_from_other_workers(rig: Any) -> None:
     r = await rig(failures=0)
-    slow = SlowFor(b"slow-one")
+    slow = SlowFor("slow-one", r.worker.settings.secret_key)
     r.worker.deliverer.transport = slow
     await r.worker.deferred.add("slow-one", r.command("slow-one").to_bytes(), T0)
     other = r.new_worker()  # a second process, polling the same queue
