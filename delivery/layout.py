@@ -31,7 +31,7 @@ STYLE = """body { margin:0; padding:0; background:{{ brand.background_color }}; 
 .item-text { padding:12px 0; vertical-align:top; font-family:Helvetica,Arial,sans-serif; color:#222222; font-size:15px; }
 .item-title { color:#222222; font-weight:bold; font-size:15px; text-decoration:none; }
 .quantity { color:#555555; font-size:14px; }
-.old-price { color:#888888; font-size:13px; }
+.old-price { color:#6b6b6b; font-size:13px; }
 .line-total { padding:12px 0 12px 12px; vertical-align:top; text-align:right; white-space:nowrap; font-family:Helvetica,Arial,sans-serif; font-size:15px; font-weight:bold; color:#222222; }
 .subtotal { padding:12px 0; text-align:right; font-family:Helvetica,Arial,sans-serif; font-size:16px; color:#222222; }
 .button-table { margin:16px 0; }
@@ -44,15 +44,16 @@ STYLE = """body { margin:0; padding:0; background:{{ brand.background_color }}; 
 .rec-image { display:block; margin:0 auto; border:0; border-radius:4px; width:120px; max-width:100%; height:auto; }
 .rec-title { display:block; color:#222222; font-size:13px; text-decoration:none; margin-top:6px; }
 .rec-price { font-size:13px; color:#555555; }
-.code { font-family:monospace; font-size:18px; }
+.code { font-family:monospace; font-size:18px; white-space:nowrap; }
 @media only screen and (max-width:480px) {
   .page-cell { padding:0 !important; }
   .card { border-radius:0 !important; }
   .masthead { padding:16px 16px 0 16px !important; }
   .content { padding:16px 16px 8px 16px !important; }
-  .item-image, .item-text, .line-total { display:block !important; width:100% !important; padding:8px 0 !important; text-align:left !important; }
-  .item-image img { width:100% !important; max-width:240px !important; }
-  .rec { display:block !important; width:100% !important; max-width:100% !important; }
+  .item-image { width:80px !important; padding:12px 8px 12px 0 !important; }
+  .item-image img { width:72px !important; }
+  .line-total { padding-left:8px !important; }
+  .rec { width:46% !important; }
   .button-table { width:100% !important; }
   .button { display:block !important; text-align:center !important; }
 }

@@ -74,12 +74,12 @@ class Footer:
             link = esc(self.unsubscribe_url, quote=True)
             lines.append(
                 esc(_("%(link_start)sUnsubscribe%(link_end)s from these emails."))
-                % {"link_start": f'<a href="{link}" style="color:#6b7280">', "link_end": "</a>"}
+                % {"link_start": f'<a href="{link}" style="color:#52525b">', "link_end": "</a>"}
             )
         return (
             '\n<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
             '<tr><td align="center" style="padding:16px 24px;font-family:Helvetica,Arial,'
-            'sans-serif;font-size:12px;line-height:1.5;color:#6b7280">'
+            'sans-serif;font-size:12px;line-height:1.5;color:#52525b">'
             + "<br>\n".join(lines)
             + "</td></tr></table>\n"
         )
