@@ -288,10 +288,14 @@ class ItemKNN:
         if not totals.size or totals.max() <= 0:
             return items, totals  # a cold customer: the best sellers' fill, as without
         totals = totals * (1.0 / totals.max())  # as the batch path's row scaling
-        merged = np.concatenate([items, self.blend_items])
-        scores = np.concatenate([totals, self.blend_scores])
-        unique, inverse = np.unique(merged, return_inverse=True)
-        return unique, np.bincount(inverse, weights=scores)
+        # ``items`` come sorted and unique from ``_score``, so the few best sellers are
+        # found by binary search; a second sort of every candidate cost more than the
+        # scoring itself at a large K.
+        pool, boost = self.blend_items, self.blend_scores
+        at = np.minimum(np.searchsorted(items, pool), items.size - 1)
+        found = items[at] == pool
+        totals[at[found]] += boost[found]
+        return np.concatenate([items, pool[~found]]), np.concatenate([totals, boost[~found]])
 
     def _category_items(self, category: str | None) -> list[int]:
         code = self._categories.get(category) if category is not None else None
