@@ -18,10 +18,12 @@ import base64
 import hashlib
 import hmac
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
+from nudge.models.engagement import EngagementEvent, EngagementType
 from nudge.signing import Secret, key_bytes
 
 _CONTEXT = b"nudge.message-ref.v1:"
@@ -53,6 +55,24 @@ class SentMessage:
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))
+
+    def engagement(
+        self, kind: EngagementType, event_id: str, ts: int, **details: Any
+    ) -> EngagementEvent:
+        """An engagement record about this message: ``details`` are the kind's own
+        fields (``url``, ``bounce``, ``user_agent``, ...)."""
+        return EngagementEvent(
+            event_id=event_id,
+            type=kind,
+            customer_id=self.customer_id,
+            message_id=self.command_id,
+            flow_id=self.trigger_id,
+            channel=self.channel,
+            ts=ts,
+            campaign_id=self.campaign_id,
+            variant=self.variant,
+            **details,
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> SentMessage:

@@ -101,16 +101,10 @@ def engagement(
     user_agent: str | None = None,
 ) -> EngagementEvent:
     suffix = f":{bounce}" if bounce else ""
-    return EngagementEvent(
-        event_id=f"{kind}{suffix}:{sent.command_id}",
-        type=kind,
-        customer_id=sent.customer_id,
-        message_id=sent.command_id,
-        flow_id=sent.trigger_id,
-        channel=sent.channel,
-        ts=now_ms,
-        campaign_id=sent.campaign_id,
-        variant=sent.variant,
+    return sent.engagement(
+        kind,
+        f"{kind}{suffix}:{sent.command_id}",
+        now_ms,
         address=sent.recipient,
         bounce=bounce,
         detail=detail[:_DETAIL_CHARS] or None,

@@ -158,16 +158,10 @@ def engagement_event(
 ) -> EngagementEvent:
     """The engagement record of an open or click of the message ``sent``."""
     reason = machine_reason(action, user_agent, sent_ms=sent.sent_ms, now_ms=now_ms, head=head)
-    return EngagementEvent(
-        event_id=f"{action}:{uuid.uuid4().hex}",
-        type=action,
-        customer_id=sent.customer_id,
-        message_id=sent.command_id,
-        flow_id=sent.trigger_id,
-        channel=sent.channel,
-        ts=now_ms,
-        campaign_id=sent.campaign_id,
-        variant=sent.variant,
+    return sent.engagement(
+        action,
+        f"{action}:{uuid.uuid4().hex}",
+        now_ms,
         url=url,
         user_agent=(user_agent or None) and user_agent[:512],
         machine=reason is not None,
