@@ -119,7 +119,9 @@ class Composer:
         that cannot be sent) fails the command."""
         settings = self.settings
         unsubscribe = self.unsubscribe_url(command) if command.marketing else ""
-        utm = utm_params(settings.utm_source, settings.utm_medium, command.trigger_id, command.kind)
+        # An SMS's links are not an email's visits: other channels name themselves.
+        medium = settings.utm_medium if command.channel == EMAIL else command.channel
+        utm = utm_params(settings.utm_source, medium, command.trigger_id, command.kind)
         context = await build_context(
             command,
             customer=customer,

@@ -191,6 +191,7 @@ async def test_telegram_message_end_to_end(env: Env, receiver: Receiver) -> None
     assert body["chat_id"] == 5550001 and 1 <= len(body["text"]) <= 4096
     assert body["text"].startswith("Ann, you left something in your cart")
     assert f"{settings.shop_url}/cart" in body["text"]
+    assert "utm_medium=telegram" in body["text"] and "utm_medium=email" not in body["text"]
     unsubscribe = body["text"].rsplit("Unsubscribe: ", 1)[1]
     assert unsubscribe.startswith(f"{settings.public_url}/unsubscribe/")
 
