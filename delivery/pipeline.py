@@ -104,6 +104,7 @@ class Deliverer:
         recommender: Recommender,
         metrics: DeliveryMetrics,
         dkim: DkimSigner | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -120,9 +121,9 @@ class Deliverer:
         self.arbiter = CapArbiter(redis, shared.key, round(settings.cap_hold * 1000))
         self.sent = SentMessages(redis, settings.redis_namespace)
         self.http = HttpSender(settings.http_timeout_s, clock.now_ms)
-        #: Publishes a hard bounce in the SMTP dialogue (consent and engagement); set by
-        #: the worker, which has the producer. Without it only the Redis key is written.
-        self.suppressions: Suppressions | None = None
+        #: Publishes a hard bounce in the SMTP dialogue (consent and engagement), through
+        #: the worker's producer. Without it only the Redis key is written.
+        self.suppressions = suppressions
         self.composer = Composer(settings, clock, shared, recommender, dkim)
         self._empty_pools_warned: set[str] = set()
         self.channels = ChannelChoice(settings, redis, shared, ledger)

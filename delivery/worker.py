@@ -121,10 +121,10 @@ class DeliveryWorker:
             ),
             self.metrics,
             dkim=dkim,
+            # A recipient refused with a 5xx is published as a hard bounce through this
+            # worker's producer (consent on ``customers``, ``bounced`` on ``engagement``).
+            suppressions=Suppressions(settings, shared_state, self, clock),
         )
-        # A recipient refused with a 5xx is published as a hard bounce through this
-        # worker's producer (consent on ``customers``, ``bounced`` on ``engagement``).
-        self.deliverer.suppressions = Suppressions(settings, shared_state, self, clock)
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._retry_capacity = 2 * settings.delivery_concurrency
         self._retrying: dict[str, asyncio.Task[None]] = {}
